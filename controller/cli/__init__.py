@@ -1,0 +1,30 @@
+"""`millctl`: the command line. One module per command group; this one assembles them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from controller.cli import registers_cmd, run_cmd, sim_cmd
+from controller.cli.common import fail
+from controller.settings import ConfigError
+from drivers.errors import BoardError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Controller for SKILLMILL-style non-motorised treadmills.")
+run_cmd.register(app)
+sim_cmd.register(app)
+registers_cmd.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    try:
+        app()
+    except (ConfigError, BoardError, ValueError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)

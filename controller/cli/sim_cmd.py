@@ -1,0 +1,66 @@
+"""`millctl sim`: the board emulator as a standalone Modbus device."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import typer
+
+from controller.cli.common import fail
+from drivers.clock import ScaledClock
+from drivers.registers import DEFAULT_MAP
+from simulator.factory import build_emulator
+from simulator.server import serve_serial, serve_tcp
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sim")(sim)
+
+
+def sim(
+    tcp: Annotated[str | None, typer.Option(help="Serve Modbus TCP on HOST:PORT.")] = None,
+    serial: Annotated[str | None, typer.Option(
+        help="Serve Modbus RTU on this serial device, or on a new pty linked at this path.")] = None,
+    baud: Annotated[int, typer.Option(help="RTU baud rate.")] = 115200,
+    runner: Annotated[str, typer.Option(help="idle | steady:V | tiring:V | intervals | sweep")] = "steady:3.0",
+    seed: Annotated[int, typer.Option(help="Random seed (noise, stride phase).")] = 0,
+    hardware_seed: Annotated[int, typer.Option(
+        help="Play a machine whose constants differ from the reference by up to ±15 % (0 = reference).")] = 0,
+    device_id: Annotated[int, typer.Option(help="Modbus device id.", min=1, max=247)] = 1,
+    speedup: Annotated[float, typer.Option(help="Run the physics N× faster than real time.", min=0.01)] = 1.0,
+) -> None:
+    """Serve the simulated board over Modbus until interrupted."""
+    if (tcp is None) == (serial is None):
+        fail("give exactly one of --tcp HOST:PORT or --serial PATH")
+    options = {"runner": runner, "seed": seed, "hardware_seed": hardware_seed}
+    asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options))
+
+
+async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int, speedup: float,
+                 options: dict[str, object]) -> None:
+    clock = ScaledClock(speedup)
+    rmap = DEFAULT_MAP.with_overrides({}, device_id=device_id)
+    emulator = build_emulator(clock, rmap, options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if tcp is not None:
+        host, _, port = tcp.rpartition(":")
+        if not port.isdigit():
+            fail(f"--tcp {tcp!r}: expected HOST:PORT")
+        server: contextlib.AbstractAsyncContextManager[object] = serve_tcp(
+            emulator, host or "127.0.0.1", int(port), device_id)
+        where = f"Modbus TCP on {host or '127.0.0.1'}:{port}"
+    else:
+        assert serial is not None
+        server = serve_serial(emulator, serial, baud, device_id)
+        where = f"Modbus RTU on {serial} ({baud} 8N1)"
+    async with server:
+        print(f"millctl sim: board (device id {device_id}, runner {options['runner']}) "
+              f"serving {where}; Ctrl-C to stop", flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await stop.wait()

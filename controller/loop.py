@@ -1,0 +1,146 @@
+"""The control loop: one board exchange per cycle on absolute deadlines, drift-free.
+
+Each cycle: wait for the deadline → exchange (write last cycle's command, read a sample) →
+estimate motion from encoder counts and board time → update the session → ask the mode for
+a brake demand → the setpoint guard decides the next command. Readers (terminal, web, MQTT)
+look at `latest` at their own pace; the loop never waits for them.
+
+Lifecycle, as in ros2_control: inactive (board configured, brake off) → active (watchdog
+armed first, then the brake) → inactive again on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from controller.brake_model import BrakeModel
+from controller.estimator import EncoderEstimator, Motion
+from controller.guard import SetpointGuard
+from controller.loop_stats import LoopStats
+from controller.modes import BrakeDemand, FreeMode, Mode, ModeInputs
+from controller.session_totals import SessionTotals
+from controller.settings import MachineConfig
+from drivers.board import Board
+from drivers.clock import Clock
+from drivers.errors import BoardError
+from drivers.sample import BoardCommand, BoardSample, BoardSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The latest state of the machine, for displays and telemetry."""
+
+    t_s: float
+    sample: BoardSample
+    motion: Motion
+    mode: str
+    target: float | None
+    demand: BrakeDemand
+    setpoint_ma: int
+    totals: SessionTotals
+    link_ok: bool
+
+
+class ControlLoop:
+    def __init__(self, board: Board, clock: Clock, config: MachineConfig,
+                 model: BrakeModel | None = None, mode: Mode | None = None) -> None:
+        self.board = board
+        self.clock = clock
+        self.config = config
+        self.model = model or BrakeModel(**config.brake.model_dump())
+        self.period_s = 1.0 / config.loop.rate_hz
+        self.estimator = EncoderEstimator(config.encoder.metres_per_count)
+        self.guard = SetpointGuard(config.safety.max_current_ma, config.safety.slew_ma_per_s)
+        self.stats = LoopStats(config.loop.rate_hz)
+        self.totals = SessionTotals()
+        self.mode: Mode = mode or FreeMode()
+        self._mode_started_s = 0.0
+        self.latest: Snapshot | None = None
+        self.link_errors = 0
+        self.faults: list[dict[str, object]] = []
+        self._command = BoardCommand()
+        self._stop = asyncio.Event()
+
+    # --- control from outside ---------------------------------------------------------
+    def set_mode(self, mode: Mode) -> None:
+        """Switch mode; takes effect next cycle, and the guard's slew limit smooths it."""
+        self.mode = mode
+        self._mode_started_s = self.clock.now_s()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- lifecycle --------------------------------------------------------------------
+    def board_settings(self) -> BoardSettings:
+        s = self.config.safety
+        return BoardSettings(watchdog_ms=self.config.watchdog_ms, safe_brake_ma=s.safe_brake_ma,
+                             ramp_ma_per_s=s.board_ramp_ma_per_s)
+
+    async def activate(self) -> BoardSample:
+        """Configure the board, clear a stale trip, arm the watchdog: brake still off."""
+        await self.board.apply_settings(self.board_settings())
+        sample = await self.board.exchange(BoardCommand(0, False, True, fault_reset=True))
+        self.estimator.update(sample)
+        self._command = BoardCommand(0, True, True)
+        self.guard.reset()
+        return sample
+
+    async def deactivate(self) -> None:
+        """Brake off, watchdog off: the belt runs free."""
+        try:
+            await self.board.exchange(BoardCommand(0, False, False))
+        except BoardError as exc:
+            log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
+
+    async def run(self, duration_s: float | None = None) -> None:
+        """Run cycles until `duration_s` of clock time has passed or `stop()` is called."""
+        clock = self.clock
+        await self.activate()
+        start = clock.now_s()
+        self._mode_started_s = start
+        deadline = start + self.period_s
+        self.stats.start(start)
+        tx0 = self.board.transactions
+        end = None if duration_s is None else start + duration_s
+        try:
+            while not self._stop.is_set():
+                await clock.sleep_until(deadline)
+                now = clock.now_s()
+                self.stats.record(now - deadline, now)
+                await self._cycle(now)
+                if end is not None and deadline >= end - 1e-9:
+                    break
+                deadline += self.period_s
+                now = clock.now_s()
+                if now > deadline:
+                    # Overran: skip the deadlines already past instead of bursting to catch up.
+                    skipped = int((now - deadline) / self.period_s) + 1
+                    self.stats.missed += skipped
+                    deadline += skipped * self.period_s
+        finally:
+            self.stats.transactions = self.board.transactions - tx0
+            await self.deactivate()
+
+    async def _cycle(self, now_s: float) -> None:
+        try:
+            sample = await self.board.exchange(self._command)
+        except BoardError as exc:
+            self.link_errors += 1
+            if self.link_errors == 1 or self.link_errors % 100 == 0:
+                log.warning("board exchange failed (%d so far): %s", self.link_errors, exc)
+            return
+        motion = self.estimator.update(sample)
+        dt = motion.board_dt_s
+        self.totals.add(motion, sample.brake_current_ma, self.model, dt)
+        demand = self.mode.demand(ModeInputs(
+            speed_mps=motion.speed_mps, accel_mps2=motion.accel_mps2, dt_s=dt,
+            time_in_mode_s=now_s - self._mode_started_s,
+            measured_current_ma=sample.brake_current_ma, model=self.model))
+        setpoint = self.guard.next(demand.current_ma, self.period_s)
+        self._command = BoardCommand(setpoint, brake_enable=True, watchdog_enable=True)
+        self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
+                               setpoint, self.totals, True)

@@ -1,0 +1,98 @@
+"""Loop health: achieved rate, wake-up lateness percentiles, missed deadlines, CPU share.
+
+Lateness goes into a fixed histogram (10 µs bins up to 100 ms), so a session of any length
+costs the same memory and a percentile costs one pass over the bins.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+BIN_S = 10e-6
+BINS = 10_000  # 100 ms; later wake-ups land in the last bin (the max is kept exactly)
+
+
+@dataclass(frozen=True)
+class LoopReport:
+    target_hz: float
+    rate_hz: float
+    cycles: int
+    missed: int
+    lateness_p50_ms: float
+    lateness_p99_ms: float
+    lateness_max_ms: float
+    cpu_percent: float
+    cpu_ms_per_cycle: float
+    transactions_per_cycle: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "target_hz": self.target_hz,
+            "rate_hz": round(self.rate_hz, 3),
+            "cycles": self.cycles,
+            "lateness_ms": {"p50": round(self.lateness_p50_ms, 4),
+                            "p99": round(self.lateness_p99_ms, 4),
+                            "max": round(self.lateness_max_ms, 4)},
+            "missed": self.missed,
+            "cpu_percent": round(self.cpu_percent, 2),
+            "cpu_ms_per_cycle": round(self.cpu_ms_per_cycle, 4),
+            "transactions_per_cycle": round(self.transactions_per_cycle, 3),
+        }
+
+
+class LoopStats:
+    """Accumulates per-cycle timing. `start` at the first deadline, `record` every cycle."""
+
+    def __init__(self, target_hz: float) -> None:
+        self.target_hz = target_hz
+        self._bins = [0] * BINS
+        self.cycles = 0
+        self.missed = 0
+        self.max_lateness_s = 0.0
+        self._start_s = 0.0
+        self._last_s = 0.0
+        self._cpu_start_s = 0.0
+        self._wall_start_s = 0.0
+        self.transactions = 0
+
+    def start(self, now_s: float) -> None:
+        self._start_s = self._last_s = now_s
+        self._cpu_start_s = time.process_time()
+        self._wall_start_s = time.perf_counter()
+
+    def record(self, lateness_s: float, now_s: float) -> None:
+        self.cycles += 1
+        self._last_s = now_s
+        lateness_s = max(0.0, lateness_s)
+        self.max_lateness_s = max(self.max_lateness_s, lateness_s)
+        self._bins[min(BINS - 1, int(lateness_s / BIN_S))] += 1
+
+    def percentile_s(self, q: float) -> float:
+        if not self.cycles:
+            return 0.0
+        rank = q * self.cycles
+        seen = 0
+        for i, n in enumerate(self._bins):
+            seen += n
+            if seen >= rank:
+                return min((i + 0.5) * BIN_S, self.max_lateness_s)
+        return self.max_lateness_s
+
+    def report(self) -> LoopReport:
+        elapsed = self._last_s - self._start_s
+        wall = time.perf_counter() - self._wall_start_s
+        cpu = time.process_time() - self._cpu_start_s
+        cycles = max(1, self.cycles)
+        return LoopReport(
+            target_hz=self.target_hz,
+            rate_hz=self.cycles / elapsed if elapsed > 0 else 0.0,
+            cycles=self.cycles,
+            missed=self.missed,
+            lateness_p50_ms=self.percentile_s(0.50) * 1e3,
+            lateness_p99_ms=self.percentile_s(0.99) * 1e3,
+            lateness_max_ms=self.max_lateness_s * 1e3,
+            cpu_percent=100.0 * cpu / wall if wall > 0 else 0.0,
+            cpu_ms_per_cycle=1e3 * cpu / cycles,
+            transactions_per_cycle=self.transactions / cycles,
+        )

@@ -1,0 +1,119 @@
+"""The values that cross the board interface each cycle, with units in their names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from drivers.registers import (
+    BRAKE_SETPOINT_MAX_MA,
+    HANDLE_FORCE_NOT_FITTED,
+    Control,
+    FaultCode,
+    Status,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardCommand:
+    """What the controller writes every cycle (holding registers 0 and 1)."""
+
+    brake_setpoint_ma: int = 0
+    brake_enable: bool = False
+    watchdog_enable: bool = False
+    fault_reset: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.brake_setpoint_ma <= BRAKE_SETPOINT_MAX_MA:
+            raise ValueError(f"brake_setpoint_ma {self.brake_setpoint_ma} outside "
+                             f"0..{BRAKE_SETPOINT_MAX_MA}")
+        if self.brake_enable and not self.watchdog_enable:
+            # Safety rule: the board watchdog is armed whenever the brake is enabled.
+            raise ValueError("brake_enable requires watchdog_enable")
+
+    @property
+    def control_bits(self) -> int:
+        bits = Control(0)
+        if self.brake_enable:
+            bits |= Control.BRAKE_ENABLE
+        if self.fault_reset:
+            bits |= Control.FAULT_RESET
+        if self.watchdog_enable:
+            bits |= Control.WATCHDOG_ENABLE
+        return int(bits)
+
+    def registers(self) -> list[int]:
+        return [self.brake_setpoint_ma, self.control_bits]
+
+
+SAFE_IDLE = BoardCommand()
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSettings:
+    """Written once when the board is armed (holding registers 2..4)."""
+
+    watchdog_ms: int = 250
+    safe_brake_ma: int = 1200
+    ramp_ma_per_s: int = 6000
+
+    def __post_init__(self) -> None:
+        if not 10 <= self.watchdog_ms <= 65535:
+            raise ValueError(f"watchdog_ms {self.watchdog_ms} outside 10..65535")
+        if not 0 <= self.safe_brake_ma <= BRAKE_SETPOINT_MAX_MA:
+            raise ValueError(f"safe_brake_ma {self.safe_brake_ma} outside 0..{BRAKE_SETPOINT_MAX_MA}")
+        if not 1 <= self.ramp_ma_per_s <= 65535:
+            raise ValueError(f"ramp_ma_per_s {self.ramp_ma_per_s} outside 1..65535")
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSample:
+    """One decoded reading of the board's input registers.
+
+    `host_time_s` is the controller's clock when the reply arrived; speed estimation uses
+    `board_time_ms`, latched by the board together with the encoder count.
+    """
+
+    encoder_count: int
+    board_time_ms: int
+    brake_current_ma: int
+    status: Status
+    board_temp_c: float
+    supply_mv: int
+    heart_rate_bpm: int | None
+    handle_force_n: int | None
+    fault_code: int
+    fw_version: int
+    host_time_s: float = 0.0
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, int], host_time_s: float = 0.0) -> BoardSample:
+        hr = raw["heart_rate_bpm"]
+        force = raw["handle_force_n"]
+        return cls(
+            encoder_count=raw["encoder_count"],
+            board_time_ms=raw["board_time_ms"],
+            brake_current_ma=raw["brake_current_ma"],
+            status=Status(raw["status"] & 0x7F),
+            board_temp_c=raw["board_temp_c"] / 10.0,
+            supply_mv=raw["supply_mv"],
+            heart_rate_bpm=hr or None,
+            handle_force_n=None if force == HANDLE_FORCE_NOT_FITTED else force,
+            fault_code=raw["fault_code"],
+            fw_version=raw["fw_version"],
+            host_time_s=host_time_s,
+        )
+
+    @property
+    def fw_version_text(self) -> str:
+        return f"{self.fw_version >> 8}.{self.fw_version & 0xFF}"
+
+    @property
+    def fault(self) -> FaultCode | int:
+        try:
+            return FaultCode(self.fault_code)
+        except ValueError:
+            return self.fault_code
+
+    def status_names(self) -> list[str]:
+        return [flag.name.lower() for flag in Status if flag in self.status and flag.name]

@@ -1,0 +1,144 @@
+"""The athlete on the belt: a force–velocity profile, a speed-seeking habit, stride pulsation,
+fatigue and heart rate; and the runner profiles (`idle`, `steady:V`, `intervals`, `sweep`,
+`tiring:V`) that say which speed they seek when.
+
+Facts from DESIGN.md: F_max(v) = F0·(1 − v/v0), 75 kg, F0 600 N, v0 9 m/s forward and about
+0.65·v0 backward; strides at about 2.8 Hz with ±30 % force; heart rate lags effort by ~30 s.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SpeedPlan = Callable[[float], float]  # time since start (s) -> target belt speed (m/s, signed)
+
+
+@dataclass(frozen=True)
+class AthleteParams:
+    mass_kg: float = 75.0
+    force0_n: float = 600.0
+    v0_forward_mps: float = 9.0
+    backward_ratio: float = 0.65
+    stride_hz: float = 2.8
+    stride_amplitude: float = 0.30
+    resist_fraction: float = 0.25  # share of F0 the athlete can use to hold the belt back
+    speed_gain_n_per_mps: float = 300.0  # how hard the athlete corrects a speed error
+    speed_integral_n_per_m: float = 150.0
+    hr_rest_bpm: float = 62.0
+    hr_max_bpm: float = 188.0
+    hr_lag_s: float = 30.0
+    fatigue_per_s: float = 0.0  # fractional loss of F0 per second of effort
+    min_strength: float = 0.35  # fatigue never takes more than this away
+
+
+@dataclass(frozen=True)
+class RunnerProfile:
+    """Who is on the belt: which speed they seek, and whether they hold the handlebars."""
+
+    name: str
+    plan: SpeedPlan
+    present: bool = True
+    holds_handles: bool = False
+    fatigue_per_s: float = 0.0
+
+
+def _ramp(target: float, ramp_s: float = 3.0) -> SpeedPlan:
+    return lambda t: target * min(1.0, t / ramp_s)
+
+
+def _intervals(t: float) -> float:
+    # 30 s forward at 3.5 m/s, 15 s easy, 30 s backward at 2.0 m/s, 15 s easy; repeat.
+    phase = t % 90.0
+    if phase < 30.0:
+        return 3.5 * min(1.0, phase / 2.0)
+    if phase < 45.0:
+        return 0.8
+    if phase < 75.0:
+        return -2.0 * min(1.0, (phase - 45.0) / 2.0)
+    return -0.6
+
+
+def _sweep(t: float) -> float:
+    # Slow triangle 0.5 → 4.5 → 0.5 m/s every 120 s: every speed bin gets visited, for calibration.
+    phase = (t % 120.0) / 60.0
+    return 0.5 + 4.0 * (phase if phase <= 1.0 else 2.0 - phase)
+
+
+def parse_profile(spec: str) -> RunnerProfile:
+    """`idle`, `steady:V`, `tiring:V`, `intervals`, `sweep` (V in m/s, negative = backward)."""
+    name, _, arg = spec.strip().partition(":")
+    name = name.lower()
+    if name == "idle":
+        return RunnerProfile("idle", lambda t: 0.0, present=False)
+    if name == "intervals":
+        return RunnerProfile("intervals", _intervals)
+    if name == "sweep":
+        return RunnerProfile("sweep", _sweep, holds_handles=True)
+    if name in ("steady", "tiring"):
+        try:
+            speed = float(arg)
+        except ValueError:
+            raise ValueError(f"runner {spec!r}: expected {name}:SPEED in m/s, e.g. {name}:3.0") from None
+        if not -6.0 <= speed <= 8.0:
+            raise ValueError(f"runner {spec!r}: speed must be within -6..8 m/s")
+        fatigue = 0.004 if name == "tiring" else 0.0
+        return RunnerProfile(spec, _ramp(speed), holds_handles=name == "tiring", fatigue_per_s=fatigue)
+    raise ValueError(f"unknown runner profile {spec!r}; use idle, steady:V, tiring:V, intervals or sweep")
+
+
+class Athlete:
+    """Turns a target speed into a force on the belt, within what the body can do."""
+
+    def __init__(self, params: AthleteParams, profile: RunnerProfile, rng: random.Random) -> None:
+        self.params = params
+        self.profile = profile
+        self._rng = rng
+        self._integral_n = 0.0
+        self._stride_phase = rng.uniform(0.0, 1.0)
+        self.strength = 1.0
+        self.heart_rate_bpm = params.hr_rest_bpm
+        self.force_n = 0.0
+
+    def capacity_n(self, speed_mps: float, direction: float) -> float:
+        """Largest drive force along `direction` (+1 forward, −1 backward) at this speed."""
+        p = self.params
+        v0 = p.v0_forward_mps if direction > 0 else p.v0_forward_mps * p.backward_ratio
+        along = max(0.0, direction * speed_mps)
+        return max(0.0, p.force0_n * self.strength * (1.0 - along / v0))
+
+    def step(self, t_s: float, dt_s: float, speed_mps: float) -> float:
+        """The athlete's force on the belt for the next dt (signed newtons)."""
+        p = self.params
+        if not self.profile.present:
+            self.force_n = 0.0
+            self._relax_heart(0.0, dt_s)
+            return 0.0
+        target = self.profile.plan(t_s)
+        direction = 1.0 if (target > 0 or (target == 0 and speed_mps >= 0)) else -1.0
+        error = direction * (target - speed_mps)  # > 0: too slow along the running direction
+        cap = self.capacity_n(speed_mps, direction)
+        resist = p.resist_fraction * p.force0_n
+        self._integral_n = max(-resist, min(cap, self._integral_n + p.speed_integral_n_per_m * error * dt_s))
+        drive = max(-resist, min(cap, p.speed_gain_n_per_mps * error + self._integral_n))
+        self._stride_phase = (self._stride_phase + p.stride_hz * dt_s) % 1.0
+        pulse = 1.0 + p.stride_amplitude * math.sin(2.0 * math.pi * self._stride_phase)
+        self.force_n = direction * drive * pulse
+        fatigue = self.profile.fatigue_per_s or p.fatigue_per_s
+        if fatigue and drive > 0:
+            self.strength = max(p.min_strength, self.strength - fatigue * dt_s * drive / p.force0_n)
+        self._relax_heart(abs(self.force_n * speed_mps), dt_s)
+        return self.force_n
+
+    def _relax_heart(self, power_w: float, dt_s: float) -> None:
+        p = self.params
+        effort = min(1.0, power_w / 450.0)
+        target = p.hr_rest_bpm + (p.hr_max_bpm - p.hr_rest_bpm) * effort
+        self.heart_rate_bpm += (target - self.heart_rate_bpm) * min(1.0, dt_s / p.hr_lag_s)
+
+    def handle_force_n(self, fitted_noise_n: float) -> float:
+        """What the handlebar load cell reads: the drive force if holding on, else ~0."""
+        base = self.force_n if self.profile.holds_handles else 0.0
+        return base + self._rng.gauss(0.0, fitted_noise_n)

@@ -1,0 +1,164 @@
+"""Serve the board emulator as a real Modbus device: TCP, or RTU on a serial path.
+
+Any Modbus client (mbpoll, modbus-tk, the controller) can talk to it. For RTU without a
+serial port, `PtyLink` makes a pair of pseudo-terminals, relays bytes between them and links
+the client side to the requested path, like `socat pty,link=A pty,link=B` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tty
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from pymodbus.constants import ExcCodes
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.exceptions import NoSuchIdException
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+from simulator.emulator import BoardEmulator, RegisterError
+
+log = logging.getLogger(__name__)
+
+READ_HOLDING, READ_INPUT = 3, 4
+WRITE_FUNCTIONS = (6, 16, 23)
+
+
+class BoardDatastore(ModbusServerContext):
+    """pymodbus datastore that answers from the emulator, register by register.
+
+    pymodbus calls `async_setValues` then `async_getValues` for function 23, so the write
+    lands before the mirror is read, as on the board.
+    """
+
+    def __init__(self, emulator: BoardEmulator, device_id: int) -> None:
+        # Deliberately not calling super().__init__: its storage is replaced by the emulator.
+        self.emulator = emulator
+        self.device_id = device_id
+        self.old_simulator = True  # makes pymodbus hand requests to this object as-is
+        self.simdevices = []
+        self.requests = 0
+
+    def _check_device(self, device_id: int) -> None:
+        if device_id != self.device_id:
+            raise NoSuchIdException(f"device id {device_id} is not {self.device_id}")
+
+    async def async_getValues(self, device_id: int, func_code: int, address: int,
+                              count: int = 1) -> list[int] | ExcCodes:
+        self._check_device(device_id)
+        self.requests += 1
+        try:
+            if func_code == READ_INPUT:
+                return self.emulator.read_input_registers(address, count)
+            if func_code in (READ_HOLDING, *WRITE_FUNCTIONS):
+                return self.emulator.read_holding_registers(address, count)
+        except RegisterError as exc:
+            return ExcCodes(exc.exception_code)
+        return ExcCodes.ILLEGAL_FUNCTION
+
+    async def async_setValues(self, device_id: int, func_code: int, address: int,
+                              values: Sequence[int] | Sequence[bool]) -> ExcCodes | None:
+        self._check_device(device_id)
+        if func_code not in WRITE_FUNCTIONS:
+            return ExcCodes.ILLEGAL_FUNCTION
+        try:
+            self.emulator.write_holding_registers(address, [int(v) for v in values])
+        except RegisterError as exc:
+            return ExcCodes(exc.exception_code)
+        return None
+
+    def device_ids(self) -> list[int]:
+        return [self.device_id]
+
+
+async def _physics_ticker(emulator: BoardEmulator, period_s: float = 0.005) -> None:
+    """Keep time moving between requests, so the watchdog trips when nobody asks."""
+    clock = emulator.clock
+    while True:
+        await clock.sleep_until(clock.now_s() + period_s)
+        emulator.advance()
+
+
+@contextlib.asynccontextmanager
+async def serve_tcp(emulator: BoardEmulator, host: str, port: int,
+                    device_id: int = 1) -> AsyncIterator[ModbusTcpServer]:
+    """Serve Modbus TCP until the context exits. Port 0 is not supported by pymodbus:
+    pick a free port first (tests use `free_port()`)."""
+    datastore = BoardDatastore(emulator, device_id)
+    server = ModbusTcpServer(datastore, address=(host, port), ignore_missing_devices=True)
+    await server.serve_forever(background=True)
+    ticker = asyncio.create_task(_physics_ticker(emulator))
+    try:
+        yield server
+    finally:
+        ticker.cancel()
+        await server.shutdown()
+
+
+class PtyLink:
+    """Two pseudo-terminals joined back to back; the client end is linked at `path`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._server_master, self._server_slave = os.openpty()
+        self._client_master, self._client_slave = os.openpty()
+        for fd in (self._server_slave, self._client_slave):
+            tty.setraw(fd)
+        self.server_port = os.ttyname(self._server_slave)
+        self.client_port = os.ttyname(self._client_slave)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self.path.symlink_to(self.client_port)
+        for fd in (self._server_master, self._client_master):
+            os.set_blocking(fd, False)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._server_master, self._relay, self._server_master, self._client_master)
+        loop.add_reader(self._client_master, self._relay, self._client_master, self._server_master)
+
+    @staticmethod
+    def _relay(src: int, dst: int) -> None:
+        try:
+            data = os.read(src, 4096)
+        except (BlockingIOError, OSError):
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(dst, data)
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for fd in (self._server_master, self._client_master):
+            loop.remove_reader(fd)
+        for fd in (self._server_master, self._client_master, self._server_slave, self._client_slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.is_symlink():
+                self.path.unlink()
+
+
+@contextlib.asynccontextmanager
+async def serve_serial(emulator: BoardEmulator, path: str, baudrate: int = 115200,
+                       device_id: int = 1) -> AsyncIterator[ModbusSerialServer]:
+    """Serve Modbus RTU on `path`: an existing serial device, or else a new pty linked there."""
+    link: PtyLink | None = None
+    port = path
+    if not (Path(path).exists() and Path(path).is_char_device()) or Path(path).is_symlink():
+        link = PtyLink(path)
+        port = link.server_port
+    datastore = BoardDatastore(emulator, device_id)
+    server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=port, baudrate=baudrate,
+                                bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True)
+    await server.serve_forever(background=True)
+    ticker = asyncio.create_task(_physics_ticker(emulator))
+    try:
+        yield server
+    finally:
+        ticker.cancel()
+        await server.shutdown()
+        if link:
+            link.close()
