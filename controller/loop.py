@@ -16,10 +16,12 @@ import logging
 from dataclasses import dataclass
 
 from controller.brake_model import BrakeModel
+from controller.commands import Command, CommandResult, LoadWorkout, SetMode
 from controller.estimator import EncoderEstimator, Motion
 from controller.guard import SetpointGuard
 from controller.loop_stats import LoopStats
-from controller.modes import BrakeDemand, FreeMode, Mode, ModeInputs
+from controller.modes import BrakeDemand, FreeMode, Mode, ModeInputs, build_mode
+from controller.session_state import SessionState, TransitionError, next_state
 from controller.session_totals import SessionTotals
 from controller.settings import MachineConfig
 from drivers.board import Board
@@ -43,6 +45,7 @@ class Snapshot:
     setpoint_ma: int
     totals: SessionTotals
     link_ok: bool
+    session_state: SessionState
 
 
 class ControlLoop:
@@ -58,6 +61,7 @@ class ControlLoop:
         self.stats = LoopStats(config.loop.rate_hz)
         self.totals = SessionTotals()
         self.mode: Mode = mode or FreeMode()
+        self.session_state = SessionState.READY
         self._mode_started_s = 0.0
         self.latest: Snapshot | None = None
         self.link_errors = 0
@@ -72,7 +76,26 @@ class ControlLoop:
         self._mode_started_s = self.clock.now_s()
 
     def stop(self) -> None:
+        """End the run (the process is shutting down)."""
         self._stop.set()
+
+    def execute(self, command: Command) -> CommandResult:
+        """Apply a validated command between cycles; refusals change nothing."""
+        state = self.session_state
+        try:
+            if isinstance(command, SetMode):
+                if state == SessionState.FINISHED:
+                    return CommandResult.refused("session finished; start a new one first", state)
+                self.set_mode(build_mode(command.mode, command.target, list(self.config.levels.current_ma)))
+            elif isinstance(command, LoadWorkout):
+                return CommandResult.refused(f"unknown workout {command.workout!r}", state)
+            else:
+                if command.name == "start" and state == SessionState.FINISHED:
+                    self.totals = SessionTotals()
+                self.session_state = next_state(command.name, state)
+        except (TransitionError, ValueError) as exc:
+            return CommandResult.refused(str(exc), state)
+        return CommandResult.success(self.session_state)
 
     # --- lifecycle --------------------------------------------------------------------
     def board_settings(self) -> BoardSettings:
@@ -102,6 +125,8 @@ class ControlLoop:
         await self.activate()
         start = clock.now_s()
         self._mode_started_s = start
+        if self.session_state == SessionState.READY:
+            self.session_state = SessionState.RUNNING
         deadline = start + self.period_s
         self.stats.start(start)
         tx0 = self.board.transactions
@@ -135,7 +160,8 @@ class ControlLoop:
             return
         motion = self.estimator.update(sample)
         dt = motion.board_dt_s
-        self.totals.add(motion, sample.brake_current_ma, self.model, dt)
+        if self.session_state == SessionState.RUNNING:
+            self.totals.add(motion, sample.brake_current_ma, self.model, dt)
         demand = self.mode.demand(ModeInputs(
             speed_mps=motion.speed_mps, accel_mps2=motion.accel_mps2, dt_s=dt,
             time_in_mode_s=now_s - self._mode_started_s,
@@ -143,4 +169,4 @@ class ControlLoop:
         setpoint = self.guard.next(demand.current_ma, self.period_s)
         self._command = BoardCommand(setpoint, brake_enable=True, watchdog_enable=True)
         self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
-                               setpoint, self.totals, True)
+                               setpoint, self.totals, True, self.session_state)

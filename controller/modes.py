@@ -68,3 +68,16 @@ class LevelMode:
 
     def demand(self, inputs: ModeInputs) -> BrakeDemand:
         return BrakeDemand(self.current_ma())
+
+
+MODE_NAMES = ("free", "level")
+
+
+def build_mode(name: str, target: float | None, level_table_ma: list[int]) -> Mode:
+    """A mode by name; `ValueError` with the allowed names and ranges otherwise."""
+    key = name.lower()
+    if key == "free":
+        return FreeMode()
+    if key == "level":
+        return LevelMode(5.0 if target is None else target, level_table_ma)
+    raise ValueError(f"unknown mode {name!r}; available: {', '.join(MODE_NAMES)}")

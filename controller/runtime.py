@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.loop import ControlLoop
-from controller.modes import FreeMode, LevelMode, Mode
+from controller.modes import build_mode
 from controller.physiology import metabolic_kcal
 from controller.settings import MachineConfig
 from controller.timerfd_clock import precise_clock
@@ -51,15 +51,6 @@ class RunResult:
         return out
 
 
-def build_mode(config: MachineConfig, name: str, target: float | None) -> Mode:
-    name = name.lower()
-    if name == "free":
-        return FreeMode()
-    if name == "level":
-        return LevelMode(5.0 if target is None else target, list(config.levels.current_ma))
-    raise ValueError(f"unknown mode {name!r}; available: free, level")
-
-
 def is_sim(url: str) -> bool:
     return BoardURL.parse(url).scheme == "sim"
 
@@ -96,7 +87,7 @@ async def run_controller(config: MachineConfig, options: RunOptions,
                          clock: Clock | None = None) -> RunResult:
     url = options.board_url or config.board.url
     clock = clock or choose_clock(url, options.speedup)
-    mode = build_mode(config, options.mode, options.target)
+    mode = build_mode(options.mode, options.target, list(config.levels.current_ma))
     board = make_board(config, options, clock)
     async with board:
         loop = ControlLoop(board, clock, config, mode=mode)

@@ -1,0 +1,66 @@
+"""Commands from the outside world (web console, MQTT, FTMS, CLI), validated by pydantic.
+
+Every remote interface builds one of these models and hands it to `ControlLoop.execute`,
+which answers with a `CommandResult`. A command never touches the board directly: it
+changes the mode or the session state, and the setpoint guard still has the last word.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Start(_Command):
+    name: Literal["start"] = "start"
+    workout: str | None = None
+
+
+class Pause(_Command):
+    name: Literal["pause"] = "pause"
+
+
+class Resume(_Command):
+    name: Literal["resume"] = "resume"
+
+
+class Stop(_Command):
+    name: Literal["stop"] = "stop"
+
+
+class SetMode(_Command):
+    name: Literal["set-mode"] = "set-mode"
+    mode: Annotated[str, Field(min_length=1, max_length=32)]
+    target: float | None = None
+
+
+class LoadWorkout(_Command):
+    name: Literal["load-workout"] = "load-workout"
+    workout: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+Command = Annotated[Start | Pause | Resume | Stop | SetMode | LoadWorkout, Field(discriminator="name")]
+COMMAND_NAMES = ("start", "pause", "resume", "stop", "set-mode", "load-workout")
+
+
+class CommandResult(BaseModel):
+    """The answer to a command: ok, or an error saying what is wrong and what is allowed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    error: str | None = None
+    state: str = ""
+
+    @classmethod
+    def success(cls, state: str) -> CommandResult:
+        return cls(ok=True, state=state)
+
+    @classmethod
+    def refused(cls, error: str, state: str) -> CommandResult:
+        return cls(ok=False, error=error, state=state)
