@@ -14,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from controller.brake_model import BrakeModel
 from controller.commands import Command, CommandResult, LoadWorkout, SetMode
 from controller.estimator import EncoderEstimator, Motion
+from controller.events import Event, EventBus
 from controller.guard import SetpointGuard
 from controller.loop_stats import LoopStats
 from controller.modes import BrakeDemand, FreeMode, Mode, ModeInputs, build_mode
 from controller.session_state import SessionState, TransitionError, next_state
 from controller.session_totals import SessionTotals
 from controller.settings import MachineConfig
+from controller.summary import SessionSummary
 from drivers.board import Board
 from drivers.clock import Clock
 from drivers.errors import BoardError
@@ -62,6 +65,9 @@ class ControlLoop:
         self.totals = SessionTotals()
         self.mode: Mode = mode or FreeMode()
         self.session_state = SessionState.READY
+        self.session_id = ""
+        self.session_started_at = ""
+        self.events = EventBus()
         self._mode_started_s = 0.0
         self.latest: Snapshot | None = None
         self.link_errors = 0
@@ -90,12 +96,44 @@ class ControlLoop:
             elif isinstance(command, LoadWorkout):
                 return CommandResult.refused(f"unknown workout {command.workout!r}", state)
             else:
-                if command.name == "start" and state == SessionState.FINISHED:
-                    self.totals = SessionTotals()
-                self.session_state = next_state(command.name, state)
+                new_state = next_state(command.name, state)
+                if command.name == "start":
+                    self._begin_session()
+                elif new_state == SessionState.FINISHED:
+                    self._finish_session()
+                else:
+                    self.session_state = new_state
+                    self._publish("session", {"state": new_state.value, "session_id": self.session_id})
         except (TransitionError, ValueError) as exc:
             return CommandResult.refused(str(exc), state)
         return CommandResult.success(self.session_state)
+
+    # --- session ----------------------------------------------------------------------
+    def _publish(self, kind: str, data: dict[str, object]) -> None:
+        self.events.publish(Event(kind, self.clock.now_s(), data))
+
+    def _begin_session(self) -> None:
+        started = datetime.now(UTC)
+        self.session_id = f"{self.config.machine.name}-{started:%Y%m%dT%H%M%S%f}"[:-3]
+        self.session_started_at = started.isoformat(timespec="seconds")
+        self.totals = SessionTotals()
+        self.session_state = SessionState.RUNNING
+        self._publish("session", {"state": "running", "session_id": self.session_id})
+
+    def summary(self, state: str = "finished") -> SessionSummary:
+        t = self.totals
+        return SessionSummary(
+            session_id=self.session_id, machine=self.config.machine.name,
+            started_at=self.session_started_at, state=state, mode=self.mode.name,
+            target=self.mode.target, elapsed_s=t.elapsed_s, distance_m=t.distance_m,
+            forward_m=t.forward_m, backward_m=t.backward_m, work_j=t.work_j,
+            avg_power_w=t.avg_power_w, max_power_w=t.max_power_w, energy_kcal=t.energy_kcal,
+            faults=list(self.faults))
+
+    def _finish_session(self) -> None:
+        self.session_state = SessionState.FINISHED
+        self._publish("session", {"state": "finished", "session_id": self.session_id,
+                                  "summary": self.summary().model_dump()})
 
     # --- lifecycle --------------------------------------------------------------------
     def board_settings(self) -> BoardSettings:
@@ -126,7 +164,7 @@ class ControlLoop:
         start = clock.now_s()
         self._mode_started_s = start
         if self.session_state == SessionState.READY:
-            self.session_state = SessionState.RUNNING
+            self._begin_session()
         deadline = start + self.period_s
         self.stats.start(start)
         tx0 = self.board.transactions
@@ -148,6 +186,8 @@ class ControlLoop:
                     deadline += skipped * self.period_s
         finally:
             self.stats.transactions = self.board.transactions - tx0
+            if self.session_state in (SessionState.RUNNING, SessionState.PAUSED):
+                self._finish_session()
             await self.deactivate()
 
     async def _cycle(self, now_s: float) -> None:

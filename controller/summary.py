@@ -1,0 +1,78 @@
+"""What a session leaves behind: its summary, its per-segment laps and its 1 Hz records.
+
+These models are the contract between the loop (which fills them), the session store,
+exports (FIT, CSV), the console and MQTT (which carry them), so they are pydantic models
+with units in every field name.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class SegmentSummary(BaseModel):
+    """One workout segment (a lap in FIT terms)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    label: str = ""
+    mode: str = "free"
+    target: float | None = None
+    direction: str = "either"  # forward | backward | either
+    start_s: float = 0.0  # session time at the segment's start
+    elapsed_s: float = 0.0
+    distance_m: float = 0.0
+    forward_m: float = 0.0
+    backward_m: float = 0.0
+    work_j: float = 0.0
+    avg_power_w: float = 0.0
+    max_power_w: float = 0.0
+    energy_kcal: float = 0.0
+    avg_heart_rate_bpm: float | None = None
+    wrong_direction_s: float = 0.0
+    saturated_s: float = 0.0
+
+
+class SessionSummary(BaseModel):
+    """The whole session, as shown at the end and stored, exported and published."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str
+    machine: str
+    started_at: str  # ISO 8601, UTC wall time when the session started
+    state: str = "finished"  # finished | interrupted
+    workout: str | None = None
+    mode: str = "free"
+    target: float | None = None
+    elapsed_s: float = 0.0
+    distance_m: float = 0.0
+    forward_m: float = 0.0
+    backward_m: float = 0.0
+    work_j: float = 0.0
+    avg_power_w: float = 0.0
+    max_power_w: float = 0.0
+    energy_kcal: float = 0.0
+    avg_heart_rate_bpm: float | None = None
+    max_heart_rate_bpm: int | None = None
+    calibration: str = "nominal"
+    segments: list[SegmentSummary] = []
+    faults: list[dict[str, object]] = []
+
+
+class SessionRecord(BaseModel):
+    """One stored second of a session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t_s: float  # session time
+    speed_mps: float  # signed: + forward, − backward
+    distance_m: float  # cumulative, both directions
+    forward_m: float
+    backward_m: float
+    power_w: float
+    force_n: float
+    heart_rate_bpm: int | None = None
+    energy_kcal: float = 0.0
+    segment: int | None = None
