@@ -36,10 +36,12 @@ class BoardDatastore(ModbusServerContext):
     lands before the mirror is read, as on the board.
     """
 
-    def __init__(self, emulator: BoardEmulator, device_id: int) -> None:
+    def __init__(self, emulator: BoardEmulator, device_id: int, function_23: bool = True) -> None:
         # Deliberately not calling super().__init__: its storage is replaced by the emulator.
         self.emulator = emulator
         self.device_id = device_id
+        # An older board firmware without read/write-multiple (function 23), for fallback tests.
+        self.function_23 = function_23
         self.old_simulator = True  # makes pymodbus hand requests to this object as-is
         self.simdevices = []
         self.requests = 0
@@ -64,7 +66,7 @@ class BoardDatastore(ModbusServerContext):
     async def async_setValues(self, device_id: int, func_code: int, address: int,
                               values: Sequence[int] | Sequence[bool]) -> ExcCodes | None:
         self._check_device(device_id)
-        if func_code not in WRITE_FUNCTIONS:
+        if func_code not in WRITE_FUNCTIONS or (func_code == 23 and not self.function_23):
             return ExcCodes.ILLEGAL_FUNCTION
         try:
             self.emulator.write_holding_registers(address, [int(v) for v in values])
@@ -85,11 +87,11 @@ async def _physics_ticker(emulator: BoardEmulator, period_s: float = 0.005) -> N
 
 
 @contextlib.asynccontextmanager
-async def serve_tcp(emulator: BoardEmulator, host: str, port: int,
-                    device_id: int = 1) -> AsyncIterator[ModbusTcpServer]:
+async def serve_tcp(emulator: BoardEmulator, host: str, port: int, device_id: int = 1,
+                    function_23: bool = True) -> AsyncIterator[ModbusTcpServer]:
     """Serve Modbus TCP until the context exits. Port 0 is not supported by pymodbus:
     pick a free port first (tests use `free_port()`)."""
-    datastore = BoardDatastore(emulator, device_id)
+    datastore = BoardDatastore(emulator, device_id, function_23)
     server = ModbusTcpServer(datastore, address=(host, port), ignore_missing_devices=True)
     await server.serve_forever(background=True)
     ticker = asyncio.create_task(_physics_ticker(emulator))

@@ -1,0 +1,102 @@
+"""The control loop on virtual time: wrap-arounds, accuracy, lifecycle, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from controller.commands import Pause, Resume, SetMode, Start, Stop
+from controller.loop import ControlLoop
+from controller.runtime import RunOptions, run_controller
+from controller.session_state import SessionState
+from controller.settings import MachineConfig
+from drivers.clock import VirtualClock
+
+
+async def run_recording(options: RunOptions) -> tuple[list[float], dict[str, float], ControlLoop]:
+    speeds: list[float] = []
+
+    async def record(loop: ControlLoop) -> None:
+        while True:
+            if loop.latest is not None:
+                speeds.append(loop.latest.motion.speed_mps)
+            await asyncio.sleep(0)
+
+    result = await run_controller(MachineConfig(), options, [record], clock=VirtualClock())
+    assert result.truth is not None
+    return speeds, result.truth, result.loop
+
+
+@pytest.mark.parametrize(("runner", "offset"), [("steady:3.0", 2**31 - 20_000), ("steady:-2.0", -(2**31) + 20_000)])
+async def test_encoder_and_board_clock_wraps_cause_no_jump(runner: str, offset: int) -> None:
+    options = RunOptions(runner=runner, duration_s=30.0,
+                         sim_options={"encoder_offset": offset, "board_time_offset_ms": 65_536 - 5_000})
+    speeds, truth, loop = await run_recording(options)
+    assert max(abs(s) for s in speeds) < 4.0  # a wrap misread would show as a huge speed
+    steps = [abs(b - a) for a, b in itertools.pairwise(speeds)]
+    assert max(steps) < 0.2
+    assert loop.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.001)
+
+
+async def test_idle_belt_reads_zero_speed_and_no_distance() -> None:
+    speeds, truth, loop = await run_recording(RunOptions(runner="idle", duration_s=5.0))
+    assert max(abs(s) for s in speeds) == 0.0
+    assert loop.totals.distance_m == 0.0 == truth["distance_m"]
+
+
+async def test_loop_keeps_its_rate_on_virtual_time_and_counts_one_transaction_per_cycle() -> None:
+    result = await run_controller(MachineConfig(), RunOptions(duration_s=20.0), clock=VirtualClock())
+    report = result.loop.stats.report()
+    assert report.cycles == 2000 and report.missed == 0
+    assert report.rate_hz == pytest.approx(100.0)
+    assert report.transactions_per_cycle == pytest.approx(1.0)
+
+
+async def test_brake_is_released_and_watchdog_disarmed_on_exit() -> None:
+    result = await run_controller(MachineConfig(), RunOptions(mode="level", target=8, duration_s=3.0),
+                                  clock=VirtualClock())
+    emulator = result.loop.board.emulator  # type: ignore[attr-defined]
+    assert emulator.control == 0 and emulator.setpoint_ma == 0
+
+
+async def test_level_mode_sets_the_table_current_through_the_slew_limit() -> None:
+    config = MachineConfig()
+    result = await run_controller(config, RunOptions(mode="level", target=10, duration_s=0.2),
+                                  clock=VirtualClock())
+    # 0.2 s at 6000 mA/s can reach at most 1200 mA, not the 2100 mA of level 10
+    assert result.loop.guard.setpoint_ma == pytest.approx(1200, abs=61)
+    result = await run_controller(config, RunOptions(mode="level", target=10, duration_s=2.0),
+                                  clock=VirtualClock())
+    assert result.loop.guard.setpoint_ma == config.levels.current_ma[10]
+
+
+async def test_commands_follow_the_session_state_machine() -> None:
+    clock = VirtualClock()
+    results = {}
+
+    async def operator(loop: ControlLoop) -> None:
+        await clock.sleep_until(1.0)
+        results["pause"] = loop.execute(Pause())
+        results["pause again"] = loop.execute(Pause())
+        before = loop.totals.distance_m
+        await clock.sleep_until(3.0)
+        results["frozen"] = loop.totals.distance_m == before
+        results["resume"] = loop.execute(Resume())
+        results["mode"] = loop.execute(SetMode(mode="level", target=4))
+        results["bad mode"] = loop.execute(SetMode(mode="warp", target=4))
+        results["bad level"] = loop.execute(SetMode(mode="level", target=11))
+        results["stop"] = loop.execute(Stop())
+        results["start"] = loop.execute(Start())
+
+    result = await run_controller(MachineConfig(), RunOptions(runner="steady:3", duration_s=5.0), [operator],
+                                  clock=clock)
+    assert results["pause"].ok and results["pause"].state == SessionState.PAUSED
+    assert not results["pause again"].ok and "allowed when: running" in (results["pause again"].error or "")
+    assert results["frozen"] is True
+    assert results["resume"].ok and results["mode"].ok
+    assert not results["bad mode"].ok and "available: free, level" in (results["bad mode"].error or "")
+    assert not results["bad level"].ok and "0.0..10.0" in (results["bad level"].error or "")
+    assert results["stop"].state == SessionState.FINISHED and results["start"].ok
+    assert result.loop.mode.name == "level"
