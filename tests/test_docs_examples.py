@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from skeleton_helpers import MILLCTL, cli_env
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -42,10 +41,7 @@ def test_the_docs_have_runnable_examples() -> None:
 
 @pytest.mark.parametrize(("where", "kind", "code"), EXAMPLES, ids=[f"{w}:{c[:40]}" for w, _, c in EXAMPLES])
 def test_doc_example_runs(where: str, kind: str, code: str, tmp_path: Path) -> None:
-    if kind == "python":
-        cmd = [sys.executable, "-c", code]
-    else:
-        cmd = [*MILLCTL, *shlex.split(code)[1:]]
+    cmd = [sys.executable, "-c", code] if kind == "python" else [*MILLCTL, *shlex.split(code)[1:]]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=cli_env(tmp_path),
                           cwd=tmp_path)
     assert proc.returncode == 0, f"{where}: {code}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
