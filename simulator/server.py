@@ -79,10 +79,12 @@ class BoardDatastore(ModbusServerContext):
 
 
 async def _physics_ticker(emulator: BoardEmulator, period_s: float = 0.005) -> None:
-    """Keep time moving between requests, so the watchdog trips when nobody asks."""
-    clock = emulator.clock
+    """Advance the physics between requests, so the watchdog trips when nobody asks.
+
+    Sleeps in wall time on purpose: sleeping on a shared VirtualClock would move everyone's
+    virtual time forward."""
     while True:
-        await clock.sleep_until(clock.now_s() + period_s)
+        await asyncio.sleep(period_s)
         emulator.advance()
 
 
