@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,13 +85,18 @@ def truth_delta(start: Mapping[str, float], end: Mapping[str, float]) -> dict[st
 
 async def run_controller(config: MachineConfig, options: RunOptions,
                          services: list[Service] | None = None,
-                         clock: Clock | None = None) -> RunResult:
+                         clock: Clock | None = None, handle_signals: bool = False) -> RunResult:
+    """Run the controller until the duration ends, or (with `handle_signals`) until SIGINT or
+    SIGTERM asks for a clean stop: brake released, session finished and reported."""
     url = options.board_url or config.board.url
     clock = clock or choose_clock(url, options.speedup)
     mode = build_mode(options.mode, options.target, list(config.levels.current_ma))
     board = make_board(config, options, clock)
     async with board:
         loop = ControlLoop(board, clock, config, mode=mode)
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(sig, loop.stop)
         truth_start = board.ground_truth()
         tasks = [asyncio.create_task(service(loop)) for service in services or []]
         try:

@@ -49,7 +49,7 @@ def run(
     if not as_json and sys.stdout.isatty():
         services.append(live_view)
     try:
-        result = asyncio.run(run_controller(machine, options, services))
+        result = asyncio.run(run_controller(machine, options, services, handle_signals=True))
     except KeyboardInterrupt:
         return
     if as_json:
