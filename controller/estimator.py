@@ -41,6 +41,14 @@ class EncoderEstimator:
         self._history: deque[tuple[int, int]] = deque()
         self._speed_mps = 0.0
         self._accel_mps2 = 0.0
+        #: Raw board clock of the first sample: with `elapsed_board_s`, lets a test rig line the
+        #: controller's numbers up with a log kept on the board's (or simulator's) clock.
+        self.first_board_time_ms: int | None = None
+
+    @property
+    def elapsed_board_s(self) -> float:
+        """Board time since the first sample, unwrapped."""
+        return self._t_ms / 1000.0
 
     def reset(self) -> None:
         """Forget history (after a board reboot or a reconnection)."""
@@ -51,6 +59,8 @@ class EncoderEstimator:
         last = self._last
         self._last = sample
         if last is None:
+            if self.first_board_time_ms is None:
+                self.first_board_time_ms = sample.board_time_ms
             self._history.append((self._t_ms, self._counts))
             return Motion(self._speed_mps, 0.0, 0.0, 0.0, self._t_ms / 1000.0)
         dcounts = wrap_delta32(sample.encoder_count, last.encoder_count)

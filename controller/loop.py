@@ -67,6 +67,8 @@ class ControlLoop:
         self.session_state = SessionState.READY
         self.session_id = ""
         self.session_started_at = ""
+        self.session_board_start_s = 0.0
+        self.session_board_end_s: float | None = None
         self.events = EventBus()
         self._mode_started_s = 0.0
         self.latest: Snapshot | None = None
@@ -117,8 +119,18 @@ class ControlLoop:
         self.session_id = f"{self.config.machine.name}-{started:%Y%m%dT%H%M%S%f}"[:-3]
         self.session_started_at = started.isoformat(timespec="seconds")
         self.totals = SessionTotals()
+        self.session_board_start_s = self.estimator.elapsed_board_s
+        self.session_board_end_s = None
         self.session_state = SessionState.RUNNING
         self._publish("session", {"state": "running", "session_id": self.session_id})
+
+    def session_board_window_ms(self) -> tuple[int, int] | None:
+        """The session's span on the board's own clock (unwrapped ms), for test rigs."""
+        first = self.estimator.first_board_time_ms
+        if first is None:
+            return None
+        return (first + round(self.session_board_start_s * 1000),
+                first + round((self.session_board_end_s or self.estimator.elapsed_board_s) * 1000))
 
     def summary(self, state: str = "finished") -> SessionSummary:
         t = self.totals
@@ -131,6 +143,7 @@ class ControlLoop:
             faults=list(self.faults))
 
     def _finish_session(self) -> None:
+        self.session_board_end_s = self.estimator.elapsed_board_s
         self.session_state = SessionState.FINISHED
         self._publish("session", {"state": "finished", "session_id": self.session_id,
                                   "summary": self.summary().model_dump()})

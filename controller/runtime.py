@@ -45,7 +45,8 @@ class RunResult:
             "loop": lp.stats.report().as_json(),
             "session": {**lp.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target},
             "faults": list(lp.faults),
-            "board": {"url": lp.board.url, "link_errors": lp.link_errors},
+            "board": {"url": lp.board.url, "link_errors": lp.link_errors,
+                      "session_board_ms": lp.session_board_window_ms()},
         }
         if self.truth is not None:
             out["truth"] = self.truth

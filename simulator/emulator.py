@@ -175,10 +175,14 @@ class BoardEmulator:
             status |= Status.BRAKE_ENABLED
         return status
 
+    def board_clock_ms(self) -> int:
+        """The board's clock, unwrapped (the register wraps it at 65536)."""
+        return math.floor(self.elapsed_s * 1000.0) + self._time_offset_ms
+
     def input_values(self) -> dict[str, int]:
         """Raw input register values latched now."""
         counts = math.floor(self.belt.position_m / self.machine.metres_per_count)
-        board_ms = math.floor(self.elapsed_s * 1000.0) + self._time_offset_ms
+        board_ms = self.board_clock_ms()
         force = (round(self.athlete.handle_force_n(2.0)) if self.load_cell_fitted
                  else HANDLE_FORCE_NOT_FITTED)
         hr = round(self.athlete.heart_rate_bpm) if self.heart_rate_strap else 0

@@ -3,6 +3,8 @@ in process, over Modbus TCP and over Modbus RTU (pty) against `millctl sim`."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,30 +33,49 @@ def test_run_on_the_sim_board_in_real_time(tmp_path: Path) -> None:
     assert report["loop"]["transactions_per_cycle"] == pytest.approx(1.0, abs=0.01)
 
 
-def test_run_over_modbus_tcp_against_millctl_sim(tmp_path: Path) -> None:
-    port = free_port()
-    sim = start_sim(["--tcp", f"127.0.0.1:{port}", "--runner", "steady:3.0"], tmp_path)
-    try:
+def truth_between(log_path: Path, start_ms: int, end_ms: int) -> dict[str, float]:
+    """The simulator's truth over a window of its board clock, linearly interpolated."""
+    log = json.loads(log_path.read_text())
+    rows = log["rows"]
+
+    def at(t_ms: int) -> list[float]:
+        for a, b in itertools.pairwise(rows):
+            if a[0] <= t_ms <= b[0]:
+                f = (t_ms - a[0]) / (b[0] - a[0]) if b[0] > a[0] else 0.0
+                return [x + f * (y - x) for x, y in zip(a, b, strict=True)]
+        raise AssertionError(f"board time {t_ms} ms is not in the truth log")
+
+    s, e = at(start_ms), at(end_ms)
+    return {"forward_m": e[1] - s[1], "backward_m": e[2] - s[2], "distance_m": e[1] + e[2] - s[1] - s[2]}
+
+
+@pytest.mark.parametrize("link", ["tcp", "rtu"])
+def test_run_over_a_modbus_link_against_millctl_sim(link: str, tmp_path: Path) -> None:
+    """Over Modbus TCP, and over RTU on a pty, against `millctl sim` in another process: the
+    rate holds and the measured distance is within 1 % of the simulator's truth, lined up on
+    the board's clock."""
+    truth_log = tmp_path / "truth.json"
+    common = ["--runner", "steady:3.0", "--truth-log", str(truth_log)]
+    if link == "tcp":
+        port = free_port()
+        sim = start_sim(["--tcp", f"127.0.0.1:{port}", *common], tmp_path)
         wait_for_port(port)
-        report = run_json(["run", "--board", f"tcp://127.0.0.1:{port}", "--duration", "10"], tmp_path)
-    finally:
-        stop(sim)
-    check_report(report, 10)
-    assert "truth" not in report  # real boards have no ground truth
-    # steady:3.0 ramps for 3 s then holds: ≈ 4.5 + 7 × 3 m within a few percent
-    assert report["session"]["distance_m"] == pytest.approx(25.5, rel=0.05)
-
-
-def test_run_over_modbus_rtu_on_a_pty_against_millctl_sim(tmp_path: Path) -> None:
-    link = tmp_path / "ttyMILL"
-    sim = start_sim(["--serial", str(link), "--runner", "steady:3.0"], tmp_path)
+        url = f"tcp://127.0.0.1:{port}"
+    else:
+        tty = tmp_path / "ttyMILL"
+        sim = start_sim(["--serial", str(tty), *common], tmp_path)
+        wait_for_path(tty)
+        url = f"serial://{tty}?baud=115200"
     try:
-        wait_for_path(link)
-        report = run_json(["run", "--board", f"serial://{link}?baud=115200", "--duration", "10"], tmp_path)
+        report = run_json(["run", "--board", url, "--duration", "10"], tmp_path)
     finally:
         stop(sim)
     check_report(report, 10)
-    assert report["session"]["distance_m"] == pytest.approx(25.5, rel=0.05)
+    assert "truth" not in report  # a Modbus board has no ground truth to offer
+    start_ms, end_ms = report["board"]["session_board_ms"]
+    assert end_ms - start_ms == pytest.approx(10_000, abs=50)
+    truth = truth_between(truth_log, start_ms, end_ms)
+    assert report["session"]["distance_m"] == pytest.approx(truth["distance_m"], rel=0.01)
 
 
 def test_run_on_virtual_time_reports_truth_and_matches_it(tmp_path: Path) -> None:

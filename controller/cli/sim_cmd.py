@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +14,7 @@ import typer
 from controller.cli.common import fail
 from drivers.clock import ScaledClock
 from drivers.registers import DEFAULT_MAP
+from simulator.emulator import BoardEmulator
 from simulator.factory import build_emulator
 from simulator.server import serve_serial, serve_tcp
 
@@ -31,16 +34,28 @@ def sim(
         help="Play a machine whose constants differ from the reference by up to ±15 % (0 = reference).")] = 0,
     device_id: Annotated[int, typer.Option(help="Modbus device id.", min=1, max=247)] = 1,
     speedup: Annotated[float, typer.Option(help="Run the physics N× faster than real time.", min=0.01)] = 1.0,
+    truth_log: Annotated[Path | None, typer.Option(
+        help="On exit, write the ground truth every 10 ms of board time to this JSON file (test rigs).")] = None,
 ) -> None:
     """Serve the simulated board over Modbus until interrupted."""
     if (tcp is None) == (serial is None):
         fail("give exactly one of --tcp HOST:PORT or --serial PATH")
     options = {"runner": runner, "seed": seed, "hardware_seed": hardware_seed}
-    asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options))
+    asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options, truth_log))
+
+
+async def _record_truth(emulator: BoardEmulator, rows: list[list[float]]) -> None:
+    """Ground truth on the board's clock, so a test can line it up with a controller's
+    `session_board_ms` window."""
+    while True:
+        emulator.advance()
+        t = emulator.truth
+        rows.append([emulator.board_clock_ms(), t.forward_m, t.backward_m, t.work_j])
+        await asyncio.sleep(0.01)
 
 
 async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int, speedup: float,
-                 options: dict[str, object]) -> None:
+                 options: dict[str, object], truth_log: Path | None = None) -> None:
     clock = ScaledClock(speedup)
     rmap = DEFAULT_MAP.with_overrides({}, device_id=device_id)
     emulator = build_emulator(clock, rmap, options)
@@ -62,5 +77,11 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
     async with server:
         print(f"millctl sim: board (device id {device_id}, runner {options['runner']}) "
               f"serving {where}; Ctrl-C to stop", flush=True)
+        rows: list[list[float]] = []
+        recorder = asyncio.create_task(_record_truth(emulator, rows)) if truth_log else None
         with contextlib.suppress(asyncio.CancelledError):
             await stop.wait()
+        if recorder and truth_log:
+            recorder.cancel()
+            truth_log.write_text(json.dumps({"columns": ["board_ms", "forward_m", "backward_m", "work_j"],
+                                             "rows": rows}))
