@@ -14,6 +14,8 @@ from drivers.registers import BRAKE_SETPOINT_MAX_MA
 
 
 class SetpointGuard:
+    """Clamp and slew-limit the coil current; the loop calls `next` once per cycle, last."""
+
     def __init__(self, max_current_ma: float, slew_ma_per_s: float) -> None:
         if not 0 <= max_current_ma <= BRAKE_SETPOINT_MAX_MA:
             raise ValueError(f"max_current_ma {max_current_ma} outside 0..{BRAKE_SETPOINT_MAX_MA}")
@@ -25,6 +27,8 @@ class SetpointGuard:
         self.clamped = False  # the last request was outside the limits
 
     def reset(self, current_ma: float = 0.0) -> None:
+        """Start from `current_ma` (clamped): only where the coil already is there, e.g. the safe
+        current a tripped board applies by itself, so the next step is slew-limited from reality."""
         self.setpoint_ma = min(max(0.0, current_ma), self.max_current_ma)
 
     def next(self, requested_ma: float, dt_s: float) -> int:

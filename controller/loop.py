@@ -13,23 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from controller.brake_model import BrakeModel
-from controller.commands import Command, CommandResult, LoadWorkout, SetMode
+from controller.commands import Command, CommandResult, LoadWorkout, SetMode, Start
 from controller.estimator import EncoderEstimator, Motion
 from controller.events import Event, EventBus
 from controller.guard import SetpointGuard
 from controller.loop_stats import LoopStats
 from controller.modes import BrakeDemand, FreeMode, Mode, ModeInputs, build_mode
+from controller.safety.supervisor import SafetySupervisor
 from controller.session_state import SessionState, TransitionError, next_state
 from controller.session_totals import SessionTotals
 from controller.settings import MachineConfig
 from controller.summary import SessionSummary
+from controller.workout_engine import WorkoutEngine, WorkoutProgress
+from controller.workouts import Segment, Workout, load_workout, workout_dirs
 from drivers.board import Board
 from drivers.clock import Clock
-from drivers.errors import BoardError
 from drivers.sample import BoardCommand, BoardSample, BoardSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ class Snapshot:
     totals: SessionTotals
     link_ok: bool
     session_state: SessionState
+    workout: str | None = None
+    segment: int | None = None  # 0-based index of the workout segment running
+    progress: WorkoutProgress | None = None
 
 
 class ControlLoop:
@@ -75,13 +81,33 @@ class ControlLoop:
         self.link_errors = 0
         self.faults: list[dict[str, object]] = []
         self._command = BoardCommand()
+        #: Link supervision and fault responses (controller/safety/); `faults` is its record.
+        self.safety = SafetySupervisor(self)
         self._stop = asyncio.Event()
+        #: Called with each new Snapshot, inside the cycle: must be quick and never raise
+        #: (the session recorder takes its 1 Hz records here, the console wakes its push).
+        self.snapshot_listeners: list[Callable[[Snapshot], None]] = []
+        # Workouts (controller/workouts.py): loaded by name from these directories.
+        self.workout_dirs = workout_dirs(None)
+        self.workout: Workout | None = None
+        self.workout_engine: WorkoutEngine | None = None
+        #: End the run when the workout's last segment is done (`millctl run --workout` alone).
+        self.stop_when_finished = False
 
     # --- control from outside ---------------------------------------------------------
     def set_mode(self, mode: Mode) -> None:
         """Switch mode; takes effect next cycle, and the guard's slew limit smooths it."""
         self.mode = mode
         self._mode_started_s = self.clock.now_s()
+        self._publish("mode", {"mode": mode.name, "target": mode.target})
+
+    def load_workout(self, name: str) -> Workout:
+        """Load a workout by name for the next session (`WorkoutError` if unknown or bad)."""
+        self.workout = load_workout(name, self.workout_dirs)
+        return self.workout
+
+    def _segment_mode(self, segment: Segment) -> Mode:
+        return segment.build_mode(list(self.config.levels.current_ma), self.config.modes)
 
     def stop(self) -> None:
         """End the run (the process is shutting down)."""
@@ -94,11 +120,22 @@ class ControlLoop:
             if isinstance(command, SetMode):
                 if state == SessionState.FINISHED:
                     return CommandResult.refused("session finished; start a new one first", state)
-                self.set_mode(build_mode(command.mode, command.target, list(self.config.levels.current_ma)))
+                self.set_mode(build_mode(command.mode, command.target, list(self.config.levels.current_ma),
+                                         self.config.modes))
             elif isinstance(command, LoadWorkout):
-                return CommandResult.refused(f"unknown workout {command.workout!r}", state)
+                workout = load_workout(command.workout, self.workout_dirs)  # unknown/bad: refused
+                if state in (SessionState.RUNNING, SessionState.PAUSED):
+                    return CommandResult.refused(f"cannot load workout {workout.name!r} while a session is "
+                                                 f"{state.value}; stop it first", state)
+                self.workout = workout
+                self.session_state = SessionState.READY
             else:
+                refusal = self.safety.refusal(command.name)
+                if refusal:
+                    return CommandResult.refused(refusal, state)
                 new_state = next_state(command.name, state)
+                if isinstance(command, Start) and command.workout is not None:
+                    self.load_workout(command.workout)
                 if command.name == "start":
                     self._begin_session()
                 elif new_state == SessionState.FINISHED:
@@ -122,7 +159,12 @@ class ControlLoop:
         self.session_board_start_s = self.estimator.elapsed_board_s
         self.session_board_end_s = None
         self.session_state = SessionState.RUNNING
-        self._publish("session", {"state": "running", "session_id": self.session_id})
+        self._publish("session", {"state": "running", "session_id": self.session_id,
+                                  "workout": self.workout.name if self.workout else None})
+        self.workout_engine = None
+        if self.workout is not None:
+            self.workout_engine = WorkoutEngine(self.workout, self._segment_mode, self._publish)
+            self.set_mode(self.workout_engine.start(self.totals))
 
     def session_board_window_ms(self) -> tuple[int, int] | None:
         """The session's span on the board's own clock (unwrapped ms), for test rigs."""
@@ -140,13 +182,20 @@ class ControlLoop:
             target=self.mode.target, elapsed_s=t.elapsed_s, distance_m=t.distance_m,
             forward_m=t.forward_m, backward_m=t.backward_m, work_j=t.work_j,
             avg_power_w=t.avg_power_w, max_power_w=t.max_power_w, energy_kcal=t.energy_kcal,
-            faults=list(self.faults))
+            faults=list(self.faults), workout=self.workout.name if self.workout else None,
+            avg_heart_rate_bpm=t.avg_heart_rate_bpm, max_heart_rate_bpm=t.max_heart_rate_bpm or None,
+            calibration=self.model.version,
+            segments=list(self.workout_engine.summaries) if self.workout_engine else [])
 
     def _finish_session(self) -> None:
+        if self.workout_engine is not None:
+            self.workout_engine.close_partial(self.totals)
         self.session_board_end_s = self.estimator.elapsed_board_s
         self.session_state = SessionState.FINISHED
         self._publish("session", {"state": "finished", "session_id": self.session_id,
                                   "summary": self.summary().model_dump()})
+        if self.stop_when_finished:
+            self._stop.set()
 
     # --- lifecycle --------------------------------------------------------------------
     def board_settings(self) -> BoardSettings:
@@ -159,15 +208,16 @@ class ControlLoop:
         await self.board.apply_settings(self.board_settings())
         sample = await self.board.exchange(BoardCommand(0, False, True, fault_reset=True))
         self.estimator.update(sample)
-        self._command = BoardCommand(0, True, True)
         self.guard.reset()
+        self.safety.start(sample, self.clock.now_s())
+        self._command = self.safety.command(0)
         return sample
 
     async def deactivate(self) -> None:
         """Brake off, watchdog off: the belt runs free."""
         try:
             await self.board.exchange(BoardCommand(0, False, False))
-        except BoardError as exc:
+        except Exception as exc:  # on the way out nothing may hide the session report
             log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
 
     async def run(self, duration_s: float | None = None) -> None:
@@ -184,10 +234,14 @@ class ControlLoop:
         end = None if duration_s is None else start + duration_s
         try:
             while not self._stop.is_set():
-                await clock.sleep_until(deadline)
+                await clock.tick_until(deadline)
                 now = clock.now_s()
                 self.stats.record(now - deadline, now)
-                await self._cycle(now)
+                try:
+                    await self._cycle(now)
+                    self.safety.cycle_ok(now)
+                except Exception as exc:  # an athlete may be on the belt: never let a bug end the run
+                    self.safety.internal_error(exc, now)
                 if end is not None and deadline >= end - 1e-9:
                     break
                 deadline += self.period_s
@@ -204,22 +258,36 @@ class ControlLoop:
             await self.deactivate()
 
     async def _cycle(self, now_s: float) -> None:
-        try:
-            sample = await self.board.exchange(self._command)
-        except BoardError as exc:
-            self.link_errors += 1
-            if self.link_errors == 1 or self.link_errors % 100 == 0:
-                log.warning("board exchange failed (%d so far): %s", self.link_errors, exc)
+        # Exchange, link supervision, reconnection and sensor plausibility: None = no usable sample.
+        sample = await self.safety.exchange(self._command, now_s)
+        if sample is None:
             return
         motion = self.estimator.update(sample)
+        self.safety.observe(sample, motion, now_s)
         dt = motion.board_dt_s
-        if self.session_state == SessionState.RUNNING:
+        running = self.session_state == SessionState.RUNNING
+        if running:
             self.totals.add(motion, sample.brake_current_ma, self.model, dt)
+            self.totals.add_heart_rate(sample.heart_rate_bpm, dt)
         demand = self.mode.demand(ModeInputs(
             speed_mps=motion.speed_mps, accel_mps2=motion.accel_mps2, dt_s=dt,
             time_in_mode_s=now_s - self._mode_started_s,
-            measured_current_ma=sample.brake_current_ma, model=self.model))
-        setpoint = self.guard.next(demand.current_ma, self.period_s)
-        self._command = BoardCommand(setpoint, brake_enable=True, watchdog_enable=True)
+            measured_current_ma=sample.brake_current_ma, model=self.model,
+            current_limit_ma=self.config.safety.max_current_ma))
+        engine = self.workout_engine
+        if running and engine is not None:
+            next_mode = engine.update(self.totals, motion.speed_mps, demand.saturated, sample.heart_rate_bpm, dt)
+            if next_mode is not None:
+                self.set_mode(next_mode)  # the guard's slew limit smooths the change
+            elif engine.finished:
+                self.set_mode(FreeMode())
+                self._finish_session()
+        setpoint = self.guard.next(self.safety.limit_ma(demand.current_ma), self.period_s)
+        self._command = self.safety.command(setpoint)
+        progress = engine.progress(self.totals) if engine is not None else None
         self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
-                               setpoint, self.totals, True, self.session_state)
+                               setpoint, self.totals, True, self.session_state,
+                               engine.workout.name if engine else None,
+                               progress.index if progress else None, progress)
+        for listener in self.snapshot_listeners:
+            listener(self.latest)

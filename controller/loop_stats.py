@@ -61,6 +61,13 @@ class LoopStats:
         self._cpu_start_s = time.process_time()
         self._wall_start_s = time.perf_counter()
 
+    def restart(self, now_s: float) -> None:
+        """Forget everything recorded so far (e.g. after a warm-up) and count from `now_s`."""
+        self._bins = [0] * BINS
+        self.cycles = self.missed = 0
+        self.max_lateness_s = 0.0
+        self.start(now_s)
+
     def record(self, lateness_s: float, now_s: float) -> None:
         self.cycles += 1
         self._last_s = now_s

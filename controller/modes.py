@@ -3,37 +3,26 @@ demand; the shared `SetpointGuard` (last in the cycle) keeps every demand within
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from controller.erg import ErgMode
+from controller.mode_base import BrakeDemand, Mode, ModeInputs, force_demand
+from controller.mode_settings import ModesSection
+from controller.sled import PARACHUTE_SIZES_M2, ParachuteMode, SledMode
+from controller.speed_cap import SpeedCapMode
 
-from controller.brake_model import BrakeModel
-
-
-@dataclass(frozen=True, slots=True)
-class ModeInputs:
-    speed_mps: float
-    accel_mps2: float
-    dt_s: float
-    time_in_mode_s: float
-    measured_current_ma: float
-    model: BrakeModel
-
-
-@dataclass(frozen=True, slots=True)
-class BrakeDemand:
-    """The coil current a mode asks for; `saturated` when the brake cannot give what the
-    mode wants (e.g. an eddy brake near standstill), so the display never pretends."""
-
-    current_ma: float
-    saturated: bool = False
-    note: str = ""
-
-
-class Mode(Protocol):
-    name: str
-    target: float | None
-
-    def demand(self, inputs: ModeInputs) -> BrakeDemand: ...
+__all__ = [
+    "MODE_NAMES",
+    "BrakeDemand",
+    "ErgMode",
+    "FreeMode",
+    "LevelMode",
+    "Mode",
+    "ModeInputs",
+    "ParachuteMode",
+    "SledMode",
+    "SpeedCapMode",
+    "build_mode",
+    "force_demand",
+]
 
 
 class FreeMode:
@@ -70,14 +59,40 @@ class LevelMode:
         return BrakeDemand(self.current_ma())
 
 
-MODE_NAMES = ("free", "level")
+#: Mode names and what their target means (shown in errors and `--help`).
+MODE_TARGETS = {
+    "free": "no target",
+    "level": "level 0.0-10.0 (default 5)",
+    "erg": "watts, e.g. 250",
+    "speed-cap": "m/s forward cap (backward cap from config modes.speed_cap_backward_mps)",
+    "sled": "sled + load mass in kg, e.g. 100",
+    "parachute": f"drag area in m² (S={PARACHUTE_SIZES_M2['S']}, M={PARACHUTE_SIZES_M2['M']}, "
+                 f"L={PARACHUTE_SIZES_M2['L']}; default M)",
+}
+MODE_NAMES = tuple(MODE_TARGETS)
+_ALIASES = {"power": "erg", "isokinetic": "speed-cap", "speedcap": "speed-cap", "speed_cap": "speed-cap"}
 
 
-def build_mode(name: str, target: float | None, level_table_ma: list[int]) -> Mode:
-    """A mode by name; `ValueError` with the allowed names and ranges otherwise."""
-    key = name.lower()
+def build_mode(name: str, target: float | None, level_table_ma: list[int],
+               settings: ModesSection | None = None, backward_target: float | None = None) -> Mode:
+    """A mode by name; `ValueError` with the allowed names and ranges otherwise.
+
+    `backward_target` is the speed cap's backward cap (other modes ignore it)."""
+    key = name.lower().strip()
+    key = _ALIASES.get(key, key)
     if key == "free":
         return FreeMode()
     if key == "level":
         return LevelMode(5.0 if target is None else target, level_table_ma)
-    raise ValueError(f"unknown mode {name!r}; available: {', '.join(MODE_NAMES)}")
+    if key not in MODE_TARGETS:
+        choices = "; ".join(f"{k}: {v}" for k, v in MODE_TARGETS.items())
+        raise ValueError(f"unknown mode {name!r}; available: {choices}")
+    if key == "parachute":
+        return ParachuteMode(PARACHUTE_SIZES_M2["M"] if target is None else target, settings)
+    if target is None:
+        raise ValueError(f"mode {key} needs a target: {MODE_TARGETS[key]}")
+    if key == "erg":
+        return ErgMode(target, settings)
+    if key == "speed-cap":
+        return SpeedCapMode(target, backward_target, settings)
+    return SledMode(target, settings)

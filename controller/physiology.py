@@ -18,6 +18,11 @@ BACKWARD_COST_FACTOR = 1.35
 #: 1 MET = 3.5 ml O2/kg/min ≈ 1 kcal/kg/h (Jetté et al. 1990, Clin Cardiol 13:555).
 KCAL_PER_KG_HOUR_PER_MET = 1.0
 
+#: Rolling average for "power" on the display: 3 s, the convention of cycling power meters
+#: and head units (Garmin/Wahoo "3s power"); it spans ~8 strides at 2.8 Hz, so the stride
+#: pulse (±30 % force) averages out to under 1 %.
+POWER_AVERAGE_S = 3.0
+
 #: Power at the belt = horizontal force × belt speed (Morin et al. 2010: handlebar force ×
 #: encoder speed on a non-motorised treadmill matched force plates, r = 0.98).
 
@@ -26,6 +31,12 @@ def metabolic_kcal(forward_work_j: float, backward_work_j: float) -> float:
     """Metabolic energy from positive mechanical work done running forward and backward."""
     joules = max(0.0, forward_work_j) + BACKWARD_COST_FACTOR * max(0.0, backward_work_j)
     return joules / MUSCLE_EFFICIENCY / J_PER_KCAL
+
+
+def metabolic_power_w(mechanical_power_w: float, backward: bool) -> float:
+    """Metabolic power (W) behind a mechanical power at the belt."""
+    factor = BACKWARD_COST_FACTOR if backward else 1.0
+    return max(0.0, mechanical_power_w) * factor / MUSCLE_EFFICIENCY
 
 
 def mets(metabolic_power_w: float, body_mass_kg: float) -> float:

@@ -7,14 +7,17 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from controller.loop import ControlLoop
 from controller.modes import build_mode
 from controller.physiology import metabolic_kcal
+from controller.safety.faults import FaultLog
 from controller.settings import MachineConfig
 from controller.timerfd_clock import precise_clock
+from controller.workouts import load_workout, runner_plan, workout_dirs
 from drivers.board import Board, BoardContext, BoardURL, open_board
 from drivers.clock import Clock, VirtualClock
 
@@ -32,6 +35,10 @@ class RunOptions:
     speedup: float | None = 1.0  # sim only; 0 or None with virtual=True: as fast as possible
     seed: int = 0
     sim_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Data directory: faults are logged there and latched faults read from it (None: not logged).
+    data_dir: Path | None = None
+    #: Workout name (or .toml path) run as the session; None: the mode above, no segments.
+    workout: str | None = None
 
 
 @dataclass
@@ -43,7 +50,7 @@ class RunResult:
         lp = self.loop
         out: dict[str, Any] = {
             "loop": lp.stats.report().as_json(),
-            "session": {**lp.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target},
+            "session": session_json(lp),
             "faults": list(lp.faults),
             "board": {"url": lp.board.url, "link_errors": lp.link_errors,
                       "session_board_ms": lp.session_board_window_ms()},
@@ -51,6 +58,21 @@ class RunResult:
         if self.truth is not None:
             out["truth"] = self.truth
         return out
+
+
+def session_json(lp: ControlLoop) -> dict[str, Any]:
+    """The `session` object of the JSON report: totals, mode, and the workout's laps."""
+    out: dict[str, Any] = {**lp.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target,
+                           "mets": round(lp.totals.mets(lp.config.athlete.body_mass_kg), 2)}
+    if lp.workout is not None:
+        engine = lp.workout_engine
+        out["workout"] = {
+            "name": lp.workout.name, "title": lp.workout.title,
+            "completed": bool(engine and engine.finished and len(engine.summaries) == len(lp.workout.segments)
+                              and not engine.summaries[-1].label.endswith("(partial)")),
+            "segments": [seg.model_dump() for seg in engine.summaries] if engine else [],
+        }
+    return out
 
 
 def is_sim(url: str) -> bool:
@@ -91,15 +113,28 @@ async def run_controller(config: MachineConfig, options: RunOptions,
     SIGTERM asks for a clean stop: brake released, session finished and reported."""
     url = options.board_url or config.board.url
     clock = clock or choose_clock(url, options.speedup)
-    mode = build_mode(options.mode, options.target, list(config.levels.current_ma))
+    mode = build_mode(options.mode, options.target, list(config.levels.current_ma), config.modes)
+    dirs = workout_dirs(options.data_dir)
+    workout = load_workout(options.workout, dirs) if options.workout else None
+    if workout is not None and is_sim(url) and not options.runner:
+        # The simulated athlete follows the workout's directions, as a real one reads the display.
+        options = replace(options, runner=runner_plan(workout))
     board = make_board(config, options, clock)
     async with board:
         loop = ControlLoop(board, clock, config, mode=mode)
+        loop.workout_dirs = dirs
+        if workout is not None:
+            loop.workout = workout
+            loop.stop_when_finished = options.duration_s is None
+        if options.data_dir is not None:
+            loop.safety.attach_log(FaultLog(options.data_dir))
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(sig, loop.stop)
         truth_start = board.ground_truth()
         tasks = [asyncio.create_task(service(loop)) for service in services or []]
+        if tasks:
+            await asyncio.sleep(0)  # services subscribe to loop.events before the session starts
         try:
             await loop.run(options.duration_s)
         finally:

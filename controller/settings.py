@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config import DEFAULT_MACHINE_CONFIG
+from controller.mode_settings import ModesSection
+from controller.telemetry.config import MqttSection
 from drivers.registers import BRAKE_SETPOINT_MAX_MA, DEFAULT_MAP, RegisterMap
 
 
@@ -58,12 +60,22 @@ class SafetySection(_Model):
     board_ramp_ma_per_s: Annotated[int, Field(ge=1, le=65535)] = 8000
     safe_brake_ma: Annotated[int, Field(ge=0, le=BRAKE_SETPOINT_MAX_MA)] = 1200
     watchdog_cycles: Annotated[int, Field(ge=3, le=200)] = 20
+    # Link supervision and machine-fault responses (controller/safety/, docs/safety.md).
+    link_loss_s: Annotated[float, Field(ge=0.01, le=2.0)] = 0.1
+    reconnect_backoff_max_s: Annotated[float, Field(ge=0.01, le=5.0)] = 0.25
+    overspeed_forward_mps: Annotated[float, Field(gt=0.5, le=15.0)] = 9.0
+    overspeed_backward_mps: Annotated[float, Field(gt=0.5, le=15.0)] = 4.0
+    overspeed_gain_ma_per_mps: Annotated[float, Field(gt=0, le=20_000)] = 2000.0
 
     @model_validator(mode="after")
     def _safe_within_max(self) -> SafetySection:
         if self.safe_brake_ma > self.max_current_ma:
             raise ValueError(f"safe_brake_ma ({self.safe_brake_ma}) must not exceed "
                              f"max_current_ma ({self.max_current_ma})")
+        if self.overspeed_backward_mps > self.overspeed_forward_mps:
+            raise ValueError(f"overspeed_backward_mps ({self.overspeed_backward_mps}) must not exceed "
+                             f"overspeed_forward_mps ({self.overspeed_forward_mps}): backward "
+                             f"running is the blind direction")
         return self
 
 
@@ -113,6 +125,8 @@ class MachineConfig(_Model):
     levels: LevelsSection = LevelsSection()
     brake: BrakeSection = BrakeSection()
     athlete: AthleteSection = AthleteSection()
+    modes: ModesSection = ModesSection()
+    mqtt: MqttSection = MqttSection()
 
     @property
     def watchdog_ms(self) -> int:

@@ -80,6 +80,9 @@ class TimerfdClock:
         finally:
             self._waiter = None
 
+    async def tick_until(self, deadline_s: float) -> None:
+        await self.sleep_until(deadline_s)
+
     def close(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._fd)

@@ -4,16 +4,25 @@ through a `Clock`, so the whole stack can run on virtual time in tests and demos
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from typing import Protocol
 
 
 class Clock(Protocol):
-    """Seconds on a monotonic timeline, and a way to wait for a point on it."""
+    """Seconds on a monotonic timeline, and two ways to wait for a point on it.
+
+    `sleep_until` is for anybody; `tick_until` is for the pacemaker — the control loop (and a
+    simulated link that swallows a request): on real clocks the two are the same, on a
+    `VirtualClock` only `tick_until` moves time forward, and every `sleep_until` waits for it.
+    """
 
     def now_s(self) -> float: ...
 
     async def sleep_until(self, deadline_s: float) -> None: ...
+
+    async def tick_until(self, deadline_s: float) -> None: ...
 
 
 class MonotonicClock:
@@ -29,15 +38,20 @@ class MonotonicClock:
         else:
             await asyncio.sleep(0)
 
+    async def tick_until(self, deadline_s: float) -> None:
+        await self.sleep_until(deadline_s)
+
 
 class VirtualClock:
-    """Virtual time that moves only when somebody sleeps on it.
+    """Virtual time that moves only when the pacemaker ticks.
 
-    A sleeper jumps the clock to its deadline, so every cycle of the control loop starts
-    exactly on time and the physics sees a perfect period. With `speedup` set, virtual
-    time is paced to at most `speedup` × wall time (a demo at 30× real time); with
-    `speedup=None` it runs as fast as the CPU allows (tests). When the CPU cannot keep
-    up, virtual time simply runs slower than asked: nothing is skipped.
+    The control loop's `tick_until` jumps the clock to its next deadline, so every cycle
+    starts exactly on time and the physics sees a perfect period; anybody else's
+    `sleep_until` waits until the ticks reach its deadline (a display, a test's operator),
+    so no bystander can drag time forward under the loop. With `speedup` set, virtual time
+    is paced to at most `speedup` × wall time (a demo at 30× real time); with `speedup=None`
+    it runs as fast as the CPU allows (tests). When the CPU cannot keep up, virtual time
+    simply runs slower than asked: nothing is skipped.
     """
 
     def __init__(self, speedup: float | None = None, start_s: float = 0.0) -> None:
@@ -47,6 +61,8 @@ class VirtualClock:
         self._now_s = start_s
         self._start_s = start_s
         self._wall_start_s = time.monotonic()
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
 
     def now_s(self) -> float:
         return self._now_s
@@ -54,10 +70,26 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward by hand (unit tests)."""
         self._now_s += max(0.0, seconds)
+        self._wake_due()
+
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now_s:
+            _, _, waiter = heapq.heappop(self._sleepers)
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def sleep_until(self, deadline_s: float) -> None:
+        if deadline_s <= self._now_s:
+            await asyncio.sleep(0)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline_s, next(self._order), waiter))
+        await waiter
+
+    async def tick_until(self, deadline_s: float) -> None:
         if deadline_s > self._now_s:
             self._now_s = deadline_s
+        self._wake_due()
         if self.speedup is None:
             await asyncio.sleep(0)
             return
@@ -81,3 +113,6 @@ class ScaledClock:
     async def sleep_until(self, deadline_s: float) -> None:
         delay = (deadline_s - self.now_s()) / self.speedup
         await asyncio.sleep(delay if delay > 0 else 0)
+
+    async def tick_until(self, deadline_s: float) -> None:
+        await self.sleep_until(deadline_s)

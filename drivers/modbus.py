@@ -8,7 +8,8 @@ mirror), so the bus carries one request per cycle. A board that answers function
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -63,10 +64,12 @@ class ModbusBoard(Board):
     async def close(self) -> None:
         self._client.close()
 
-    async def _call(self, what: str, request: Awaitable[Any]) -> Any:
+    async def _call(self, what: str, request: Callable[[], Awaitable[Any]] | Awaitable[Any]) -> Any:
+        # Pass a callable: pymodbus raises ConnectionException when a request is *built* on a
+        # closed connection, and that must become a LinkLost like any other link failure.
         self.transactions += 1
         try:
-            reply = await request
+            reply = await (request() if callable(request) else request)
         except ModbusIOException as exc:
             raise BoardTimeout(f"no answer from board {self._device_id} at {self._url} to "
                                f"{what}: check wiring, baud rate and device id ({exc})") from exc
@@ -88,7 +91,7 @@ class ModbusBoard(Board):
         write_at, _ = self.register_map.command_span
         if self._use_fc23:
             try:
-                reply = await self._call("write command + read sample", self._client.readwrite_registers(
+                reply = await self._call("write command + read sample", lambda: self._client.readwrite_registers(
                     read_address=self.register_map.mirror_base + start, read_count=count,
                     write_address=write_at, values=command.registers(), device_id=self._device_id))
                 return self._decode(reply.registers)
@@ -97,27 +100,28 @@ class ModbusBoard(Board):
                     raise
                 log.warning("board at %s lacks function 23; using write + read per cycle", self._url)
                 self._use_fc23 = False
-        await self._call("write command", self._client.write_registers(
+        await self._call("write command", lambda: self._client.write_registers(
             write_at, command.registers(), device_id=self._device_id))
         return await self.read_sample()
 
     async def read_sample(self) -> BoardSample:
         start, count = self.register_map.input_span
-        reply = await self._call("read sample", self._client.read_input_registers(
+        reply = await self._call("read sample", lambda: self._client.read_input_registers(
             start, count=count, device_id=self._device_id))
         return self._decode(reply.registers)
 
     async def apply_settings(self, settings: BoardSettings) -> None:
         rmap = self.register_map
         for name in ("watchdog_ms", "safe_brake_ma", "ramp_ma_per_s"):
-            await self._call(f"write {name}", self._client.write_register(
-                rmap.field(name).address, getattr(settings, name), device_id=self._device_id))
+            await self._call(f"write {name}", partial(
+                self._client.write_register, rmap.field(name).address, getattr(settings, name),
+                device_id=self._device_id))
 
     async def read_holding(self) -> dict[str, int]:
         values: dict[str, int] = {}
         for f in self.register_map.holding_fields:
-            reply = await self._call(f"read {f.name}", self._client.read_holding_registers(
-                f.address, count=1, device_id=self._device_id))
+            reply = await self._call(f"read {f.name}", partial(
+                self._client.read_holding_registers, f.address, count=1, device_id=self._device_id))
             values[f.name] = reply.registers[0]
         return values
 

@@ -67,8 +67,40 @@ def _sweep(t: float) -> float:
     return 0.5 + 4.0 * (phase if phase <= 1.0 else 2.0 - phase)
 
 
+def _parse_plan(spec: str, arg: str) -> SpeedPlan:
+    """`plan:D1@V1,D2@V2,…`: hold V1 m/s for D1 s, then V2 for D2 s, …; the last speed
+    holds on. Speed changes take about a second, as a runner's would. A test rig (or the
+    controller's workout, turned into a plan) tells the simulated athlete what to run."""
+    steps: list[tuple[float, float]] = []
+    for item in arg.split(","):
+        duration_text, _, speed_text = item.partition("@")
+        try:
+            duration, speed = float(duration_text), float(speed_text)
+        except ValueError:
+            raise ValueError(f"runner {spec!r}: expected plan:SECONDS@SPEED,… e.g. plan:60@3,30@-2") from None
+        if duration <= 0 or not -6.0 <= speed <= 8.0:
+            raise ValueError(f"runner {spec!r}: durations must be > 0 and speeds within -6..8 m/s")
+        steps.append((duration, speed))
+    if not steps:
+        raise ValueError(f"runner {spec!r}: the plan is empty")
+    starts = [0.0]
+    for duration, _ in steps:
+        starts.append(starts[-1] + duration)
+
+    def plan(t: float) -> float:
+        previous = 0.0
+        for (duration, speed), start in zip(steps, starts, strict=False):
+            if t < start + duration:
+                return previous + (speed - previous) * min(1.0, (t - start) / 1.0)
+            previous = speed
+        return steps[-1][1]
+
+    return plan
+
+
 def parse_profile(spec: str) -> RunnerProfile:
-    """`idle`, `steady:V`, `tiring:V`, `intervals`, `sweep` (V in m/s, negative = backward)."""
+    """`idle`, `steady:V`, `tiring:V[:RATE]`, `intervals`, `sweep`, `plan:D@V,…`
+    (V in m/s, negative = backward)."""
     name, _, arg = spec.strip().partition(":")
     name = name.lower()
     if name == "idle":
@@ -77,16 +109,24 @@ def parse_profile(spec: str) -> RunnerProfile:
         return RunnerProfile("intervals", _intervals)
     if name == "sweep":
         return RunnerProfile("sweep", _sweep, holds_handles=True)
+    if name == "plan":
+        return RunnerProfile(spec, _parse_plan(spec, arg), holds_handles=True)
     if name in ("steady", "tiring"):
+        speed_text, _, rate_text = arg.partition(":")
         try:
-            speed = float(arg)
+            speed = float(speed_text)
+            # tiring:V:RATE sets how fast strength fades (fraction of F0 per second at full effort)
+            fatigue = float(rate_text) if rate_text and name == "tiring" else 0.004
         except ValueError:
             raise ValueError(f"runner {spec!r}: expected {name}:SPEED in m/s, e.g. {name}:3.0") from None
         if not -6.0 <= speed <= 8.0:
             raise ValueError(f"runner {spec!r}: speed must be within -6..8 m/s")
-        fatigue = 0.004 if name == "tiring" else 0.0
+        if not 0.0 <= fatigue <= 1.0:
+            raise ValueError(f"runner {spec!r}: fatigue rate must be within 0..1 per second")
+        fatigue = fatigue if name == "tiring" else 0.0
         return RunnerProfile(spec, _ramp(speed), holds_handles=name == "tiring", fatigue_per_s=fatigue)
-    raise ValueError(f"unknown runner profile {spec!r}; use idle, steady:V, tiring:V, intervals or sweep")
+    raise ValueError(f"unknown runner profile {spec!r}; use idle, steady:V, tiring:V[:RATE], intervals, "
+                     f"sweep or plan:D@V,…")
 
 
 class Athlete:

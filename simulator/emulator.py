@@ -24,6 +24,7 @@ from drivers.registers import (
     Status,
 )
 from simulator.athlete import Athlete, AthleteParams, RunnerProfile
+from simulator.faults import FaultInjector, LinkFault
 from simulator.machine import Belt, Coil, MachineParams
 
 MAX_STEP_S = 0.001  # physics step: fine enough for a 30 ms coil lag and 2.8 Hz strides
@@ -108,6 +109,8 @@ class BoardEmulator:
         self.watchdog_tripped = False
         self.fault_code = FaultCode.NONE
         self.temp_c = self.machine.ambient_temp_c
+        #: Scheduled fault injection (simulator/faults.py); None = a healthy board.
+        self.faults: FaultInjector | None = None
 
     # --- physics ----------------------------------------------------------------------
     @property
@@ -115,7 +118,8 @@ class BoardEmulator:
         return self._t_s - self._start_s
 
     def _forced_safe(self) -> bool:
-        return self.watchdog_tripped or bool(self.conditions & Status.ESTOP)
+        # The safety key is wired like the e-stop on this board: both force the safe brake.
+        return self.watchdog_tripped or bool(self.conditions & (Status.ESTOP | Status.SAFETY_KEY_REMOVED))
 
     def brake_active(self) -> bool:
         if self.conditions & Status.BRAKE_FAULT:
@@ -133,6 +137,8 @@ class BoardEmulator:
         """Integrate the machine up to `now_s` (default: the clock's now)."""
         target_s = self.clock.now_s() if now_s is None else now_s
         span = target_s - self._t_s
+        if self.faults is not None:
+            self.faults.apply(self, max(target_s, self._t_s) - self._start_s)
         if span <= 0:
             return
         steps = max(1, math.ceil(span / MAX_STEP_S - 1e-9))
@@ -191,13 +197,43 @@ class BoardEmulator:
             "board_time_ms": board_ms,
             "brake_current_ma": self.coil.measured_ma(),
             "status": int(self.status()),
-            "board_temp_c": round(self.temp_c * 10),
-            "supply_mv": self.machine.supply_mv + round(self._rng.gauss(0.0, 20.0)),
+            "board_temp_c": round(self.reported_temp_c() * 10),
+            "supply_mv": self.reported_supply_mv() + round(self._rng.gauss(0.0, 20.0)),
             "heart_rate_bpm": hr,
             "handle_force_n": max(-32767, min(32767, force)) if self.load_cell_fitted else force,
             "fault_code": int(self.fault_code),
             "fw_version": self.machine.fw_version,
         }
+
+    def reported_temp_c(self) -> float:
+        # An injected over-temperature shows in the reading too, as on the board.
+        return max(self.temp_c, 85.0) if self.conditions & Status.OVER_TEMPERATURE else self.temp_c
+
+    def reported_supply_mv(self) -> int:
+        return min(self.machine.supply_mv, 17500) if self.conditions & Status.UNDER_VOLTAGE \
+            else self.machine.supply_mv
+
+    def link_fault(self) -> LinkFault:
+        """What the injected faults do to a request arriving now (transports ask this)."""
+        if self.faults is None:
+            return LinkFault.NONE
+        self.advance()
+        return self.faults.link_fault(self.elapsed_s)
+
+    def reboot(self) -> None:
+        """Power-cycle the board: counters restart at zero, registers go back to defaults,
+        latched trips are forgotten. The belt (physics) keeps moving."""
+        counts = math.floor(self.belt.position_m / self.machine.metres_per_count)
+        self._encoder_offset = -counts
+        self._time_offset_ms = -math.floor(self.elapsed_s * 1000.0)
+        self.setpoint_ma = 0
+        self.control = Control(0)
+        self.watchdog_ms = 250
+        self.safe_brake_ma = 1200
+        self.ramp_ma_per_s = 6000
+        self.watchdog_tripped = False
+        self.fault_code = FaultCode.NONE
+        self._last_command_s = self._t_s
 
     def holding_values(self) -> dict[int, int]:
         rmap = self.register_map

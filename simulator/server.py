@@ -22,6 +22,7 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from simulator.emulator import BoardEmulator, RegisterError
+from simulator.faults import LinkFault
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,18 @@ class BoardDatastore(ModbusServerContext):
     def _check_device(self, device_id: int) -> None:
         if device_id != self.device_id:
             raise NoSuchIdException(f"device id {device_id} is not {self.device_id}")
+        fault = self.emulator.link_fault()
+        if fault == LinkFault.SILENT:
+            # Injected link fault: answer nothing, exactly like a missing device.
+            raise NoSuchIdException("injected link fault: request dropped")
+        if fault == LinkFault.EXCEPTION:
+            raise RegisterError(ExcCodes.DEVICE_FAILURE, "injected fault: device failure")
 
     async def async_getValues(self, device_id: int, func_code: int, address: int,
                               count: int = 1) -> list[int] | ExcCodes:
-        self._check_device(device_id)
         self.requests += 1
         try:
+            self._check_device(device_id)
             if func_code == READ_INPUT:
                 return self.emulator.read_input_registers(address, count)
             if func_code in (READ_HOLDING, *WRITE_FUNCTIONS):
@@ -65,10 +72,11 @@ class BoardDatastore(ModbusServerContext):
 
     async def async_setValues(self, device_id: int, func_code: int, address: int,
                               values: Sequence[int] | Sequence[bool]) -> ExcCodes | None:
-        self._check_device(device_id)
         if func_code not in WRITE_FUNCTIONS or (func_code == 23 and not self.function_23):
+            self._check_device(device_id)
             return ExcCodes.ILLEGAL_FUNCTION
         try:
+            self._check_device(device_id)
             self.emulator.write_holding_registers(address, [int(v) for v in values])
         except RegisterError as exc:
             return ExcCodes(exc.exception_code)
@@ -78,14 +86,23 @@ class BoardDatastore(ModbusServerContext):
         return [self.device_id]
 
 
-async def _physics_ticker(emulator: BoardEmulator, period_s: float = 0.005) -> None:
+async def _physics_ticker(emulator: BoardEmulator, period_s: float = 0.005,
+                          server: ModbusTcpServer | None = None) -> None:
     """Advance the physics between requests, so the watchdog trips when nobody asks.
 
     Sleeps in wall time on purpose: sleeping on a shared VirtualClock would move everyone's
-    virtual time forward."""
+    virtual time forward. When an injected link drop starts, a TCP server also closes its
+    open connections, so the client has to reconnect."""
+    was_down = False
     while True:
         await asyncio.sleep(period_s)
         emulator.advance()
+        if server is not None and emulator.faults is not None:
+            down = emulator.faults.link_down(emulator.elapsed_s)
+            if down and not was_down:
+                for connection in list(server.active_connections.values()):
+                    connection.close()
+            was_down = down
 
 
 @contextlib.asynccontextmanager
@@ -96,7 +113,7 @@ async def serve_tcp(emulator: BoardEmulator, host: str, port: int, device_id: in
     datastore = BoardDatastore(emulator, device_id, function_23)
     server = ModbusTcpServer(datastore, address=(host, port), ignore_missing_devices=True)
     await server.serve_forever(background=True)
-    ticker = asyncio.create_task(_physics_ticker(emulator))
+    ticker = asyncio.create_task(_physics_ticker(emulator, server=server))
     try:
         yield server
     finally:

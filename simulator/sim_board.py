@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from drivers.board import Board, BoardContext, BoardURL
-from drivers.errors import BoardConfigError, ModbusExceptionReply
+from drivers.errors import BoardConfigError, BoardTimeout, ModbusExceptionReply
 from drivers.sample import BoardCommand, BoardSample, BoardSettings
 from simulator.emulator import BoardEmulator, RegisterError
 from simulator.factory import build_emulator
+from simulator.faults import LinkFault
 
 
 class SimBoard(Board):
@@ -29,6 +30,7 @@ class SimBoard(Board):
         self.register_map = context.register_map
         self._clock = context.clock
         self._url = url.text or "sim"
+        self._timeout_s = context.timeout_s
         self.transactions = 0
 
     @property
@@ -41,8 +43,20 @@ class SimBoard(Board):
     async def close(self) -> None:
         return None
 
+    async def _link(self, what: str, function_code: int) -> None:
+        """Play an injected link fault: a lost request costs the full timeout, as on a wire."""
+        fault = self.emulator.link_fault()
+        if fault == LinkFault.SILENT:
+            # the lost request costs time: on a virtual clock it is the world that moves it
+            await self._clock.tick_until(self._clock.now_s() + self._timeout_s)
+            raise BoardTimeout(f"no answer from the simulated board to {what} "
+                               f"within {self._timeout_s * 1000:.0f} ms (injected link fault)")
+        if fault == LinkFault.EXCEPTION:
+            raise ModbusExceptionReply(function_code, 4, what)
+
     async def exchange(self, command: BoardCommand) -> BoardSample:
         self.transactions += 1
+        await self._link("write command + read sample", 23)
         start, count = self.register_map.input_span
         write_at, _ = self.register_map.command_span
         try:
@@ -54,6 +68,7 @@ class SimBoard(Board):
 
     async def read_sample(self) -> BoardSample:
         self.transactions += 1
+        await self._link("read sample", 4)
         start, count = self.register_map.input_span
         try:
             block = self.emulator.read_input_registers(start, count)
@@ -65,6 +80,7 @@ class SimBoard(Board):
         rmap = self.register_map
         for name in ("watchdog_ms", "safe_brake_ma", "ramp_ma_per_s"):
             self.transactions += 1
+            await self._link(f"write {name}", 6)
             try:
                 self.emulator.write_holding_registers(rmap.field(name).address, [getattr(settings, name)])
             except RegisterError as exc:

@@ -96,7 +96,26 @@ async def test_commands_follow_the_session_state_machine() -> None:
     assert not results["pause again"].ok and "allowed when: running" in (results["pause again"].error or "")
     assert results["frozen"] is True
     assert results["resume"].ok and results["mode"].ok
-    assert not results["bad mode"].ok and "available: free, level" in (results["bad mode"].error or "")
+    assert not results["bad mode"].ok and "available: free" in (results["bad mode"].error or "")
     assert not results["bad level"].ok and "0.0..10.0" in (results["bad level"].error or "")
     assert results["stop"].state == SessionState.FINISHED and results["start"].ok
     assert result.loop.mode.name == "level"
+
+
+async def test_a_bystander_sleeping_on_virtual_time_cannot_drag_the_loop_forward() -> None:
+    """Only the pacemaker (the loop's tick) moves a VirtualClock; other sleepers wait for it."""
+    clock = VirtualClock()
+    woke_at: list[float] = []
+
+    async def bystander() -> None:
+        await clock.sleep_until(0.5)
+        woke_at.append(clock.now_s())
+
+    task = asyncio.create_task(bystander())
+    await asyncio.sleep(0)
+    assert clock.now_s() == 0.0 and not woke_at
+    for k in range(1, 101):
+        await clock.tick_until(k * 0.01)
+    await task
+    assert woke_at == [pytest.approx(0.5)]
+    assert clock.now_s() == pytest.approx(1.0)

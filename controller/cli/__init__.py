@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from controller.cli import registers_cmd, run_cmd, sim_cmd
+from controller.cli import faults_cmd, fleet_cmd, registers_cmd, run_cmd, sim_cmd, workouts_cmd
 from controller.cli.common import fail
 from controller.settings import ConfigError
 from drivers.errors import BoardError
@@ -17,6 +17,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 run_cmd.register(app)
 sim_cmd.register(app)
 registers_cmd.register(app)
+faults_cmd.register(app)
+fleet_cmd.register(app)
+workouts_cmd.register(app)
 
 
 def main() -> None:

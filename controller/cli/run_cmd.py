@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
+from controller.cli.faults_cmd import fault_options
 from controller.live_view import live_view
 from controller.runtime import RunOptions, Service, run_controller
+from controller.telemetry.service import mqtt_service
 
 
 def register(app: typer.Typer) -> None:
@@ -23,29 +25,36 @@ def run(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
     workout: Annotated[str | None, typer.Option(help="Built-in or saved workout name.")] = None,
-    mode: Annotated[str, typer.Option(help="free | level")] = "free",
-    target: Annotated[float | None, typer.Option(help="Mode target (level 0–10).")] = None,
+    mode: Annotated[str, typer.Option(help="free | level | erg | speed-cap | sled | parachute")] = "free",
+    target: Annotated[float | None, typer.Option(
+        help="Mode target: level 0–10, erg W, speed-cap m/s, sled kg, parachute drag area m².")] = None,
     duration: Annotated[float | None, typer.Option(
         help="Seconds of machine time to run (default: until Ctrl-C).", min=0.01)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report at the end.")] = False,
     runner: Annotated[str | None, typer.Option(
-        help="sim board: idle | steady:V | tiring:V | intervals | sweep")] = None,
+        help="sim board: idle | steady:V | tiring:V[:RATE] | intervals | sweep | plan:D@V,… "
+             "(default with --workout: follows the workout)")] = None,
     speedup: Annotated[float, typer.Option(
         help="sim board: virtual time N× faster than real (0 = as fast as possible).", min=0)] = 1.0,
     seed: Annotated[int, typer.Option(help="sim board: random seed.")] = 0,
-    mqtt: Annotated[str | None, typer.Option(help="mqtt://[user:pass@]host:port telemetry.")] = None,
+    mqtt: Annotated[str | None, typer.Option(help="mqtt://[user:pass@]host:port (mqtts:// for TLS).")] = None,
     web: Annotated[str, typer.Option(help="HOST:PORT of the operator console.")] = "127.0.0.1:8080",
     no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the console.")] = False,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="sim board: inject a fault, KIND@START[:DURATION], e.g. link-drop@20s:3s, estop@30s "
+             "(repeatable; see docs/safety.md).")] = None,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
-    machine, _directory = resolve_config(config, data_dir)
-    if workout is not None:
-        fail("workouts are not available yet (issue: training modes and workouts)")
-    if mqtt is not None:
-        fail("MQTT telemetry is not available yet (issue: MQTT telemetry)")
+    machine, directory = resolve_config(config, data_dir)
+    if workout is not None and mode != "free":
+        fail("give either --workout or --mode, not both (a workout sets the mode of each segment)")
     options = RunOptions(board_url=board, mode=mode, target=target, duration_s=duration,
-                         runner=runner, speedup=speedup, seed=seed)
+                         runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout,
+                         sim_options=fault_options(fault, board or machine.board.url))
     services: list[Service] = []
+    telemetry = mqtt_service(machine.mqtt, mqtt, directory)
+    if telemetry is not None:
+        services.append(telemetry)
     if not as_json and sys.stdout.isatty():
         services.append(live_view)
     try:

@@ -16,6 +16,7 @@ from drivers.clock import ScaledClock
 from drivers.registers import DEFAULT_MAP
 from simulator.emulator import BoardEmulator
 from simulator.factory import build_emulator
+from simulator.faults import parse_faults
 from simulator.server import serve_serial, serve_tcp
 
 
@@ -36,11 +37,20 @@ def sim(
     speedup: Annotated[float, typer.Option(help="Run the physics N× faster than real time.", min=0.01)] = 1.0,
     truth_log: Annotated[Path | None, typer.Option(
         help="On exit, write the ground truth every 10 ms of board time to this JSON file (test rigs).")] = None,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="Inject a fault, KIND@START[:DURATION] in seconds of board time, e.g. link-drop@20s:3s, "
+             "estop@30s (repeatable; see docs/safety.md).")] = None,
 ) -> None:
     """Serve the simulated board over Modbus until interrupted."""
     if (tcp is None) == (serial is None):
         fail("give exactly one of --tcp HOST:PORT or --serial PATH")
     options = {"runner": runner, "seed": seed, "hardware_seed": hardware_seed}
+    if fault:
+        try:
+            parse_faults(fault)
+        except ValueError as exc:
+            fail(f"--fault: {exc}")
+        options["faults"] = list(fault)
     asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options, truth_log))
 
 

@@ -1,0 +1,171 @@
+"""Fault injection for the simulated board, on a schedule of machine time.
+
+A schedule is a list of `FaultSpec`s parsed from `KIND@STARTs[:DURATIONs]`, e.g.
+`link-drop@20s:3s` (no answers for 3 s from t = 20 s) or `estop@30s` (pressed at 30 s, never
+released). Times count from the emulator's start (the run's start for `millctl run`).
+
+Board conditions (e-stop, coil fault, …) are set on the emulator, so the board reacts exactly
+as it would to the real condition (safe brake, status bits, fault code). Link faults
+(`link-drop`, `timeouts`, `garble`, `exception`, and the offline part of `reboot`) are asked
+for per request by the transport in front of the emulator (`link_fault()`): the in-process
+board raises BoardTimeout / ModbusExceptionReply, the Modbus servers stay silent or answer
+with an exception. A garbled frame fails its CRC and is dropped by the receiver, so on the
+controller's side it looks exactly like a timeout; that is what `garble` produces.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from drivers.registers import FaultCode, Status
+
+if TYPE_CHECKING:
+    from simulator.emulator import BoardEmulator
+
+#: How long a rebooting board stays silent before it answers again with its counters reset.
+REBOOT_OFFLINE_S = 0.3
+#: Share of requests lost while `garble` is active (a noisy bus, not a dead one).
+GARBLE_LOSS = 0.1
+
+
+class FaultKind(enum.StrEnum):
+    LINK_DROP = "link-drop"  # the board stops answering (cable pulled, network down)
+    TIMEOUTS = "timeouts"  # alias of link-drop for short bursts
+    GARBLE = "garble"  # one frame in ten corrupted (dropped on CRC)
+    EXCEPTION = "exception"  # the board answers every request with exception 4 (device failure)
+    REBOOT = "reboot"  # offline for REBOOT_OFFLINE_S, then counters and registers reset
+    ESTOP = "estop"
+    SAFETY_KEY = "safety-key"
+    COIL_FAULT = "coil-fault"
+    OVER_TEMPERATURE = "over-temp"
+    UNDER_VOLTAGE = "under-voltage"
+
+
+#: Board conditions each machine fault raises, with the fault code the board latches.
+CONDITIONS: dict[FaultKind, tuple[Status, FaultCode]] = {
+    FaultKind.ESTOP: (Status.ESTOP, FaultCode.ESTOP),
+    FaultKind.SAFETY_KEY: (Status.SAFETY_KEY_REMOVED, FaultCode.SAFETY_KEY),
+    FaultKind.COIL_FAULT: (Status.BRAKE_FAULT, FaultCode.BRAKE_COIL),
+    FaultKind.OVER_TEMPERATURE: (Status.OVER_TEMPERATURE, FaultCode.OVER_TEMPERATURE),
+    FaultKind.UNDER_VOLTAGE: (Status.UNDER_VOLTAGE, FaultCode.UNDER_VOLTAGE),
+}
+
+
+class LinkFault(enum.Enum):
+    """What the transport should do with one request."""
+
+    NONE = "none"
+    SILENT = "silent"  # no answer: the client times out
+    EXCEPTION = "exception"  # Modbus exception 4
+
+
+_SPEC = re.compile(r"^(?P<kind>[a-z-]+)@(?P<at>\d+(?:\.\d+)?)s?(?::(?P<dur>\d+(?:\.\d+)?)s?)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One scheduled fault: `kind` from `at_s` for `duration_s` (None = until the end)."""
+
+    kind: FaultKind
+    at_s: float
+    duration_s: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        """Parse `KIND@STARTs[:DURATIONs]`; the error names what is allowed."""
+        m = _SPEC.match(text.strip().lower())
+        kinds = ", ".join(k.value for k in FaultKind)
+        if not m:
+            raise ValueError(f"fault {text!r}: expected KIND@START[:DURATION] in seconds, "
+                             f"e.g. link-drop@20s:3s or estop@30s; kinds: {kinds}")
+        try:
+            kind = FaultKind(m["kind"])
+        except ValueError:
+            raise ValueError(f"fault {text!r}: unknown kind {m['kind']!r}; kinds: {kinds}") from None
+        duration = float(m["dur"]) if m["dur"] is not None else None
+        if duration is not None and duration <= 0:
+            raise ValueError(f"fault {text!r}: duration must be positive")
+        if kind == FaultKind.REBOOT and duration is not None:
+            raise ValueError(f"fault {text!r}: a reboot has no duration (offline {REBOOT_OFFLINE_S} s)")
+        return cls(kind, float(m["at"]), duration)
+
+    def active(self, t_s: float) -> bool:
+        if self.kind == FaultKind.REBOOT:
+            return self.at_s <= t_s < self.at_s + REBOOT_OFFLINE_S
+        return self.at_s <= t_s and (self.duration_s is None or t_s < self.at_s + self.duration_s)
+
+    def __str__(self) -> str:
+        tail = "" if self.duration_s is None else f":{self.duration_s:g}s"
+        return f"{self.kind.value}@{self.at_s:g}s{tail}"
+
+
+def parse_faults(specs: str | Iterable[str] | None) -> list[FaultSpec]:
+    """Specs from a CLI list, or one comma-separated string (a `sim://?fault=…` query)."""
+    if not specs:
+        return []
+    items = specs.split(",") if isinstance(specs, str) else [s for spec in specs for s in spec.split(",")]
+    return [FaultSpec.parse(s) for s in items if s.strip()]
+
+
+class FaultInjector:
+    """Applies a fault schedule to one emulator as its machine time passes."""
+
+    def __init__(self, schedule: Iterable[FaultSpec], seed: int = 0) -> None:
+        self.schedule = sorted(schedule, key=lambda s: s.at_s)
+        self._rng = random.Random(seed ^ 0x5AFE)
+        self._conditions = Status(0)
+        self._rebooted: set[int] = set()
+        #: (machine time, description) of every change, for test rigs and the server log.
+        self.history: list[tuple[float, str]] = []
+
+    def conditions_at(self, t_s: float) -> Status:
+        status = Status(0)
+        for spec in self.schedule:
+            if spec.kind in CONDITIONS and spec.active(t_s):
+                status |= CONDITIONS[spec.kind][0]
+        return status
+
+    def apply(self, emulator: BoardEmulator, t_s: float) -> None:
+        """Bring the emulator's conditions up to date with the schedule at machine time `t_s`."""
+        wanted = self.conditions_at(t_s)
+        raised = wanted & ~self._conditions
+        dropped = self._conditions & ~wanted
+        if raised or dropped:
+            # Only the bits this injector owns change: a test may set others by hand.
+            emulator.conditions = (emulator.conditions & ~dropped) | raised
+            for kind, (flag, code) in CONDITIONS.items():
+                if flag & raised:
+                    emulator.fault_code = code
+                    self.history.append((t_s, f"{kind.value} on"))
+                if flag & dropped:
+                    self.history.append((t_s, f"{kind.value} off"))
+            self._conditions = wanted
+        for index, spec in enumerate(self.schedule):
+            if (spec.kind == FaultKind.REBOOT and index not in self._rebooted
+                    and t_s >= spec.at_s + REBOOT_OFFLINE_S):
+                self._rebooted.add(index)
+                emulator.reboot()
+                self.history.append((t_s, "reboot: back online, counters reset"))
+
+    def link_fault(self, t_s: float) -> LinkFault:
+        """What happens to a request arriving at machine time `t_s`."""
+        for spec in self.schedule:
+            if not spec.active(t_s):
+                continue
+            if spec.kind in (FaultKind.LINK_DROP, FaultKind.TIMEOUTS, FaultKind.REBOOT):
+                return LinkFault.SILENT
+            if spec.kind == FaultKind.GARBLE and self._rng.random() < GARBLE_LOSS:
+                return LinkFault.SILENT
+            if spec.kind == FaultKind.EXCEPTION:
+                return LinkFault.EXCEPTION
+        return LinkFault.NONE
+
+    def link_down(self, t_s: float) -> bool:
+        """True while the link is cut outright (not merely lossy): servers close connections."""
+        return any(spec.active(t_s) and spec.kind in (FaultKind.LINK_DROP, FaultKind.REBOOT)
+                   for spec in self.schedule)

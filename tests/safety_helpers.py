@@ -1,0 +1,90 @@
+"""Helpers for the safety tests: a recording board wrapper and a loop on virtual time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.loop import ControlLoop
+from controller.settings import MachineConfig
+from drivers.board import BoardContext, open_board
+from drivers.clock import VirtualClock
+from drivers.registers import Control
+from drivers.sample import BoardCommand, BoardSample
+from simulator.sim_board import SimBoard
+
+#: An action run between cycles at a machine time: (time_s, callable on the loop).
+Action = tuple[float, Callable[[ControlLoop], Any]]
+
+
+@dataclass
+class Recording:
+    """Every command the board received, and the board's watchdog state after each write."""
+
+    commands: list[tuple[float, BoardCommand]] = field(default_factory=list)
+    #: Per command: the board itself was holding the coil when it arrived (watchdog trip or a
+    #: rebooted board with its brake off), so the command did not move the coil from our setpoint.
+    board_in_charge: list[bool] = field(default_factory=list)
+    unguarded_brake: list[float] = field(default_factory=list)  # times the brake ran without watchdog
+
+
+def sim_loop(config: MachineConfig, options: dict[str, Any], mode_name: str = "level",
+             target: float | None = 3.0) -> tuple[ControlLoop, SimBoard, VirtualClock]:
+    from controller.modes import build_mode
+
+    clock = VirtualClock()
+    board = open_board("sim", BoardContext(clock=clock, register_map=config.board.register_map(),
+                                           timeout_s=config.board.timeout_s, options=options))
+    assert isinstance(board, SimBoard)
+    loop = ControlLoop(board, clock, config,
+                       mode=build_mode(mode_name, target, list(config.levels.current_ma)))
+    return loop, board, clock
+
+
+def record_board(loop: ControlLoop, board: SimBoard, actions: Sequence[Action] = ()) -> Recording:
+    """Wrap the board's exchange: record commands, check the watchdog, run due actions first."""
+    recording = Recording()
+    pending = sorted(actions, key=lambda a: a[0])
+    exchange = board.exchange
+    emulator = board.emulator
+    clock = loop.clock
+
+    async def recorded(command: BoardCommand) -> BoardSample:
+        now = clock.now_s()
+        while pending and pending[0][0] <= now:
+            pending.pop(0)[1](loop)
+        recording.commands.append((now, command))
+        recording.board_in_charge.append(emulator.watchdog_tripped or not emulator.control & Control.BRAKE_ENABLE)
+        try:
+            return await exchange(command)
+        finally:
+            if emulator.control & Control.BRAKE_ENABLE and not (
+                    emulator.control & Control.WATCHDOG_ENABLE and emulator.watchdog_ms == loop.config.watchdog_ms):
+                recording.unguarded_brake.append(now)
+
+    board.exchange = recorded  # type: ignore[method-assign]
+    return recording
+
+
+async def run_sim(config: MachineConfig, options: dict[str, Any], duration_s: float,
+                  actions: Sequence[Action] = (), mode_name: str = "level", target: float | None = 3.0,
+                  prepare: Callable[[ControlLoop], Awaitable[None] | None] | None = None,
+                  ) -> tuple[ControlLoop, SimBoard, Recording]:
+    loop, board, _clock = sim_loop(config, options, mode_name, target)
+    if prepare is not None:
+        result = prepare(loop)
+        if result is not None:
+            await result
+    recording = record_board(loop, board, actions)
+    async with board:
+        await loop.run(duration_s)
+    return loop, board, recording
+
+
+def faults_by_code(loop: ControlLoop) -> dict[str, dict[str, Any]]:
+    """The first fault entry of each code."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in loop.faults:
+        out.setdefault(str(entry["code"]), dict(entry))
+    return out
