@@ -216,6 +216,7 @@ def stream_capacity(port: int) -> tuple[list[dict[str, Any]], int]:
 
 def run() -> str:
     sys.path.insert(0, str(ROOT))
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         broker = _Mosquitto(Path(tmp))
         try:
@@ -225,6 +226,10 @@ def run() -> str:
             broker.stop()
     lines = [
         "## MQTT: sim-fleet and the fleet follower",
+        "",
+        f"Load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} cores. Control lateness needs an otherwise idle machine: with other work "
+        "running, even one loop without MQTT misses the 2 ms p99 (see the baseline column).",
         "",
         f"Real mosquitto (`set_tcp_nodelay true`) on this machine. **sim-fleet** runs N machines (simulator, "
         f"100 Hz control loop on its own timerfd, 2 Hz telemetry, MQTT client each) in one process for "

@@ -6,7 +6,9 @@ The athlete's power at the belt is resistance × speed, so the resistance target
 absorbs coil tracking errors without fighting the athlete's stride.
 
 Death spiral (the bike-trainer failure): as a tiring athlete slows, P/v grows until the belt
-locks. Below `erg_min_speed_mps` the power target is scaled by (v/v_min)², so the resistance
+locks. Two guards: while slowing, the resistance may not rise more than 15 % above P/pace,
+with pace the athlete's speed over the last `erg_pace_memory_s` ("capped"); and below
+`erg_min_speed_mps` the power target is scaled by (v/v_min)², so the resistance
 *falls* with speed (∝ v) and the belt can always be moved; the athlete is told. When they are
 back above v_min, the target returns over `erg_recover_s` seconds instead of all at once.
 """

@@ -30,12 +30,24 @@ def render(loop: ControlLoop) -> Table:
     table.add_row("pace", f"{int(pace // 60)}:{int(pace % 60):02d} /km" if pace else "—")
     table.add_row("distance", f"{totals.distance_m:7.1f} m  (fwd {totals.forward_m:.1f}, "
                               f"back {totals.backward_m:.1f})")
-    table.add_row("power", f"{totals.power_w:5.0f} W  (avg {totals.avg_power_w:.0f} W)")
+    table.add_row("power", f"{totals.power_3s_w:5.0f} W 3 s  (avg {totals.avg_power_w:.0f}, "
+                           f"max {totals.max_power_w:.0f} W)")
     table.add_row("energy", f"{totals.energy_kcal:5.1f} kcal")
     hr = snap.sample.heart_rate_bpm
     table.add_row("heart rate", f"{hr} bpm" if hr else "—")
     target = "" if snap.target is None else f" {snap.target:g}"
-    table.add_row("mode", f"{snap.mode}{target}" + ("  (saturated)" if snap.demand.saturated else ""))
+    table.add_row("mode", f"{snap.mode}{target}" + ("  SATURATED" if snap.demand.saturated else ""))
+    if snap.demand.note:
+        table.add_row("", snap.demand.note)
+    progress = snap.progress
+    if progress is not None:
+        left = (f"{progress.remaining_s:.0f} s" if progress.remaining_s is not None
+                else f"{progress.remaining_m or 0.0:.0f} m")
+        nxt = f", next: {progress.next_label}" if progress.next_label else ""
+        table.add_row("workout", f"{progress.workout} {progress.index + 1}/{progress.count} "
+                                 f"{progress.label} ({progress.direction}) — {left} left{nxt}")
+        if progress.wrong_direction:
+            table.add_row("", f"WRONG DIRECTION: run {progress.direction}")
     table.add_row("brake", f"{snap.setpoint_ma} mA set, {snap.sample.brake_current_ma} mA measured")
     table.add_row("time", f"{totals.elapsed_s:6.1f} s")
     table.add_row("loop", f"{rep.rate_hz:6.1f} Hz, late p99 {rep.lateness_p99_ms:.2f} ms, "

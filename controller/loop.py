@@ -59,13 +59,15 @@ class Snapshot:
 
 class ControlLoop:
     def __init__(self, board: Board, clock: Clock, config: MachineConfig,
-                 model: BrakeModel | None = None, mode: Mode | None = None) -> None:
+                 model: BrakeModel | None = None, mode: Mode | None = None,
+                 metres_per_count: float | None = None) -> None:
         self.board = board
         self.clock = clock
         self.config = config
         self.model = model or BrakeModel(**config.brake.model_dump())
         self.period_s = 1.0 / config.loop.rate_hz
-        self.estimator = EncoderEstimator(config.encoder.metres_per_count)
+        # A speed calibration (controller/calibration/) overrides the config's roller geometry.
+        self.estimator = EncoderEstimator(metres_per_count or config.encoder.metres_per_count)
         self.guard = SetpointGuard(config.safety.max_current_ma, config.safety.slew_ma_per_s)
         self.stats = LoopStats(config.loop.rate_hz)
         self.totals = SessionTotals()

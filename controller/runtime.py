@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from controller.calibration.store import ActiveCalibration, load_active
 from controller.loop import ControlLoop
 from controller.modes import build_mode
 from controller.physiology import metabolic_kcal
@@ -45,6 +46,8 @@ class RunOptions:
 class RunResult:
     loop: ControlLoop
     truth: dict[str, float] | None
+    #: Which calibration the loop used (controller/calibration/): version and status.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         lp = self.loop
@@ -55,6 +58,8 @@ class RunResult:
             "board": {"url": lp.board.url, "link_errors": lp.link_errors,
                       "session_board_ms": lp.session_board_window_ms()},
         }
+        if self.calibration:
+            out["calibration"] = self.calibration
         if self.truth is not None:
             out["truth"] = self.truth
         return out
@@ -120,8 +125,11 @@ async def run_controller(config: MachineConfig, options: RunOptions,
         # The simulated athlete follows the workout's directions, as a real one reads the display.
         options = replace(options, runner=runner_plan(workout))
     board = make_board(config, options, clock)
+    calibration, why = load_active(options.data_dir)
     async with board:
-        loop = ControlLoop(board, clock, config, mode=mode)
+        loop = ControlLoop(board, clock, config, mode=mode,
+                           model=calibration.brake_map if calibration else None,
+                           metres_per_count=calibration.metres_per_count if calibration else None)
         loop.workout_dirs = dirs
         if workout is not None:
             loop.workout = workout
@@ -145,4 +153,14 @@ async def run_controller(config: MachineConfig, options: RunOptions,
                     await task
         truth_end = board.ground_truth()
     truth = truth_delta(truth_start, truth_end) if truth_start and truth_end else None
-    return RunResult(loop, truth)
+    return RunResult(loop, truth, calibration_report(calibration, why))
+
+
+def calibration_report(calibration: ActiveCalibration | None, why: str) -> dict[str, Any]:
+    """The `calibration` object of the JSON report. Without a brake calibration, power-based
+    figures come from the nominal model and are marked uncalibrated."""
+    if calibration is None:
+        return {"version": None, "speed": "uncalibrated", "power": "uncalibrated", "reason": why}
+    return {"version": calibration.version,
+            "speed": "calibrated" if calibration.metres_per_count else "uncalibrated",
+            "power": "calibrated" if calibration.power_calibrated else "uncalibrated"}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from config import DEFAULT_MACHINE_CONFIG
 from controller.mode_settings import ModesSection
 from controller.telemetry.config import MqttSection
+from controller.web.config import WebSection
 from drivers.registers import BRAKE_SETPOINT_MAX_MA, DEFAULT_MAP, RegisterMap
 
 
@@ -127,6 +128,7 @@ class MachineConfig(_Model):
     athlete: AthleteSection = AthleteSection()
     modes: ModesSection = ModesSection()
     mqtt: MqttSection = MqttSection()
+    web: WebSection = WebSection()
 
     @property
     def watchdog_ms(self) -> int:

@@ -52,8 +52,10 @@ class SpeedCapMode:
         self._integral_n = max(0.0, self._integral_n + s.speed_cap_integral_n_per_m * excess * dt)
         push = inputs.model.belt_mass_kg * max(0.0, towards)
         approach = min(1.0, (excess + APPROACH_BAND_MPS) / APPROACH_BAND_MPS)
-        resistance = self._integral_n + s.speed_cap_gain_n_per_mps * max(0.0, excess) + approach * push
-        resistance = max(0.0, resistance) + inputs.model.friction_n(v) * approach
+        brake_n = self._integral_n + s.speed_cap_gain_n_per_mps * max(0.0, excess) + approach * push
+        if brake_n <= 0.0:
+            return BrakeDemand(0.0, False, "", 0.0)  # below the cap and not pushing towards it
+        resistance = brake_n + inputs.model.friction_n(v)
         out = force_demand(resistance, inputs)
         if out.saturated:
             # Do not wind up against a brake at its limit.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.mode_base import Mode
-from controller.physiology import metabolic_kcal
+from controller.physiology import POWER_AVERAGE_S, metabolic_kcal
 from controller.session_totals import SessionTotals
 from controller.summary import SegmentSummary
 from controller.workouts import Segment, Workout
@@ -117,7 +117,9 @@ class WorkoutEngine:
         if self.finished or self._acc is None:
             return None
         acc, seg = self._acc, self.segment
-        acc.max_power_w = max(acc.max_power_w, totals.power_w)
+        if totals.elapsed_s - acc.start_elapsed_s >= min(POWER_AVERAGE_S, seg.duration_s or POWER_AVERAGE_S):
+            # the best 3 s average, as for the session (the instantaneous figure is stride pulse)
+            acc.max_power_w = max(acc.max_power_w, totals.power_3s_w)
         if heart_rate_bpm:
             acc.hr_weighted += heart_rate_bpm * dt_s
             acc.hr_time_s += dt_s

@@ -175,11 +175,11 @@ class LoopHolder:
         await asyncio.Event().wait()
 
 
-def start_controller(config: MachineConfig, data_dir: Path, duration_s: float,
-                     runner: str = "steady:2.5") -> tuple[asyncio.Task[RunResult], MqttTelemetry, LoopHolder]:
+def start_controller(config: MachineConfig, data_dir: Path, duration_s: float, runner: str = "steady:2.5",
+                     **sim_options: object) -> tuple[asyncio.Task[RunResult], MqttTelemetry, LoopHolder]:
     """Run the controller (sim board, real time) with MQTT in a background task."""
     telemetry = MqttTelemetry(config.mqtt, Outbox(data_dir / "outbox.sqlite3"))
     holder = LoopHolder()
-    options = RunOptions(runner=runner, duration_s=duration_s, speedup=1.0)
+    options = RunOptions(runner=runner, duration_s=duration_s, speedup=1.0, sim_options=sim_options)
     task = asyncio.create_task(run_controller(config, options, [telemetry, holder]))
     return task, telemetry, holder

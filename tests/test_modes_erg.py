@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from modes_helpers import STRIDE_WINDOW_S, mode, p95, run_traced, settle_time_s, sim_loop
 
 from controller.brake_model import BrakeModel
 from controller.erg import ErgMode
+from controller.loop import ControlLoop
 from controller.modes import ModeInputs
 
 SEGMENT_S = 20.0
@@ -14,7 +17,7 @@ STEADY_FROM_S = 10.0  # the athlete's own speed loop takes a while to settle aft
 TARGETS_W = (150.0, 250.0, 400.0, 250.0)
 
 
-def _step_to(target_w: float):
+def _step_to(target_w: float) -> Callable[[ControlLoop], None]:
     return lambda loop: loop.set_mode(mode("erg", target_w))
 
 

@@ -132,3 +132,41 @@ async def test_retained_command_is_not_replayed_on_connect(broker: Broker, tmp_p
     assert (ack.ok, ack.error_kind, ack.correlation_id) == (False, "bad_payload", "stale")
     assert "retained" in (ack.error or "")
     assert state == "running"
+
+
+async def test_load_workout_then_start_runs_it_and_state_shows_workout_and_segment(remote: Remote) -> None:
+    assert (await remote.send("stop")).state == "finished"
+    loaded = await remote.send("load-workout", {"workout": "level-progression"})
+    assert (loaded.ok, loaded.state) == (True, "ready")
+    assert (await remote.send("start")).ok
+    async with asyncio.timeout(5):
+        while True:
+            states = [StatePayload.model_validate_json(m.payload) for m in remote.seen.on(T.state)]
+            if states and states[-1].workout == "level-progression" and states[-1].segment is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert states[-1].session_state == "running"
+    assert states[-1].segment == 0
+
+
+async def test_a_latched_fault_refuses_resume_and_start_over_mqtt(broker: Broker, tmp_path: Path) -> None:
+    # The e-stop is pressed 1 s in (simulated board); the safety rules hold the session.
+    task, telemetry, holder = start_controller(mqtt_config(broker), tmp_path, duration_s=60, fault="estop@1s")
+    async with collecting(broker.port, [f"{T.base}/#"]) as (client, seen):
+        await asyncio.wait_for(telemetry.connected.wait(), 10)
+        assert holder.loop is not None
+        remote = Remote(client, seen, holder.loop)
+        async with asyncio.timeout(10):
+            while not [m for m in seen.on(T.state) if StatePayload.model_validate_json(m.payload).faults]:
+                await asyncio.sleep(0.05)
+        fault_events = [json.loads(m.payload) for m in seen.on(T.event) if json.loads(m.payload)["kind"] == "fault"]
+        held = holder.loop.session_state
+        acks = [await remote.send(name) for name in ("resume", "start")]
+        after = holder.loop.session_state
+        holder.loop.stop()
+        await task
+    assert fault_events, "the fault is published as an event"
+    for ack in acks:
+        assert (ack.ok, ack.error_kind) == (False, "refused")
+        assert "estop" in (ack.error or "") or "fault" in (ack.error or "")
+    assert held == after

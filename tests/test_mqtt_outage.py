@@ -84,6 +84,9 @@ async def test_broker_down_10_s_every_summary_arrives_once_and_the_loop_keeps_ti
     assert result.loop.stats.report().cycles >= 1690
     assert telemetry.telemetry.dropped == 0  # the 120-batch queue holds a 10 s outage at 2 Hz
     assert telemetry.connections == 2
+    stats = telemetry.stats()
+    assert (stats["summaries_pending"], stats["telemetry_batches_dropped"], stats["events_dropped"]) == (0, 0, 0)
+    assert stats["connect_failures"] == 0 and stats["telemetry_batches_sent"] >= 30
 
 
 async def test_summary_recorded_without_a_broker_is_sent_by_the_next_run(broker: Broker, tmp_path: Path) -> None:

@@ -113,7 +113,8 @@ def test_docs_payload_schemas_match_the_models() -> None:
     block = re.search(r"<!-- schemas:begin -->(.*)<!-- schemas:end -->", page, re.S)
     assert block is not None
     documented = dict(re.findall(r"### `([^`]+)`\n\n```json\n(.*?)\n```", block.group(1), re.S))
-    assert {topic: json.loads(text) for topic, text in documented.items()} == json_schemas()
+    assert {topic: json.loads(text) for topic, text in documented.items()} == json_schemas(), (
+        "docs/mqtt.md is out of date: replace its schema section with `millctl mqtt-schema --markdown`")
 
 
 def test_fleet_table_shows_each_machine_and_marks_stale_ones() -> None:

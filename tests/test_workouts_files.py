@@ -82,7 +82,7 @@ def test_bad_workout_files_say_where_and_why(tmp_path: Path, text: str, expected
 
 
 def test_unknown_workout_lists_the_known_ones() -> None:
-    with pytest.raises(WorkoutError, match="available: .*retro-intervals"):
+    with pytest.raises(WorkoutError, match=r"available: .*retro-intervals"):
         load_workout("no-such-workout", workout_dirs(None))
 
 

@@ -7,7 +7,17 @@ import sys
 
 import typer
 
-from controller.cli import faults_cmd, fleet_cmd, registers_cmd, run_cmd, sim_cmd, workouts_cmd
+from controller.cli import (
+    calibrate_cmd,
+    faults_cmd,
+    fleet_cmd,
+    ftms_cmd,
+    registers_cmd,
+    run_cmd,
+    sessions_cmd,
+    sim_cmd,
+    workouts_cmd,
+)
 from controller.cli.common import fail
 from controller.settings import ConfigError
 from drivers.errors import BoardError
@@ -19,7 +29,10 @@ sim_cmd.register(app)
 registers_cmd.register(app)
 faults_cmd.register(app)
 fleet_cmd.register(app)
+sessions_cmd.register(app)
 workouts_cmd.register(app)
+calibrate_cmd.register(app)
+ftms_cmd.register(app)
 
 
 def main() -> None:

@@ -130,13 +130,23 @@ def sim_fleet(
               f"missed {report['missed']}, CPU {report['cpu_percent']} %")
 
 
+def schemas_markdown() -> str:
+    """The schema section of docs/mqtt.md (between its `schemas:begin/end` markers)."""
+    parts = [f"### `{topic}`\n\n```json\n{json.dumps(schema, indent=1)}\n```\n"
+             for topic, schema in json_schemas().items()]
+    return "<!-- schemas:begin -->\n" + "\n".join(parts) + "<!-- schemas:end -->"
+
+
 def mqtt_schema(
     topic: Annotated[str | None, typer.Argument(
         help="state | telemetry | event | session | cmd/<name> | cmd/<name>/ack (default: all)")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="All schemas as the section of docs/mqtt.md.")] = False,
 ) -> None:
     """Print the JSON Schema of the MQTT payloads (generated from the pydantic models)."""
     schemas = json_schemas()
-    if topic is None:
+    if markdown:
+        print(schemas_markdown())
+    elif topic is None:
         print(json.dumps(schemas, indent=2))
     elif topic in schemas:
         print(json.dumps(schemas[topic], indent=2))

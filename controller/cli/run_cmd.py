@@ -11,6 +11,7 @@ import typer
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
 from controller.cli.faults_cmd import fault_options
+from controller.ftms.ble import ftms_service
 from controller.live_view import live_view
 from controller.runtime import RunOptions, Service, run_controller
 from controller.telemetry.service import mqtt_service
@@ -43,6 +44,8 @@ def run(
     fault: Annotated[list[str] | None, typer.Option(
         help="sim board: inject a fault, KIND@START[:DURATION], e.g. link-drop@20s:3s, estop@30s "
              "(repeatable; see docs/safety.md).")] = None,
+    ftms: Annotated[bool, typer.Option(
+        "--ftms", help="Advertise Bluetooth FTMS for fitness apps (needs millctl[ble] and an adapter).")] = False,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
     machine, directory = resolve_config(config, data_dir)
@@ -55,6 +58,8 @@ def run(
     telemetry = mqtt_service(machine.mqtt, mqtt, directory)
     if telemetry is not None:
         services.append(telemetry)
+    if ftms:
+        services.append(ftms_service())
     if not as_json and sys.stdout.isatty():
         services.append(live_view)
     try:

@@ -17,6 +17,7 @@ from drivers.registers import DEFAULT_MAP
 from simulator.emulator import BoardEmulator
 from simulator.factory import build_emulator
 from simulator.faults import parse_faults
+from simulator.reference import describe as describe_reference
 from simulator.server import serve_serial, serve_tcp
 
 
@@ -40,8 +41,14 @@ def sim(
     fault: Annotated[list[str] | None, typer.Option(
         help="Inject a fault, KIND@START[:DURATION] in seconds of board time, e.g. link-drop@20s:3s, "
              "estop@30s (repeatable; see docs/safety.md).")] = None,
+    show_reference: Annotated[bool, typer.Option(
+        "--show-reference", help="Print what a technician would measure on this machine (roller "
+                                 "diameter, tachometer) for `millctl calibrate speed`, and exit.")] = False,
 ) -> None:
     """Serve the simulated board over Modbus until interrupted."""
+    if show_reference:
+        print(describe_reference(hardware_seed, runner))
+        return
     if (tcp is None) == (serial is None):
         fail("give exactly one of --tcp HOST:PORT or --serial PATH")
     options = {"runner": runner, "seed": seed, "hardware_seed": hardware_seed}
@@ -87,6 +94,7 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
     async with server:
         print(f"millctl sim: board (device id {device_id}, runner {options['runner']}) "
               f"serving {where}; Ctrl-C to stop", flush=True)
+        print(describe_reference(int(str(options["hardware_seed"])), str(options["runner"])), flush=True)
         rows: list[list[float]] = []
         recorder = asyncio.create_task(_record_truth(emulator, rows)) if truth_log else None
         with contextlib.suppress(asyncio.CancelledError):

@@ -10,7 +10,6 @@ store reports that session as interrupted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -125,11 +124,13 @@ class SessionRecorder:
 
 
 async def _serve(recorder: SessionRecorder, sub: Subscription) -> None:
+    # Polling on wall time (not the loop's clock: a sleeper on a virtual clock would move it).
     while True:
-        with contextlib.suppress(TimeoutError):
-            event = await asyncio.wait_for(sub.get(), FLUSH_PERIOD_S)
-            recorder.handle(event)
-        recorder.flush()
+        await asyncio.sleep(FLUSH_PERIOD_S)
+        try:
+            recorder.drain(sub)
+        except SessionStoreError as exc:  # disk full, read-only: say so, keep the loop running
+            log.error("session not recorded: %s", exc)
 
 
 def session_recorder(data_dir: Path) -> Callable[[ControlLoop], Coroutine[Any, Any, None]]:

@@ -79,7 +79,8 @@ class StoredSession:
                 "workout": s.workout, "mode": s.mode, "elapsed_s": round(s.elapsed_s, 1),
                 "distance_m": round(s.distance_m, 1), "forward_m": round(s.forward_m, 1),
                 "backward_m": round(s.backward_m, 1), "avg_power_w": round(s.avg_power_w, 1),
-                "energy_kcal": round(s.energy_kcal, 1), "avg_heart_rate_bpm": s.avg_heart_rate_bpm}
+                "energy_kcal": round(s.energy_kcal, 1),
+                "avg_heart_rate_bpm": None if s.avg_heart_rate_bpm is None else round(s.avg_heart_rate_bpm)}
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -187,7 +188,7 @@ class SessionStore:
                                "FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise SessionNotFound(f"no session {session_id!r} in {self.path} (see `millctl sessions list`)")
-        return row  # type: ignore[no-any-return]
+        return tuple(row)  # type: ignore[return-value]
 
     def _state(self, state: str, pid: int | None) -> str:
         if state == "recording" and not (pid == os.getpid() or _pid_alive(pid)):
@@ -203,7 +204,7 @@ class SessionStore:
             summary = self._rebuilt_summary(sid, state)
         return StoredSession(sid, state, summary)
 
-    def list(self) -> list[StoredSession]:
+    def list_sessions(self) -> list[StoredSession]:
         """Every session, newest first."""
         ids = [r[0] for r in self._db.execute("SELECT id FROM sessions ORDER BY started_at DESC, id DESC")]
         return [self.get(sid) for sid in ids]

@@ -63,7 +63,7 @@ class StatePayload(_Payload):
     target: float | None = None
     workout: str | None = None
     segment: int | None = None
-    faults: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = Field([], description="faults still active (see the `event` topic for all)")
     updated_at: float = Field(description="UTC wall time (Unix seconds)")
 
 

@@ -85,6 +85,8 @@ class MqttTelemetry:
         self._topics: MachineTopics | None = None
         self._sub: Subscription | None = None
         self._inflight: asyncio.Future[None] | None = None
+        self._faults_seen = 0
+        self._bus_has_faults = False
 
     # --- the service ------------------------------------------------------------------
     async def __call__(self, loop: ControlLoop) -> None:
@@ -108,6 +110,16 @@ class MqttTelemetry:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             loop.events.unsubscribe(self._sub)
+
+    def stats(self) -> dict[str, int]:
+        """Link health for reports: connections, losses, what is still waiting."""
+        return {
+            "connections": self.connections, "connect_failures": self.connect_failures,
+            "telemetry_batches_sent": self.batches_sent, "telemetry_batches_dropped": self.telemetry.dropped,
+            "events_dropped": self.events.dropped + (self._sub.dropped if self._sub else 0),
+            "commands_handled": self.commands_handled,
+            "summaries_pending": self.outbox.count_pending(self._topics.base if self._topics else ""),
+        }
 
     @property
     def topics(self) -> MachineTopics:
@@ -252,7 +264,8 @@ class MqttTelemetry:
             "session_state": lp.session_state.value, "mode": lp.mode.name, "target": lp.mode.target,
             # Workouts and segments (issue #3) appear here once the snapshot carries them.
             "workout": getattr(snap, "workout", None), "segment": getattr(snap, "segment", None),
-            "faults": list(lp.faults),
+            # Faults still holding (the safety record marks ended ones `active: false`).
+            "faults": [dict(f) for f in lp.faults if f.get("active", True)],
         }
 
     def _check_state(self) -> None:
@@ -273,6 +286,7 @@ class MqttTelemetry:
                 last_t_s = snap.t_s
                 samples.append(_sample(snap))
             self._check_state()
+            self._poll_faults()
             if time.monotonic() >= next_batch_s:
                 next_batch_s += batch_period_s
                 self._queue_batch(samples)
@@ -297,7 +311,23 @@ class MqttTelemetry:
         while not self._sub.queue.empty():
             self._on_event(self._sub.queue.get_nowait())
 
+    def _poll_faults(self) -> None:
+        """Publish new entries of `loop.faults` as `fault` events, unless the loop's event bus
+        already carries them (then it is the single source)."""
+        faults = self.loop.faults
+        if self._bus_has_faults:
+            self._faults_seen = len(faults)
+            return
+        for entry in faults[self._faults_seen:]:
+            t_s = entry.get("t_s")
+            event = EventPayload(machine=self.topics.machine, kind="fault", at=time.time(), data=dict(entry),
+                                 t_s=t_s if isinstance(t_s, int | float) else self.loop.clock.now_s())
+            self.events.put(event.model_dump_json().encode())
+        self._faults_seen = len(faults)
+
     def _on_event(self, event: Event) -> None:
+        if event.kind == "fault":
+            self._bus_has_faults = True
         data = dict(event.data)
         summary = data.pop("summary", None)
         if summary is not None:
