@@ -25,8 +25,11 @@ class AthleteParams:
     stride_hz: float = 2.8
     stride_amplitude: float = 0.30
     resist_fraction: float = 0.25  # share of F0 the athlete can use to hold the belt back
-    speed_gain_n_per_mps: float = 300.0  # how hard the athlete corrects a speed error
-    speed_integral_n_per_m: float = 150.0
+    # How hard the athlete corrects a speed error. A runner holds the pace within a stride or
+    # two when the resistance changes (≈0.1 s for the 90 kg belt), not over seconds; a
+    # sluggish model athlete would make every ERG step look slow whatever the controller does.
+    speed_gain_n_per_mps: float = 1000.0
+    speed_integral_n_per_m: float = 1500.0
     hr_rest_bpm: float = 62.0
     hr_max_bpm: float = 188.0
     hr_lag_s: float = 30.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,15 @@ def calibrated_loop(data_dir: Path | None, hardware_seed: int, runner: str) -> t
     return loop, board
 
 
+def _erg_step(target_w: float) -> Callable[[ControlLoop], None]:
+    return lambda lp: lp.set_mode(mode("erg", target_w))
+
+
 def erg_and_distance(data_dir: Path | None, hardware_seed: int) -> tuple[dict[float, float], float]:
     """ERG at 150/250/400 W on a steady 3 m/s runner: p95 true-power error per target (steady
     part, whole-stride windows), and the relative distance error of the session."""
     loop, board = calibrated_loop(data_dir, hardware_seed, "steady:3.0")
-    actions = [(k * ERG_SEGMENT_S, (lambda w: lambda lp: lp.set_mode(mode("erg", w)))(w))
-               for k, w in enumerate(ERG_TARGETS_W) if k > 0]
+    actions = [(k * ERG_SEGMENT_S, _erg_step(w)) for k, w in enumerate(ERG_TARGETS_W) if k > 0]
     truth0 = board.ground_truth()["distance_m"]
     trace = asyncio.run(run_traced(loop, board, ERG_SEGMENT_S * len(ERG_TARGETS_W), actions))
     truth_distance = board.ground_truth()["distance_m"] - truth0

@@ -31,11 +31,11 @@ def _answer(control: FtmsControl, hex_packet: str) -> str:
 
 
 def _drain(control: FtmsControl) -> list[str]:
-    """Statuses the app would receive: the handler's own, then those from the loop's events."""
-    sub_events = []
+    """The status notifications waiting for the app, as hex (and empties the queue)."""
+    out = []
     while control.statuses:
-        sub_events.append(control.statuses.popleft().hex())
-    return sub_events
+        out.append(control.statuses.popleft().hex())
+    return out
 
 
 @pytest.mark.parametrize("hex_packet", ["01", "05fa00", "025203", "0432", "07", "0802"])
@@ -172,3 +172,16 @@ def test_pause_and_stop_by_safety_key_are_reported_as_such() -> None:
     assert status_for_event(finished) == bytes([0x02, 0x01])
     assert status_for_event(paused, safety_key_active=True) == bytes([0x03])
     assert status_for_event(Event("segment", 0.0, {"event": "start"})) is None
+
+
+def test_reset_after_stop_releases_control_without_touching_the_finished_session() -> None:
+    control = _control()
+    loop = control.loop
+    _answer(control, CONTROL)
+    _answer(control, "07")
+    _answer(control, "0801")
+    summary_before = loop.summary().model_dump()
+    assert _answer(control, "01") == "SUCCESS"
+    assert loop.session_state == SessionState.FINISHED
+    assert loop.summary().model_dump() == summary_before
+    assert not control.controlled

@@ -4,8 +4,12 @@ machine, graded against the simulator's truth, and the data it receives matches.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from ftms_helpers import RecordingTransport
@@ -68,9 +72,14 @@ async def test_target_power_from_an_app_is_delivered_by_erg_within_tolerance() -
     assert len(records) >= 48  # one a second
     during_erg = [r.power_output_w for t, r in records if 15.0 <= t <= 29.5]
     assert all(abs((p or 0) / 250.0 - 1.0) <= 0.06 for p in during_erg), during_erg
+    # Force on Belt matches the power an app is sent: force × speed = power (to the fields' rounding).
+    for t, r in records:
+        if 15.0 <= t <= 29.5:
+            assert r.force_on_belt_n is not None and r.instantaneous_speed_kmh is not None
+            assert r.force_on_belt_n * r.instantaneous_speed_kmh / 3.6 == pytest.approx(r.power_output_w, rel=0.02)
     elapsed = [r.elapsed_time_s for _, r in records]
     assert elapsed == sorted(elapsed)  # the pause holds the clock, it never runs backwards
-    t_last, last = records[-1]
+    _, last = records[-1]
     assert last.total_distance_m == pytest.approx(loop.totals.distance_m, abs=3.0)
     assert last.heart_rate_bpm is not None and last.heart_rate_bpm > 60
     assert transport.read_values[FEATURE].hex() == "05de00000d000000"
@@ -105,4 +114,43 @@ async def test_without_bluetooth_the_controller_keeps_running_and_says_why(caplo
     messages = [r.getMessage() for r in caplog.records if "FTMS Bluetooth off" in r.getMessage()]
     assert len(messages) == 1, caplog.text
     assert "keeps running" in messages[0]
-    assert "millctl[ble]" in messages[0] or "adapter" in messages[0]
+    assert any(hint in messages[0] for hint in ("millctl[ble]", "BlueZ", "adapter"))
+
+
+async def test_without_the_ble_extra_the_message_says_how_to_install_it(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "bless", None)  # what Python does when bless is not installed
+    caplog.set_level(logging.WARNING)
+    options = RunOptions(board_url="sim", runner="steady:3.0", duration_s=2.0, speedup=0)
+    result = await run_controller(load_config(), options, [ftms_service()])
+    assert result.loop.totals.elapsed_s == pytest.approx(2.0, abs=0.1)
+    assert "pip install 'millctl[ble]'" in caplog.text
+
+
+def test_millctl_run_ftms_without_bluetooth_finishes_its_session_and_reports() -> None:
+    millctl = str(Path(sys.executable).parent / "millctl")
+    done = subprocess.run([millctl, "run", "--ftms", "--board", "sim", "--runner", "steady:3.0", "--duration", "3",
+                           "--speedup", "0", "--json", "--no-web"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "FTMS Bluetooth off" in done.stderr
+    assert "keeps running" in done.stderr
+    assert json.loads(done.stdout)["session"]["elapsed_s"] == pytest.approx(3.0, abs=0.05)
+
+
+async def test_a_failing_command_is_answered_operation_failed_and_the_server_goes_on() -> None:
+    loop, _ = sim_loop("steady:3.0")
+    transport = RecordingTransport(loop.clock)  # type: ignore[arg-type]
+    peripheral = FtmsPeripheral(loop, transport)
+    await transport.start("test", {}, peripheral.on_write)
+
+    def broken(command: object) -> object:
+        raise RuntimeError("simulated bug in a mode")
+
+    transport.write(encode_request(OpCode.REQUEST_CONTROL))
+    loop.execute = broken  # type: ignore[assignment,method-assign]
+    transport.write(encode_request(OpCode.SET_TARGET_POWER, 200))
+    transport.write(b"")  # an empty write has no op code to answer
+    assert [r.hex() for r in transport.responses()] == ["800001", "800504"]
+    peripheral.on_write("00002a37-0000-1000-8000-00805f9b34fb", b"\x01")  # not writable: ignored
+    assert len(transport.sent) == 2

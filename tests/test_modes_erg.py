@@ -36,6 +36,9 @@ async def test_erg_holds_target_power_within_3_percent_p95_and_settles_fast(runn
         if k > 0:
             settle = settle_time_s(trace, trace.absorbed_power_w, start, end, target)
             assert settle is not None and settle <= 2.0, f"{runner} step to {target} W settled in {settle} s"
+            # and what the athlete really produces, graded against the simulator's truth
+            settle = settle_time_s(trace, trace.athlete_power_w, start, end, target)
+            assert settle is not None and settle <= 2.0, f"{runner} athlete power settled in {settle} s"
 
 
 async def test_erg_never_stops_a_tiring_athlete_and_says_it_eased() -> None:

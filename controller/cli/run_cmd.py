@@ -14,7 +14,9 @@ from controller.cli.faults_cmd import fault_options
 from controller.ftms.ble import ftms_service
 from controller.live_view import live_view
 from controller.runtime import RunOptions, Service, run_controller
+from controller.sessions.recorder import session_recorder
 from controller.telemetry.service import mqtt_service
+from controller.web.server import WebAddressError, console_service
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +47,8 @@ def run(
         help="sim board: inject a fault, KIND@START[:DURATION], e.g. link-drop@20s:3s, estop@30s "
              "(repeatable; see docs/safety.md).")] = None,
     ftms: Annotated[bool, typer.Option(
-        "--ftms", help="Advertise Bluetooth FTMS for fitness apps (needs millctl[ble] and an adapter).")] = False,
+        "--ftms", help="Advertise Bluetooth FTMS for fitness apps (needs the `ble` extra and an adapter; "
+                       "see docs/ftms.md).")] = False,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
     machine, directory = resolve_config(config, data_dir)
@@ -54,7 +57,12 @@ def run(
     options = RunOptions(board_url=board, mode=mode, target=target, duration_s=duration,
                          runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout,
                          sim_options=fault_options(fault, board or machine.board.url))
-    services: list[Service] = []
+    services: list[Service] = [session_recorder(directory)]  # every session goes into the history
+    if not no_web:
+        try:
+            services.append(console_service(web, directory, ready=_console_ready))
+        except WebAddressError as exc:
+            fail(str(exc))
     telemetry = mqtt_service(machine.mqtt, mqtt, directory)
     if telemetry is not None:
         services.append(telemetry)
@@ -68,3 +76,7 @@ def run(
         return
     if as_json:
         print(json.dumps(result.as_json(), indent=2))
+
+
+def _console_ready(url: str) -> None:
+    print(f"operator console: {url}", file=sys.stderr)

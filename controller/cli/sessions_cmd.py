@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +53,7 @@ def list_sessions(
         table.add_row(str(e["id"]), str(e["started_at"]), str(e["state"]), str(e["workout"] or e["mode"]),
                       f"{int(secs // 60)}:{int(secs % 60):02d}", f"{e['distance_m']:.0f}",
                       f"{e['avg_power_w']:.0f}", f"{e['energy_kcal']:.0f}")
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 140).print(table)  # piped: don't squeeze to 80
 
 
 def _fetch(store: SessionStore, session_id: str, fmt: str) -> bytes:
@@ -100,8 +101,6 @@ def plot(
 
 
 def _write(payload: bytes, out: Path | None, default: Path) -> None:
-    import sys
-
     if out is not None and str(out) == "-":
         sys.stdout.buffer.write(payload)
         return

@@ -22,6 +22,7 @@ from controller.ftms.peripheral import (
     FtmsPeripheral,
 )
 from controller.loop import ControlLoop
+from controller.runtime import Service
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ class BlessTransport:
             server.write_request_func = lambda characteristic, value, **_: on_write(
                 str(characteristic.uuid).lower(), bytes(value))
             await asyncio.wait_for(self._build(server, read_values, props, perms), START_TIMEOUT_S)
-        except BleUnavailable:
-            raise
         except Exception as exc:  # bless raises plain Exception / D-Bus errors / OSError
             raise BleUnavailable(_explain(exc)) from exc
         self._server = server
@@ -99,7 +98,7 @@ def _explain(exc: Exception) -> str:
     return f"no usable Bluetooth adapter ({type(exc).__name__}: {exc}); check `bluetoothctl list`"
 
 
-def ftms_service(adapter: str | None = None) -> Callable[[ControlLoop], Any]:
+def ftms_service(adapter: str | None = None) -> Service:
     """A runtime service serving FTMS over Bluetooth; returns quietly (after one clear
     warning) when Bluetooth is not available, so the controller keeps running."""
 

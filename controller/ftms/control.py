@@ -7,7 +7,7 @@ a latched fault refuses start/resume here as everywhere. Mapping:
 | op code | command |
 |---|---|
 | 0x00 Request Control | grants control to the app (needed before any other op code) |
-| 0x01 Reset | SetMode(free); control is released (the app must request it again) |
+| 0x01 Reset | SetMode(free) (none after Stop); control is released (the app must request it again) |
 | 0x02 Set Target Speed | SetMode("speed-cap", target=km/h ÷ 3.6) |
 | 0x04 Set Target Resistance Level | SetMode("level", target=level) |
 | 0x05 Set Target Power | SetMode("erg", target=W) |
@@ -30,7 +30,7 @@ from collections import deque
 from controller.commands import Command, Pause, Resume, SetMode, Start, Stop
 from controller.events import Event
 from controller.ftms.capabilities import KMH_PER_MPS, Capabilities
-from controller.ftms.codec import FtmsCodecError, SupportedRange
+from controller.ftms.codec import SupportedRange
 from controller.ftms.control_codec import (
     InvalidParameter,
     OpCode,
@@ -88,13 +88,14 @@ class FtmsControl:
             request = decode_request(packet)
         except InvalidParameter:
             return ResultCode.INVALID_PARAMETER
-        except FtmsCodecError:  # pragma: no cover - decode_request only raises this for b""
-            return ResultCode.INVALID_PARAMETER
         if op == OpCode.REQUEST_CONTROL:
             self.controlled = True
             return ResultCode.SUCCESS
         if op == OpCode.RESET:
-            result = self._execute(SetMode(mode="free"))
+            # Apps often send Stop then Reset; a finished session takes no mode change, so
+            # Reset then only releases control (the next Start begins from a clean slate).
+            finished = self.loop.session_state == SessionState.FINISHED
+            result = ResultCode.SUCCESS if finished else self._execute(SetMode(mode="free"))
             if result == ResultCode.SUCCESS:
                 self.controlled = False
                 self.statuses.append(encode_status(StatusCode.RESET))

@@ -25,6 +25,7 @@ from controller.ftms.codec import (
     split_treadmill_data,
 )
 from controller.ftms.control import FtmsControl
+from controller.ftms.control_codec import ResultCode, encode_response
 from controller.ftms.snapshot_data import treadmill_data
 from controller.loop import ControlLoop
 
@@ -94,7 +95,11 @@ class FtmsPeripheral:
         if char_uuid.lower() != CONTROL_POINT:
             log.warning("FTMS: write to %s ignored (only the control point is writable)", char_uuid)
             return
-        response = self.control.handle(bytes(value))
+        try:
+            response = self.control.handle(bytes(value))
+        except Exception:  # a bug here must not reach the Bluetooth stack's callback
+            log.exception("FTMS: control point write %s failed", bytes(value).hex())
+            response = encode_response(value[0], ResultCode.OPERATION_FAILED) if value else None
         if response is not None:
             self.transport.notify(CONTROL_POINT, response)
         self.flush_statuses()

@@ -1,9 +1,11 @@
 """The controller's latest `Snapshot` as FTMS Treadmill Data values.
 
 Speed on the wire is unsigned: backward running is sent as its magnitude (the app sees a
-runner, the session keeps forward and backward apart). Force on Belt keeps its sign.
-Power is the 3 s average (the instantaneous figure is mostly stride pulse); energy is the
-session's metabolic estimate (controller/physiology.py), MET the current metabolic rate.
+runner, the session keeps forward and backward apart). Power is the 3 s average (the
+instantaneous figure is mostly stride pulse) and Force on Belt the matching force, power ÷
+speed, signed like the speed (negative running backward), so an app that multiplies force by
+speed gets the power it was sent. Energy is the session's metabolic estimate
+(controller/physiology.py), MET the current metabolic rate.
 Values are clamped into their fields, so a long session never breaks the packet.
 """
 
@@ -13,6 +15,9 @@ from controller.ftms.capabilities import KMH_PER_MPS
 from controller.ftms.codec import TreadmillData
 from controller.loop import Snapshot
 from controller.physiology import J_PER_KCAL, metabolic_power_w, mets
+
+#: Below this belt speed Force on Belt is the instantaneous force instead of power ÷ speed.
+MIN_SPEED_FOR_AVERAGE_FORCE_MPS = 0.5
 
 
 def _clamp(value: float, lo: int, hi: int) -> int:
@@ -29,6 +34,9 @@ def treadmill_data(snapshot: Snapshot, body_mass_kg: float) -> TreadmillData:
     metabolic_w = metabolic_power_w(power_w, backward=snapshot.motion.speed_mps < 0)
     kcal_per_hour = metabolic_w * 3600.0 / J_PER_KCAL
     heart = snapshot.sample.heart_rate_bpm
+    speed_mps = snapshot.motion.speed_mps
+    # Near standstill power ÷ speed means nothing: send the instantaneous force there.
+    force_n = (power_w / speed_mps if abs(speed_mps) >= MIN_SPEED_FOR_AVERAGE_FORCE_MPS else totals.force_n)
     return TreadmillData(
         instantaneous_speed_kmh=min(655.35, round(speed_kmh, 2)),
         average_speed_kmh=min(655.35, round(average_kmh, 2)),
@@ -39,5 +47,5 @@ def treadmill_data(snapshot: Snapshot, body_mass_kg: float) -> TreadmillData:
         heart_rate_bpm=_clamp(heart, 1, 0xFF) if heart else None,
         metabolic_equivalent=min(25.5, round(mets(metabolic_w, body_mass_kg), 1)),
         elapsed_time_s=_clamp(totals.elapsed_s, 0, 0xFFFF),
-        force_on_belt_n=_clamp(totals.force_n, -0x8000, 0x7FFF),
+        force_on_belt_n=_clamp(force_n, -0x8000, 0x7FFF),
         power_output_w=_clamp(power_w, -0x8000, 0x7FFF))

@@ -31,6 +31,12 @@ def session_png(summary: SessionSummary, records: list[SessionRecord]) -> bytes:
         ax_hr.set_xlabel("session time (min)")
         for ax in (ax_v, ax_p, ax_hr):
             ax.grid(True, alpha=0.3)
+            for lap in summary.segments[1:]:  # workout segment boundaries
+                ax.axvline(lap.start_s / 60.0, color="#999", linestyle="--", linewidth=0.8)
+        for lap in summary.segments if len(summary.segments) > 1 else []:
+            ax_v.annotate(lap.label or f"#{lap.index + 1}", (lap.start_s / 60.0, 1.0),
+                          xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
+                          fontsize=8, color="#555")
         fig.suptitle(f"{summary.session_id} · {summary.distance_m:.0f} m · {summary.elapsed_s / 60:.1f} min · "
                      f"avg {summary.avg_power_w:.0f} W ({summary.state})")
         fig.tight_layout()

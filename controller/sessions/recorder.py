@@ -1,7 +1,8 @@
 """The session recorder: a service that stores every session of the running controller.
 
-It takes one record per second of session time from the loop's snapshots (a listener called
-inside the cycle, so virtual-time runs lose no second), writes them to the store about once
+It takes one record per second of session time (speed and power averaged over that second)
+from the loop's snapshots (a listener called inside the cycle, so virtual-time runs lose no
+second), writes them to the store about once
 a second of wall time, stores each workout segment as a lap when it ends, and the summary
 when the session finishes. A process that dies mid-session leaves its records behind; the
 store reports that session as interrupted.
@@ -36,8 +37,10 @@ class SessionRecorder:
         self.store = store
         self._sid = ""
         self._next_t_s = 1.0
-        self._pending: list[tuple[SessionRecord, float]] = []
+        self._last = (0.0, 0.0, 0.0, 0.0)  # elapsed, forward, backward, work at the last record
+        self._pending: list[tuple[str, SessionRecord, float]] = []  # (session id, record, work J)
         self._begun: set[str] = set()
+        self._event_sid = ""
         self._laps: dict[str, list[SegmentSummary]] = {}
         self.records_written = 0
 
@@ -46,43 +49,56 @@ class SessionRecorder:
         if snap.session_state != "running":
             return
         sid = self.loop.session_id
-        if sid != self._sid:
-            self._sid, self._next_t_s = sid, 1.0
         totals = snap.totals
+        if sid != self._sid:
+            self._sid, self._next_t_s, self._last = sid, 1.0, (0.0, 0.0, 0.0, 0.0)
         if totals.elapsed_s + 1e-9 < self._next_t_s:
             return
         self._next_t_s = float(int(totals.elapsed_s + 1e-9)) + 1.0
+        # Speed and power are the second's means (from distance and work), not the instant's:
+        # a 1 Hz sample of the stride-by-stride power would alias into a slow fake wave.
+        t0, fwd0, back0, work0 = self._last
+        dt = totals.elapsed_s - t0
+        self._last = (totals.elapsed_s, totals.forward_m, totals.backward_m, totals.work_j)
+        speed = ((totals.forward_m - fwd0) - (totals.backward_m - back0)) / dt if dt > 0 else 0.0
+        power = (totals.work_j - work0) / dt if dt > 0 else 0.0
         record = SessionRecord(
-            t_s=round(totals.elapsed_s, 3), speed_mps=round(snap.motion.speed_mps, 4),
+            t_s=round(totals.elapsed_s, 3), speed_mps=round(speed, 4),
             distance_m=round(totals.distance_m, 3), forward_m=round(totals.forward_m, 3),
-            backward_m=round(totals.backward_m, 3), power_w=round(totals.power_w, 2),
+            backward_m=round(totals.backward_m, 3), power_w=round(power, 2),
             force_n=round(totals.force_n, 2), heart_rate_bpm=snap.sample.heart_rate_bpm,
             energy_kcal=round(totals.energy_kcal, 3), segment=getattr(snap, "segment", None))
-        self._pending.append((record, totals.work_j))
+        self._pending.append((sid, record, totals.work_j))
 
     # --- in the service task --------------------------------------------------------------
-    def _ensure_begun(self, sid: str) -> None:
-        if sid and sid not in self._begun:
-            loop = self.loop
-            workout = loop.workout.name if getattr(loop, "workout", None) is not None else None  # type: ignore[union-attr]
-            self.store.begin(sid, loop.config.machine.name, loop.session_started_at, workout)
-            self._begun.add(sid)
+    def _ensure_begun(self, sid: str, workout: str | None = None) -> None:
+        if not sid or sid in self._begun:
+            return
+        loop = self.loop
+        if workout is None and sid == loop.session_id:  # only the loop's current session's workout
+            current = getattr(loop, "workout", None)
+            workout = current.name if current is not None else None
+        self.store.begin(sid, loop.config.machine.name, loop.session_started_at, workout)
+        self._begun.add(sid)
 
     def flush(self) -> None:
-        """Commit pending records (all belong to the current session of the loop)."""
+        """Commit pending records, each to the session it was taken in."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        self._ensure_begun(self._sid)
-        self.records_written += self.store.add_records(self._sid, pending)
+        for sid in dict.fromkeys(p[0] for p in pending):
+            self._ensure_begun(sid)
+            self.records_written += self.store.add_records(sid, [(r, w) for s, r, w in pending if s == sid])
 
     def handle(self, event: Event) -> None:
         if event.kind == "session":
             state = event.data.get("state")
             sid = str(event.data.get("session_id", ""))
             if state == "running":
+                self._event_sid = sid  # segment events that follow belong to this session
+                workout = event.data.get("workout")
+                self._ensure_begun(sid, str(workout) if workout else None)
                 self.flush()
-                self._ensure_begun(sid)
             elif state == "finished" and "summary" in event.data:
                 self.flush()
                 self._ensure_begun(sid)
@@ -90,7 +106,7 @@ class SessionRecorder:
         elif event.kind == "segment" and event.data.get("event") == "end":
             data = {k: v for k, v in event.data.items() if k in SegmentSummary.model_fields}
             lap = SegmentSummary.model_validate(data)
-            sid = self.loop.session_id
+            sid = self._event_sid or self.loop.session_id
             self.flush()
             self._ensure_begun(sid)
             self._laps.setdefault(sid, []).append(lap)
@@ -98,7 +114,7 @@ class SessionRecorder:
 
     def _complete(self, summary: SessionSummary) -> SessionSummary:
         """Fill what the loop's summary may lack: heart rate from the records, the laps
-        (one lap for the whole session when there was no workout), the workout name."""
+        (one lap for the whole session when there was no workout)."""
         update: dict[str, Any] = {}
         records = self.store.records(summary.session_id)
         rates = [r.heart_rate_bpm for r in records if r.heart_rate_bpm]
@@ -113,8 +129,6 @@ class SessionRecorder:
                 max_power_w=summary.max_power_w, energy_kcal=summary.energy_kcal,
                 avg_heart_rate_bpm=update.get("avg_heart_rate_bpm", summary.avg_heart_rate_bpm))]
             update["segments"] = laps
-        if summary.workout is None and getattr(self.loop, "workout", None) is not None:
-            update["workout"] = self.loop.workout.name  # type: ignore[union-attr]
         return summary.model_copy(update=update)
 
     def drain(self, sub: Subscription) -> None:

@@ -109,8 +109,9 @@ class SessionStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise SessionStoreError(f"{self.path}: cannot open the session database: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            raise SessionStoreError(f"{self.path}: cannot open the session database: {exc}; check the "
+                                    f"data directory (--data-dir / MILLCTL_DATA_DIR)") from None
 
     def close(self) -> None:
         self._db.close()
@@ -166,8 +167,10 @@ class SessionStore:
     def finish(self, summary: SessionSummary) -> None:
         """Store the final summary (its segments become the laps when it has any)."""
         with self._tx() as db:
-            db.execute("UPDATE sessions SET state = ?, pid = NULL, summary_json = ?, workout = ? WHERE id = ?",
-                       (summary.state, summary.model_dump_json(), summary.workout, summary.session_id))
+            db.execute("UPDATE sessions SET state = ?, pid = NULL, summary_json = ?, workout = ?, "
+                       "started_at = COALESCE(NULLIF(?, ''), started_at) WHERE id = ?",
+                       (summary.state, summary.model_dump_json(), summary.workout, summary.started_at,
+                        summary.session_id))
             for lap in summary.segments:
                 db.execute("INSERT OR REPLACE INTO laps (session_id, idx, lap_json) VALUES (?, ?, ?)",
                            (summary.session_id, lap.index, lap.model_dump_json()))
@@ -188,7 +191,7 @@ class SessionStore:
                                "FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise SessionNotFound(f"no session {session_id!r} in {self.path} (see `millctl sessions list`)")
-        return tuple(row)  # type: ignore[return-value]
+        return tuple(row)
 
     def _state(self, state: str, pid: int | None) -> str:
         if state == "recording" and not (pid == os.getpid() or _pid_alive(pid)):

@@ -60,27 +60,31 @@ def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
 def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: float | None) -> dict[str, Any]:
     """Everything the operator page displays; `sample_wall_ms` is when the sample arrived
     (wall clock, ms) so the browser can measure the update latency."""
+    workout = getattr(loop, "workout", None)
     base: dict[str, Any] = {"type": "state", "machine": loop.config.machine.name,
                             "session": {"id": loop.session_id, "state": str(loop.session_state.value)},
                             "mode": loop.mode.name, "target": loop.mode.target,
                             "target_step": TARGET_STEPS.get(loop.mode.name), "faults": _faults(loop),
-                            "workout": loop.workout.name if getattr(loop, "workout", None) else None,
+                            "workout": workout.name if workout is not None else None,
                             "sample_wall_ms": sample_wall_ms, "link_ok": snap is not None}
     if snap is None:
         return base
     t = snap.totals
+    running = loop.session_state.value == "running"
     speed = snap.motion.speed_mps
     progress = getattr(snap, "progress", None)
     base.update({
         "t_s": snap.t_s, "speed_mps": round(speed, 3), "speed_kmh": round(speed * 3.6, 2),
         "direction": _direction(speed), "pace_s_per_km": _pace_s_per_km(speed),
         "distance_m": round(t.distance_m, 2), "forward_m": round(t.forward_m, 2),
-        "backward_m": round(t.backward_m, 2), "power_w": round(t.power_w, 1),
-        "force_n": round(t.force_n, 1), "energy_kcal": round(t.energy_kcal, 2),
+        "backward_m": round(t.backward_m, 2),
+        # Power and force are only computed while the session runs: none rather than stale.
+        "power_w": round(t.power_w, 1) if running else None,
+        "force_n": round(t.force_n, 1) if running else None, "energy_kcal": round(t.energy_kcal, 2),
         "heart_rate_bpm": snap.sample.heart_rate_bpm, "elapsed_s": round(t.elapsed_s, 2),
         "remaining_s": getattr(progress, "workout_remaining_s", None),
         "segment": _segment(loop, snap), "setpoint_ma": snap.setpoint_ma,
     })
-    if not all(math.isfinite(v) for v in (base["speed_mps"], base["power_w"])):
+    if not all(math.isfinite(v) for v in (base["speed_mps"], base["power_w"] or 0.0)):
         base.update(speed_mps=0.0, power_w=0.0)  # JSON has no NaN: never send one to the page
     return base

@@ -1,0 +1,51 @@
+"""Calibration over a real Modbus TCP link (pymodbus on loopback, real time) against
+`millctl sim --tcp … --hardware-seed N`, as a technician would run it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from skeleton_helpers import MILLCTL, cli_env, start_sim, stop
+
+from simulator.machine import MachineParams
+from simulator.reference import technician_reference
+
+SEED = 9
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, timeout_s: float = 15.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"simulator did not listen on {port}")
+
+
+def test_tachometer_speed_calibration_over_modbus_tcp(tmp_path: Path) -> None:
+    port = _free_port()
+    sim = start_sim(["--tcp", f"127.0.0.1:{port}", "--runner", "steady:3.0", "--hardware-seed", str(SEED)], tmp_path)
+    try:
+        _wait_listening(port)
+        reference = technician_reference(SEED)["tachometer_kmh"]
+        proc = subprocess.run([*MILLCTL, "calibrate", "speed", "--board", f"tcp://127.0.0.1:{port}",
+                               "--reference-speed-kmh", str(reference), "--measure-s", "6", "--yes", "--json"],
+                              capture_output=True, text=True, timeout=60, env=cli_env(tmp_path))
+    finally:
+        stop(sim)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    true = MachineParams().perturbed(SEED).metres_per_count
+    assert abs(result["metres_per_count"] / true - 1.0) <= 0.005
+    assert (tmp_path / "calibrations" / "ACTIVE").read_text().strip() == result["version"]
