@@ -78,3 +78,23 @@ async def test_fault_banner_cannot_be_missed(tmp_path: Path) -> None:
         await page.screenshot(path=str(ARTIFACTS / "console-fault.png"))
         await browser.close()
     assert console.loop.faults and console.loop.faults[0]["code"] == "estop"
+
+
+async def test_technician_page_needs_the_token(tmp_path: Path) -> None:
+    async with running_console(tmp_path) as console, async_playwright() as pw:  # token "4321"
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await page.goto(console.url + "tech")
+        await page.fill("#token", "1111")
+        await page.click("#unlock")
+        await page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
+        assert "token" in ((await page.locator("#login-error").text_content()) or "")
+        assert await page.locator("#panels").is_hidden()
+        await page.fill("#token", "4321")
+        await page.click("#unlock")
+        await page.wait_for_selector("#registers tr")
+        rows = await page.locator("#registers tr").all_text_contents()
+        assert any("encoder_count" in r for r in rows) and any("brake_setpoint_ma" in r for r in rows)
+        assert "active: nominal" in ((await page.locator("#calibration").text_content()) or "")
+        await page.screenshot(path=str(ARTIFACTS / "technician.png"))
+        await browser.close()

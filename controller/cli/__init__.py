@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib.metadata import entry_points
 
 import typer
 
@@ -15,7 +16,6 @@ from controller.cli import (
     registers_cmd,
     run_cmd,
     sessions_cmd,
-    sim_cmd,
     workouts_cmd,
 )
 from controller.cli.common import fail
@@ -25,7 +25,6 @@ from drivers.errors import BoardError
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Controller for SKILLMILL-style non-motorised treadmills.")
 run_cmd.register(app)
-sim_cmd.register(app)
 registers_cmd.register(app)
 faults_cmd.register(app)
 fleet_cmd.register(app)
@@ -33,6 +32,10 @@ sessions_cmd.register(app)
 workouts_cmd.register(app)
 calibrate_cmd.register(app)
 ftms_cmd.register(app)
+# Commands contributed by other packages (the simulator's `millctl sim`), found by name like
+# the boards, so the controller never imports them.
+for _plugin in entry_points(group="millctl.commands"):
+    _plugin.load()(app)
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from controller.cli.common import DataDirOption, fail
 from controller.datadir import data_dir
 from controller.safety.faults import POLICIES, FaultLog, FaultLogError
 from drivers.board import BoardURL
-from simulator.faults import parse_faults
 
 faults_app = typer.Typer(help="Latched faults and the fault log (clear them after checking the machine).",
                          no_args_is_help=False)
@@ -28,10 +27,6 @@ def fault_options(specs: list[str] | None, board_url: str) -> dict[str, Any]:
     """Validate `--fault` specs for `millctl run`; they need the in-process sim board."""
     if not specs:
         return {}
-    try:
-        parse_faults(specs)
-    except ValueError as exc:
-        fail(f"--fault: {exc}")
     if BoardURL.parse(board_url).scheme != "sim":
         fail(f"--fault injects faults into the simulator, but the board is {board_url!r}; "
              f"use --board sim, or inject with `millctl sim --fault ...` for a Modbus board")

@@ -1,4 +1,7 @@
-"""`millctl sim`: the board emulator as a standalone Modbus device."""
+"""`millctl sim`: the board emulator as a standalone Modbus device.
+
+The command lives with the simulator and joins `millctl` through the `millctl.commands` entry
+point, so the controller never imports the simulator."""
 
 from __future__ import annotations
 
@@ -6,12 +9,12 @@ import asyncio
 import contextlib
 import json
 import signal
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from controller.cli.common import fail
 from drivers.clock import ScaledClock
 from drivers.registers import DEFAULT_MAP
 from simulator.emulator import BoardEmulator
@@ -19,6 +22,11 @@ from simulator.factory import build_emulator
 from simulator.faults import parse_faults
 from simulator.reference import describe as describe_reference
 from simulator.server import serve_serial, serve_tcp
+
+
+def fail(message: str) -> NoReturn:
+    print(f"millctl sim: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def register(app: typer.Typer) -> None:
