@@ -52,6 +52,10 @@ async def test_console_start_workout_numbers_pause(tmp_path: Path) -> None:
         assert await page.locator("#elapsed").text_content() == paused_elapsed  # time stands still
         assert await page.locator("#power").text_content() == "—"  # nothing computed while paused
         await page.screenshot(path=str(ARTIFACTS / "console-paused.png"))
+        await page.click("#history summary")  # the free session stopped earlier, with its downloads
+        await page.wait_for_selector("#sessions tr")
+        links = await page.locator("#sessions tr").first.locator("a").evaluate_all("els => els.map(e => e.href)")
+        assert [link.rsplit(".", 1)[1] for link in links] == ["fit", "csv", "png"]
         rates = await page.evaluate("window.millctl.messages")
         assert rates > 10
         await browser.close()
@@ -72,7 +76,7 @@ async def test_fault_banner_cannot_be_missed(tmp_path: Path) -> None:
         banner = page.locator("#fault")
         await banner.wait_for(state="visible", timeout=10_000)
         text = (await page.locator("#fault-text").text_content()) or ""
-        assert "ESTOP" in text.upper()
+        assert "EMERGENCY STOP PRESSED" in text.upper() and "session paused" in text
         box = await banner.bounding_box()
         assert box is not None and box["width"] > 1000 and box["y"] < 120  # full width, at the top
         await page.screenshot(path=str(ARTIFACTS / "console-fault.png"))

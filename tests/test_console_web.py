@@ -128,3 +128,20 @@ def test_web_address_parsing() -> None:
     for bad in ("localhost", "host:http", "host:70000"):
         with pytest.raises(WebAddressError, match="HOST:PORT"):
             parse_address(bad)
+
+
+async def test_a_busy_port_leaves_the_controller_running(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    from controller.runtime import RunOptions, run_controller
+    from controller.web.server import console_service
+    from drivers.clock import VirtualClock
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = await run_controller(config_with(), RunOptions(runner="steady:3.0", duration_s=3),
+                                      [console_service(f"127.0.0.1:{port}", tmp_path)], clock=VirtualClock(None))
+    assert result.loop.totals.distance_m > 3
+    assert f"cannot listen on 127.0.0.1:{port}" in caplog.text and "--web HOST:PORT" in caplog.text

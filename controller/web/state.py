@@ -27,10 +27,12 @@ def _pace_s_per_km(speed_mps: float) -> float | None:
 def _faults(loop: ControlLoop) -> list[dict[str, Any]]:
     safety = getattr(loop, "safety", None)
     active = getattr(safety, "active", {}) if safety is not None else {}
-    out = [{"code": code, "cause": str(e.get("cause", "")), "response": str(e.get("response", ""))}
+    out = [{"code": code, "name": str(e.get("name", code.replace("_", " "))),
+            "cause": str(e.get("cause", "")), "response": str(e.get("response", ""))}
            for code, e in active.items()]
     if safety is not None and getattr(safety, "brake_inhibited", False) and "brake_coil" not in active:
-        out.append({"code": "brake_coil", "cause": "latched coil fault: brake disabled",
+        out.append({"code": "brake_coil", "name": "brake coil fault (latched)",
+                    "cause": "latched coil fault: brake disabled",
                     "response": "a technician must check the coil and clear the fault"})
     return out
 

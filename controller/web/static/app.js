@@ -57,7 +57,9 @@ function render(s) {
   // Faults: a banner nobody can miss.
   const faults = s.faults || [];
   $("fault").hidden = faults.length === 0;
-  $("fault-text").textContent = faults.map((f) => `${f.code.replace(/_/g, " ").toUpperCase()}: ${f.cause}`).join(" · ");
+  // What happened, in words, then what the machine is doing about it; the raw cause on hover.
+  $("fault-text").textContent = faults.map((f) => `${(f.name || f.code).toUpperCase()} — ${f.response}`).join(" · ");
+  $("fault-text").title = faults.map((f) => f.cause).join("\n");
   if (s.speed_kmh === undefined) return;
   const dir = s.direction;
   $("direction").dataset.dir = dir;
