@@ -49,6 +49,8 @@ def render(loop: ControlLoop) -> Table:
         if progress.wrong_direction:
             table.add_row("", f"WRONG DIRECTION: run {progress.direction}")
     table.add_row("brake", f"{snap.setpoint_ma} mA set, {snap.sample.brake_current_ma} mA measured")
+    version = str(getattr(loop.model, "version", "nominal"))
+    table.add_row("calibration", "none: power is a nominal estimate" if version == "nominal" else version)
     table.add_row("time", f"{totals.elapsed_s:6.1f} s")
     table.add_row("loop", f"{rep.rate_hz:6.1f} Hz, late p99 {rep.lateness_p99_ms:.2f} ms, "
                           f"missed {rep.missed}, link errors {loop.link_errors}")

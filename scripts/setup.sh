@@ -13,6 +13,7 @@ if [ "$want_dev" = 1 ]; then
   command -v mbpoll >/dev/null || need+=(mbpoll)
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v openssl >/dev/null || need+=(openssl)   # the MQTT TLS test makes its own certificates
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
@@ -20,7 +21,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+    apt-get install -y -q "${need[@]}" >/dev/null
   else
     echo "setup: missing Debian packages (${need[*]}); install them with sudo apt-get install ${need[*]}" >&2
   fi

@@ -35,6 +35,7 @@ async def test_websocket_pushes_live_state_at_5hz_or_more(tmp_path: Path) -> Non
     for key in ("speed_kmh", "direction", "forward_m", "backward_m", "power_w", "force_n", "energy_kcal",
                 "heart_rate_bpm", "elapsed_s", "mode", "faults"):
         assert key in states[-1], key
+    assert states[-1]["calibration"] == "nominal"  # no calibration in a fresh data dir: the page says so
 
 
 async def test_commands_go_through_the_loop_and_refusals_say_why(tmp_path: Path) -> None:

@@ -109,3 +109,4 @@ async def test_sigterm_stops_cleanly_with_summary_then_offline(broker: Broker, t
     assert elapsed_s == pytest.approx(report["session"]["elapsed_s"], abs=0.01)
     assert elapsed_s > 0.5
     assert seen.on(T.status)[-1].payload == b"offline"
+    assert report["mqtt"]["connections"] == 1 and report["mqtt"]["telemetry_batches_dropped"] == 0

@@ -75,7 +75,10 @@ def run(
     except KeyboardInterrupt:
         return
     if as_json:
-        print(json.dumps(result.as_json(), indent=2))
+        report = result.as_json()
+        if telemetry is not None:
+            report["mqtt"] = telemetry.stats()  # link health: connections, drops, summaries pending
+        print(json.dumps(report, indent=2))
 
 
 def _console_ready(url: str) -> None:

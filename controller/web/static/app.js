@@ -69,6 +69,7 @@ function render(s) {
   $("pace").textContent = fmtPace(s.pace_s_per_km);
   $("power").textContent = s.power_w === null ? "—" : Math.round(Math.max(0, s.power_w));
   $("force").textContent = s.force_n === null ? "—" : Math.round(Math.abs(s.force_n));
+  $("uncalibrated").hidden = s.calibration !== "nominal";
   $("distance").textContent = Math.round(s.distance_m);
   $("fwd").textContent = Math.round(s.forward_m);
   $("back").textContent = Math.round(s.backward_m);
