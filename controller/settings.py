@@ -7,7 +7,7 @@ import itertools
 import math
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -16,6 +16,9 @@ from controller.mode_settings import ModesSection
 from controller.telemetry.config import MqttSection
 from controller.web.config import WebSection
 from drivers.registers import BRAKE_SETPOINT_MAX_MA, DEFAULT_MAP, RegisterMap
+
+
+WATCHDOG_FLOOR_MS = 100
 
 
 class ConfigError(Exception):
@@ -132,7 +135,9 @@ class MachineConfig(_Model):
 
     @property
     def watchdog_ms(self) -> int:
-        return max(10, round(self.safety.watchdog_cycles * 1000.0 / self.loop.rate_hz))
+        """`watchdog_cycles` loop periods, but never under 100 ms: a busy Linux host can stall
+        a few tens of ms, and a spurious trip drops the athlete onto the safe brake."""
+        return max(WATCHDOG_FLOOR_MS, round(self.safety.watchdog_cycles * 1000.0 / self.loop.rate_hz))
 
 
 def describe_validation_error(path: Path | str, error: ValidationError) -> str:
@@ -145,17 +150,22 @@ def describe_validation_error(path: Path | str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def read_toml(file: Path, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """The parsed TOML of a config or workout file, or `error` saying which file and why."""
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{file}: {what} not found") from None
+    except OSError as exc:
+        raise error(f"{file}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{file}: not valid TOML: {exc}") from None
+
+
 def load_config(path: Path | str | None = None) -> MachineConfig:
     """Load and validate a machine config; `None` loads the packaged default."""
     file = Path(path) if path is not None else DEFAULT_MACHINE_CONFIG
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    data = read_toml(file, "config file")
     try:
         return MachineConfig.model_validate(data)
     except ValidationError as exc:

@@ -10,17 +10,11 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 
-class SegmentSummary(BaseModel):
-    """One workout segment (a lap in FIT terms)."""
+class ActivityTotals(BaseModel):
+    """What a whole session and each of its segments both report."""
 
     model_config = ConfigDict(extra="forbid")
 
-    index: int
-    label: str = ""
-    mode: str = "free"
-    target: float | None = None
-    direction: str = "either"  # forward | backward | either
-    start_s: float = 0.0  # session time at the segment's start
     elapsed_s: float = 0.0
     distance_m: float = 0.0
     forward_m: float = 0.0
@@ -30,14 +24,23 @@ class SegmentSummary(BaseModel):
     max_power_w: float = 0.0
     energy_kcal: float = 0.0
     avg_heart_rate_bpm: float | None = None
+
+
+class SegmentSummary(ActivityTotals):
+    """One workout segment (a lap in FIT terms)."""
+
+    index: int
+    label: str = ""
+    mode: str = "free"
+    target: float | None = None
+    direction: str = "either"  # forward | backward | either
+    start_s: float = 0.0  # session time at the segment's start
     wrong_direction_s: float = 0.0
     saturated_s: float = 0.0
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(ActivityTotals):
     """The whole session, as shown at the end and stored, exported and published."""
-
-    model_config = ConfigDict(extra="forbid")
 
     session_id: str
     machine: str
@@ -46,15 +49,6 @@ class SessionSummary(BaseModel):
     workout: str | None = None
     mode: str = "free"
     target: float | None = None
-    elapsed_s: float = 0.0
-    distance_m: float = 0.0
-    forward_m: float = 0.0
-    backward_m: float = 0.0
-    work_j: float = 0.0
-    avg_power_w: float = 0.0
-    max_power_w: float = 0.0
-    energy_kcal: float = 0.0
-    avg_heart_rate_bpm: float | None = None
     max_heart_rate_bpm: int | None = None
     calibration: str = "nominal"
     segments: list[SegmentSummary] = []

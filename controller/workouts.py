@@ -20,7 +20,6 @@ A bad file stops with an error naming the file, the segment and the field.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from config import WORKOUTS_DIR
 from controller.mode_settings import ModesSection
 from controller.modes import MODE_TARGETS, Mode, build_mode
-from controller.settings import ConfigError
+from controller.settings import ConfigError, read_toml
 from controller.sled import parachute_size
 
 Direction = Literal["forward", "backward", "either"]
@@ -136,14 +135,7 @@ def _describe(path: Path, error: ValidationError) -> str:
 
 def load_workout_file(path: Path) -> Workout:
     """Read and validate one workout file; its name is the file's stem."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WorkoutError(f"{path}: workout file not found") from None
-    except OSError as exc:
-        raise WorkoutError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkoutError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "workout file", WorkoutError)
     data.setdefault("name", path.stem)
     try:
         return Workout.model_validate(data)

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from skeleton_helpers import MILLCTL, cli_env, start_sim, stop
+from skeleton_helpers import MILLCTL, cli_env, free_port, start_sim, stop, wait_for_port
 
 from simulator.machine import MachineParams
 from simulator.reference import technician_reference
@@ -17,27 +15,13 @@ from simulator.reference import technician_reference
 SEED = 9
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, timeout_s: float = 15.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"simulator did not listen on {port}")
 
 
 def test_tachometer_speed_calibration_over_modbus_tcp(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     sim = start_sim(["--tcp", f"127.0.0.1:{port}", "--runner", "steady:3.0", "--hardware-seed", str(SEED)], tmp_path)
     try:
-        _wait_listening(port)
+        wait_for_port(port)
         reference = technician_reference(SEED)["tachometer_kmh"]
         proc = subprocess.run([*MILLCTL, "calibrate", "speed", "--board", f"tcp://127.0.0.1:{port}",
                                "--reference-speed-kmh", str(reference), "--measure-s", "6", "--yes", "--json"],

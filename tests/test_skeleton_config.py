@@ -51,3 +51,10 @@ def test_controller_does_not_start_with_a_bad_config(tmp_path: Path) -> None:
 def test_missing_config_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("rate_hz", "watchdog_ms"), [(50, 400), (100, 200), (250, 100), (500, 100)])
+def test_watchdog_time_follows_the_loop_rate_with_a_floor(rate_hz: float, watchdog_ms: int) -> None:
+    from controller.settings import LoopSection
+
+    assert MachineConfig(loop=LoopSection(rate_hz=rate_hz)).watchdog_ms == watchdog_ms
