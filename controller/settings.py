@@ -17,7 +17,6 @@ from controller.telemetry.config import MqttSection
 from controller.web.config import WebSection
 from drivers.registers import BRAKE_SETPOINT_MAX_MA, DEFAULT_MAP, RegisterMap
 
-
 WATCHDOG_FLOOR_MS = 100
 
 
