@@ -9,8 +9,9 @@ as it would to the real condition (safe brake, status bits, fault code). Link fa
 (`link-drop`, `timeouts`, `garble`, `exception`, and the offline part of `reboot`) are asked
 for per request by the transport in front of the emulator (`link_fault()`): the in-process
 board raises BoardTimeout / ModbusExceptionReply, the Modbus servers stay silent or answer
-with an exception. A garbled frame fails its CRC and is dropped by the receiver, so on the
-controller's side it looks exactly like a timeout; that is what `garble` produces.
+with an exception. A garbled frame fails its CRC and is dropped by the receiver: the RTU
+server really corrupts a byte of the reply on the wire, the in-process board (no wire)
+drops the request, which is what the controller sees either way.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class LinkFault(enum.Enum):
     NONE = "none"
     SILENT = "silent"  # no answer: the client times out
     EXCEPTION = "exception"  # Modbus exception 4
+    GARBLE = "garble"  # answer, but corrupt the reply on the wire (an RTU server flips a byte)
 
 
 _SPEC = re.compile(r"^(?P<kind>[a-z-]+)@(?P<at>\d+(?:\.\d+)?)s?(?::(?P<dur>\d+(?:\.\d+)?)s?)?$")
@@ -160,7 +162,7 @@ class FaultInjector:
             if spec.kind in (FaultKind.LINK_DROP, FaultKind.TIMEOUTS, FaultKind.REBOOT):
                 return LinkFault.SILENT
             if spec.kind == FaultKind.GARBLE and self._rng.random() < GARBLE_LOSS:
-                return LinkFault.SILENT
+                return LinkFault.GARBLE
             if spec.kind == FaultKind.EXCEPTION:
                 return LinkFault.EXCEPTION
         return LinkFault.NONE

@@ -46,6 +46,9 @@ class BoardDatastore(ModbusServerContext):
         self.old_simulator = True  # makes pymodbus hand requests to this object as-is
         self.simdevices = []
         self.requests = 0
+        self.garble_reply = False  # set by an injected `garble`: the next reply is corrupted
+        self.garbled = 0
+        self.wire_garbling = False  # an RTU server corrupts replies on the wire (see serve_serial)
 
     def _check_device(self, device_id: int) -> None:
         if device_id != self.device_id:
@@ -56,6 +59,21 @@ class BoardDatastore(ModbusServerContext):
             raise NoSuchIdException("injected link fault: request dropped")
         if fault == LinkFault.EXCEPTION:
             raise RegisterError(ExcCodes.DEVICE_FAILURE, "injected fault: device failure")
+        if fault == LinkFault.GARBLE:
+            if not self.wire_garbling:
+                # Modbus TCP has TCP's checksums: noise behind a gateway shows up as a lost reply.
+                raise NoSuchIdException("injected link fault: garbled request dropped")
+            self.garble_reply = True
+
+    def corrupt_reply(self, sending: bool, frame: bytes) -> bytes:
+        """pymodbus `trace_packet` hook: flip bits in one byte of a reply marked for garbling,
+        as electrical noise on RS-485 would; the client's CRC check must catch it."""
+        if not sending or not self.garble_reply or len(frame) < 3:
+            return frame
+        self.garble_reply = False
+        self.garbled += 1
+        middle = len(frame) // 2
+        return frame[:middle] + bytes([frame[middle] ^ 0x5A]) + frame[middle + 1:]
 
     async def async_getValues(self, device_id: int, func_code: int, address: int,
                               count: int = 1) -> list[int] | ExcCodes:
@@ -172,8 +190,10 @@ async def serve_serial(emulator: BoardEmulator, path: str, baudrate: int = 11520
         link = PtyLink(path)
         port = link.server_port
     datastore = BoardDatastore(emulator, device_id)
+    datastore.wire_garbling = True
     server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=port, baudrate=baudrate,
-                                bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True)
+                                bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True,
+                                trace_packet=datastore.corrupt_reply)
     await server.serve_forever(background=True)
     ticker = asyncio.create_task(_physics_ticker(emulator))
     try:

@@ -46,7 +46,7 @@ class SimBoard(Board):
     async def _link(self, what: str, function_code: int) -> None:
         """Play an injected link fault: a lost request costs the full timeout, as on a wire."""
         fault = self.emulator.link_fault()
-        if fault == LinkFault.SILENT:
+        if fault in (LinkFault.SILENT, LinkFault.GARBLE):  # no wire here: a bad CRC is a lost reply
             # the lost request costs time: on a virtual clock it is the world that moves it
             await self._clock.tick_until(self._clock.now_s() + self._timeout_s)
             raise BoardTimeout(f"no answer from the simulated board to {what} "
