@@ -28,8 +28,8 @@ class AthleteParams:
     # How hard the athlete corrects a speed error. A runner holds the pace within a stride or
     # two when the resistance changes (≈0.1 s for the 90 kg belt), not over seconds; a
     # sluggish model athlete would make every ERG step look slow whatever the controller does.
-    speed_gain_n_per_mps: float = 1000.0
-    speed_integral_n_per_m: float = 1500.0
+    speed_gain_n_per_mps: float = 1200.0
+    speed_integral_n_per_m: float = 2000.0
     hr_rest_bpm: float = 62.0
     hr_max_bpm: float = 188.0
     hr_lag_s: float = 30.0
