@@ -35,7 +35,8 @@ def _libc() -> ctypes.CDLL:
 
 
 class TimerfdClock:
-    """`time.monotonic()` time; `sleep_until` wakes on an absolute timerfd deadline."""
+    """`time.monotonic()` time; the pacemaker's `tick_until` wakes on an absolute timerfd
+    deadline, everybody else's `sleep_until` on asyncio's timer."""
 
     def __init__(self) -> None:
         self._libc = _libc()
@@ -64,8 +65,18 @@ class TimerfdClock:
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
 
     async def sleep_until(self, deadline_s: float) -> None:
+        """Bystanders (displays, samplers) wait with asyncio's timer: ms precision is plenty."""
+        delay = deadline_s - time.monotonic()
+        await asyncio.sleep(delay if delay > 0 else 0)
+
+    async def tick_until(self, deadline_s: float) -> None:
+        """The pacemaker's precise wake-up. One timerfd serves one waiter at a time; a second
+        concurrent caller gets asyncio's timer rather than stealing the first one's wake-up."""
         if deadline_s <= time.monotonic():
             await asyncio.sleep(0)
+            return
+        if self._waiter is not None:
+            await self.sleep_until(deadline_s)
             return
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -79,9 +90,6 @@ class TimerfdClock:
             await self._waiter
         finally:
             self._waiter = None
-
-    async def tick_until(self, deadline_s: float) -> None:
-        await self.sleep_until(deadline_s)
 
     def close(self) -> None:
         if self._loop is not None and not self._loop.is_closed():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+from pathlib import Path
 
 import pytest
+from skeleton_helpers import MILLCTL, cli_env
 
 from controller.commands import Pause, Resume, SetMode, Start, Stop
 from controller.loop import ControlLoop
@@ -119,3 +122,33 @@ async def test_a_bystander_sleeping_on_virtual_time_cannot_drag_the_loop_forward
     await task
     assert woke_at == [pytest.approx(0.5)]
     assert clock.now_s() == pytest.approx(1.0)
+
+
+async def test_timerfd_clock_wakes_the_pacemaker_and_bystanders_alike() -> None:
+    """A sampler sleeping beside the loop must not steal the loop's timerfd wake-up (or lose its own)."""
+    from controller.timerfd_clock import TimerfdClock
+
+    clock = TimerfdClock()
+    try:
+        start = clock.now_s()
+        woke: dict[str, float] = {}
+
+        async def sleeper(name: str, at_s: float, pacemaker: bool) -> None:
+            await (clock.tick_until if pacemaker else clock.sleep_until)(start + at_s)
+            woke[name] = clock.now_s() - start
+
+        await asyncio.wait_for(asyncio.gather(
+            sleeper("loop", 0.05, True), sleeper("bystander", 0.03, False),
+            sleeper("second pacemaker", 0.04, True)), timeout=2.0)
+        assert woke["loop"] >= 0.05 and woke["bystander"] >= 0.03 and woke["second pacemaker"] >= 0.04
+        assert max(woke.values()) < 0.5
+    finally:
+        clock.close()
+
+
+def test_ftms_sample_prints_a_packet_every_second_in_real_time(tmp_path: Path) -> None:
+    proc = subprocess.run([*MILLCTL, "ftms", "sample", "--board", "sim", "--seconds", "2"],
+                          capture_output=True, text=True, timeout=60, env=cli_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("t=")]
+    assert [line.split()[0] for line in lines] == ["t=1s", "t=2s"]
