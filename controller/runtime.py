@@ -137,7 +137,8 @@ async def run_controller(config: MachineConfig, options: RunOptions,
         if options.data_dir is not None:
             loop.safety.attach_log(FaultLog(options.data_dir))
         if handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            # SIGHUP too: closing the terminal must end the session cleanly, not leave it interrupted
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 asyncio.get_running_loop().add_signal_handler(sig, loop.stop)
         truth_start = board.ground_truth()
         tasks = [asyncio.create_task(service(loop)) for service in services or []]
