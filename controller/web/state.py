@@ -68,7 +68,7 @@ def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: floa
                             "mode": loop.mode.name, "target": loop.mode.target,
                             "target_step": TARGET_STEPS.get(loop.mode.name), "faults": _faults(loop),
                             "workout": workout.name if workout is not None else None,
-                            "sample_wall_ms": sample_wall_ms, "link_ok": snap is not None,
+                            "sample_wall_ms": sample_wall_ms, "link_ok": snap is not None and snap.link_ok,
                             # "nominal": no brake calibration, so power and force are estimates
                             "calibration": str(getattr(loop.model, "version", "nominal"))}
     if snap is None:

@@ -69,7 +69,7 @@ def decoded_registers(loop: ControlLoop) -> dict[str, Any]:
         if f.name in commanded:
             rows.append({"table": "holding", "name": f.name, "address": f.address, "value": commanded[f.name],
                          "unit": f.unit, "meaning": f.description})
-    return {"board": loop.board.url, "link_ok": snap is not None, "rows": rows}
+    return {"board": loop.board.url, "link_ok": snap is not None and snap.link_ok, "rows": rows}
 
 
 def faults(loop: ControlLoop) -> dict[str, Any]:
