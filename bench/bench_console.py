@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiohttp
 
-from controller.loop import ControlLoop
+from controller.core.loop import ControlLoop
+from controller.core.timerfd_clock import precise_clock
 from controller.runtime import RunOptions, run_controller
-from controller.settings import load_config
-from controller.timerfd_clock import precise_clock
-from controller.web.server import console_service
+from controller.services.console.server import console_service
+from controller.settings.machine import load_config
 
 DURATION_S = 12.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -84,8 +84,8 @@ async def _measure() -> tuple[list[float], int, list[float], float]:
 
 def _store_writes(n: int = 600) -> list[float]:
     """The recorder's once-a-second commit, timed: it runs in the loop's thread."""
-    from controller.sessions.store import SessionStore
-    from controller.summary import SessionRecord
+    from controller.core.summary import SessionRecord
+    from controller.services.history.store import SessionStore
 
     out = []
     with SessionStore(Path(tempfile.mkdtemp(prefix="bench-store-"))) as store:

@@ -15,9 +15,9 @@ import statistics
 import time
 from typing import Any
 
-from controller.loop import ControlLoop
-from controller.modes import build_mode
-from controller.settings import load_config
+from controller.core.loop import ControlLoop
+from controller.core.modes.catalog import build_mode
+from controller.settings.machine import load_config
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
 from simulator.machine import brake_force_n

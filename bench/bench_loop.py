@@ -17,10 +17,10 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
-from controller.loop_stats import LoopReport
+from controller.core.loop_stats import LoopReport
+from controller.core.timerfd_clock import TimerfdClock
 from controller.runtime import RunOptions, run_controller
-from controller.settings import LoopSection, MachineConfig
-from controller.timerfd_clock import TimerfdClock
+from controller.settings.machine import LoopSection, MachineConfig
 from drivers.clock import Clock, MonotonicClock
 
 SECONDS = 5.0

@@ -75,9 +75,9 @@ def _sim_fleet(port: int, count: int, data_dir: Path) -> dict[str, Any]:
 
 async def _baseline(count: int) -> None:
     """The same N machines without MQTT (the reference for the ratio); prints the worst p99."""
-    from controller.loop import ControlLoop
+    from controller.core.loop import ControlLoop
     from controller.runtime import RunOptions, run_controller
-    from controller.settings import MachineConfig
+    from controller.settings.machine import MachineConfig
 
     config = MachineConfig()
 
@@ -128,7 +128,7 @@ async def _publish_streams(port: int, streams: int, seconds: float) -> None:
     """`streams` machines' 2 Hz telemetry over a few connections; prints how many were sent."""
     import aiomqtt
 
-    from controller.telemetry.payloads import TelemetryBatch, TelemetrySample
+    from controller.services.telemetry.payloads import TelemetryBatch, TelemetrySample
 
     sample = TelemetrySample(t_s=1.0, speed_mps=2.5, distance_m=100.0, forward_m=100.0, backward_m=0.0,
                              power_w=150.0, force_n=60.0, brake_current_ma=900, setpoint_ma=900, saturated=False,
@@ -163,8 +163,8 @@ async def _publish_streams(port: int, streams: int, seconds: float) -> None:
 
 
 async def _follow_streams(port: int, streams: int) -> dict[str, Any]:
-    from controller.telemetry.config import MqttSection
-    from controller.telemetry.fleet import FleetTracker, follow
+    from controller.services.telemetry.fleet import FleetTracker, follow
+    from controller.settings.mqtt import MqttSection
 
     settings = MqttSection(enabled=True, host="127.0.0.1", port=port)
     tracker = FleetTracker(settings.prefix)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from controller.runtime import RunOptions, run_controller
-from controller.settings import MachineConfig
+from controller.settings.machine import MachineConfig
 from drivers.clock import Clock, MonotonicClock, VirtualClock
 from drivers.registers import DEFAULT_MAP
 from simulator.factory import build_emulator

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from controller.calibration.store import ActiveCalibration, load_active
-from controller.loop import ControlLoop
-from controller.modes import build_mode
-from controller.physiology import metabolic_kcal
-from controller.safety.faults import FaultLog
-from controller.settings import MachineConfig
-from controller.timerfd_clock import precise_clock
-from controller.workouts import load_workout, runner_plan, workout_dirs
+from controller.core.loop import ControlLoop
+from controller.core.modes.catalog import build_mode
+from controller.core.physiology import metabolic_kcal
+from controller.core.safety.faults import FaultLog
+from controller.core.timerfd_clock import precise_clock
+from controller.core.workouts.model import load_workout, runner_plan, workout_dirs
+from controller.settings.machine import MachineConfig
 from drivers.board import Board, BoardContext, BoardURL, open_board
 from drivers.clock import Clock, VirtualClock
 

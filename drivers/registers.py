@@ -1,6 +1,6 @@
 """The brake-controller board's Modbus register map v1, as one declarative table.
 
-This module is the hardware contract (DESIGN.md, "Register map v1"). Everything that encodes
+This module is the hardware contract (docs/board.md, "Register map v1"). Everything that encodes
 or decodes a register goes through the tables here, so a technician can adapt millctl to
 another board by overriding addresses in the machine config (see `RegisterMap.with_overrides`).
 """
@@ -136,7 +136,7 @@ def wrap_delta16(new: int, old: int) -> int:
 
 @dataclass(frozen=True)
 class RegisterMap:
-    """The board's register layout. Default: map v1 from DESIGN.md."""
+    """The board's register layout. Default: map v1 (docs/board.md)."""
 
     input_fields: tuple[RegisterField, ...] = INPUT_FIELDS
     holding_fields: tuple[RegisterField, ...] = HOLDING_FIELDS

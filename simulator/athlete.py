@@ -2,7 +2,7 @@
 fatigue and heart rate; and the runner profiles (`idle`, `steady:V`, `intervals`, `sweep`,
 `tiring:V`) that say which speed they seek when.
 
-Facts from DESIGN.md: F_max(v) = F0·(1 − v/v0), 75 kg, F0 600 N, v0 9 m/s forward and about
+Facts (docs/physics.md): F_max(v) = F0·(1 − v/v0), 75 kg, F0 600 N, v0 9 m/s forward and about
 0.65·v0 backward; strides at about 2.8 Hz with ±30 % force; heart rate lags effort by ~30 s.
 """
 

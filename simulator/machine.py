@@ -1,6 +1,6 @@
 """Physics of the reference machine: belt and flywheel, friction, eddy-current brake, coil.
 
-Facts from DESIGN.md ("The reference machine"). Signs: belt speed `v` is positive when the
+Facts from docs/physics.md ("The reference machine"). Signs: belt speed `v` is positive when the
 athlete runs forward and negative when running backward; the athlete's force on the belt is
 positive when it drives the belt in the forward-running direction. The brake and friction
 always oppose the belt's motion.

@@ -15,8 +15,8 @@ from typer.testing import CliRunner, Result
 
 from controller.calibration.store import load_active
 from controller.cli import app
-from controller.loop import ControlLoop
-from controller.settings import load_config
+from controller.core.loop import ControlLoop
+from controller.settings.machine import load_config
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
 from simulator.reference import technician_reference

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.loop import ControlLoop
+from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
-from controller.sessions.recorder import session_recorder
-from controller.settings import MachineConfig, load_config
-from controller.web.server import console_service
+from controller.services.console.server import console_service
+from controller.services.history.recorder import session_recorder
+from controller.settings.machine import MachineConfig, load_config
 from drivers.clock import Clock, VirtualClock
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controller.ftms.codec import TreadmillData, TreadmillFlags, decode_treadmill_data
-from controller.ftms.peripheral import CONTROL_POINT, MACHINE_STATUS, TREADMILL_DATA
-from controller.loop import ControlLoop
-from controller.settings import load_config
+from controller.core.loop import ControlLoop
+from controller.services.ftms.codec import TreadmillData, TreadmillFlags, decode_treadmill_data
+from controller.services.ftms.peripheral import CONTROL_POINT, MACHINE_STATUS, TREADMILL_DATA
+from controller.settings.machine import load_config
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
 

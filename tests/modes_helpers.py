@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.loop import ControlLoop
-from controller.modes import Mode, build_mode
-from controller.settings import MachineConfig, load_config
+from controller.core.loop import ControlLoop
+from controller.core.modes.catalog import Mode, build_mode
+from controller.settings.machine import MachineConfig, load_config
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
 from drivers.sample import BoardCommand, BoardSample

@@ -16,11 +16,11 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from controller.loop import ControlLoop
+from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, RunResult, run_controller
-from controller.settings import MachineConfig
-from controller.telemetry.outbox import Outbox
-from controller.telemetry.service import MqttTelemetry
+from controller.services.telemetry.outbox import Outbox
+from controller.services.telemetry.service import MqttTelemetry
+from controller.settings.machine import MachineConfig
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -51,7 +51,7 @@ class Broker:
         conf.write_text(
             f"{user}listener {self.port} 127.0.0.1\n"
             f"{self.listener_lines}"
-            # Without it pipelined QoS 1 is ~8x slower (NOTES.md).
+            # Without it pipelined QoS 1 is ~8x slower (bench/RESULTS.md).
             "set_tcp_nodelay true\n"
             "persistence true\n"
             f"persistence_location {self.directory}/\n"

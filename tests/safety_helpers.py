@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.loop import ControlLoop
-from controller.settings import MachineConfig
+from controller.core.loop import ControlLoop
+from controller.settings.machine import MachineConfig
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
 from drivers.registers import Control
@@ -31,7 +31,7 @@ class Recording:
 
 def sim_loop(config: MachineConfig, options: dict[str, Any], mode_name: str = "level",
              target: float | None = 3.0) -> tuple[ControlLoop, SimBoard, VirtualClock]:
-    from controller.modes import build_mode
+    from controller.core.modes.catalog import build_mode
 
     clock = VirtualClock()
     board = open_board("sim", BoardContext(clock=clock, register_map=config.board.register_map(),

@@ -13,11 +13,11 @@ from calibration_helpers import cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.brake_model import BrakeModel
 from controller.calibration.brake_map import CalibratedBrakeMap, basis_count, speed_knots
 from controller.calibration.store import CalibrationStore, load_active
+from controller.core.brake_model import BrakeModel
 from controller.runtime import RunOptions, run_controller
-from controller.settings import load_config
+from controller.settings.machine import load_config
 
 KNOTS = speed_knots(5.0)
 

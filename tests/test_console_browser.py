@@ -9,7 +9,7 @@ from pathlib import Path
 from console_helpers import ARTIFACTS, running_console
 from playwright.async_api import async_playwright
 
-from controller.sessions.store import SessionStore
+from controller.services.history.store import SessionStore
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -16,11 +16,11 @@ import pytest
 from console_helpers import record_workout
 from garmin_fit_sdk import Decoder, Stream
 
-from controller.sessions.csv_export import records_csv
-from controller.sessions.export import export_session
-from controller.sessions.fit_export import session_fit
-from controller.sessions.store import SessionNotFound, SessionStore, SessionStoreError
-from controller.summary import SessionRecord, SessionSummary
+from controller.core.summary import SessionRecord, SessionSummary
+from controller.services.history.csv_export import records_csv
+from controller.services.history.export import export_session
+from controller.services.history.fit_export import session_fit
+from controller.services.history.store import SessionNotFound, SessionStore, SessionStoreError
 
 REPO = Path(__file__).resolve().parents[1]
 MILLCTL = str(REPO / ".venv" / "bin" / "millctl")

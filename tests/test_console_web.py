@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from console_helpers import config_with, running_console
 
-from controller.web.server import WebAddressError, parse_address
-from controller.web.tech import TOKEN_HEADER
+from controller.services.console.server import WebAddressError, parse_address
+from controller.services.console.tech import TOKEN_HEADER
 
 TECH_PATHS = [("GET", "/api/tech/registers"), ("GET", "/api/tech/faults"),
               ("POST", "/api/tech/faults/clear"), ("GET", "/api/tech/calibration"), ("GET", "/api/tech/check")]
@@ -135,7 +135,7 @@ async def test_a_busy_port_leaves_the_controller_running(tmp_path: Path, caplog:
     import socket
 
     from controller.runtime import RunOptions, run_controller
-    from controller.web.server import console_service
+    from controller.services.console.server import console_service
     from drivers.clock import VirtualClock
 
     with socket.socket() as busy:

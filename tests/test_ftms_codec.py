@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.ftms.capabilities import capabilities
-from controller.ftms.codec import (
+from controller.services.ftms.capabilities import capabilities
+from controller.services.ftms.codec import (
     FtmsCodecError,
     MachineFeatures,
     SupportedRange,
@@ -27,7 +27,7 @@ from controller.ftms.codec import (
     encode_treadmill_data,
     split_treadmill_data,
 )
-from controller.ftms.control_codec import (
+from controller.services.ftms.control_codec import (
     InvalidParameter,
     OpCode,
     ResultCode,
@@ -39,7 +39,7 @@ from controller.ftms.control_codec import (
     encode_response,
     encode_status,
 )
-from controller.settings import load_config
+from controller.settings.machine import load_config
 
 # A record with every field the controller sends, running forward with a chest strap.
 RUNNING = TreadmillData(

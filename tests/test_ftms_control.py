@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from ftms_helpers import idle_loop
 
-from controller.commands import SetMode, Start
-from controller.events import Event
-from controller.ftms.capabilities import capabilities
-from controller.ftms.control import FtmsControl, status_for_event
-from controller.ftms.control_codec import OpCode, ResultCode, StopPause, encode_request
-from controller.loop import ControlLoop
-from controller.session_state import SessionState
+from controller.core.commands import SetMode, Start
+from controller.core.events import Event
+from controller.core.loop import ControlLoop
+from controller.core.session_state import SessionState
+from controller.services.ftms.capabilities import capabilities
+from controller.services.ftms.control import FtmsControl, status_for_event
+from controller.services.ftms.control_codec import OpCode, ResultCode, StopPause, encode_request
 
 CONTROL = "00"
 

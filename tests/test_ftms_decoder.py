@@ -20,8 +20,8 @@ from bluetooth_sig.gatt.characteristics.supported_speed_range import SupportedSp
 from bluetooth_sig.gatt.characteristics.treadmill_data import TreadmillDataCharacteristic
 from test_ftms_codec import BACKWARD_NO_HR, RUNNING
 
-from controller.ftms.capabilities import capabilities
-from controller.ftms.codec import (
+from controller.services.ftms.capabilities import capabilities
+from controller.services.ftms.codec import (
     TreadmillData,
     encode_feature,
     encode_power_range,
@@ -29,8 +29,8 @@ from controller.ftms.codec import (
     encode_treadmill_data,
     split_treadmill_data,
 )
-from controller.ftms.control_codec import OpCode, ResultCode, StatusCode, encode_response, encode_status
-from controller.settings import load_config
+from controller.services.ftms.control_codec import OpCode, ResultCode, StatusCode, encode_response, encode_status
+from controller.settings.machine import load_config
 
 MILLCTL = str(Path(sys.executable).parent / "millctl")
 TREADMILL = TreadmillDataCharacteristic()

@@ -15,13 +15,13 @@ import pytest
 from ftms_helpers import RecordingTransport
 from modes_helpers import p95, run_traced, sim_loop
 
-from controller.ftms.ble import ftms_service
-from controller.ftms.control_codec import OpCode, encode_request
-from controller.ftms.peripheral import FEATURE, SUPPORTED_POWER_RANGE, FtmsPeripheral
-from controller.loop import ControlLoop
+from controller.core.loop import ControlLoop
+from controller.core.session_state import SessionState
 from controller.runtime import RunOptions, run_controller
-from controller.session_state import SessionState
-from controller.settings import load_config
+from controller.services.ftms.ble import ftms_service
+from controller.services.ftms.control_codec import OpCode, encode_request
+from controller.services.ftms.peripheral import FEATURE, SUPPORTED_POWER_RANGE, FtmsPeripheral
+from controller.settings.machine import load_config
 from drivers.clock import VirtualClock
 
 #: ERG's tolerance on the simulator (docs/training-modes.md, tests/test_modes_erg.py): ±3 % p95.

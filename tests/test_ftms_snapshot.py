@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 from ftms_helpers import idle_loop
 
-from controller.ftms.codec import decode_treadmill_data, encode_treadmill_data
-from controller.ftms.snapshot_data import treadmill_data
-from controller.loop import Snapshot
+from controller.core.loop import Snapshot
+from controller.services.ftms.codec import decode_treadmill_data, encode_treadmill_data
+from controller.services.ftms.snapshot_data import treadmill_data
 
 
 async def _snapshot(runner: str, seconds: float = 6.0) -> Snapshot:

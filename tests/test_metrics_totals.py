@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from controller.brake_model import BrakeModel
-from controller.estimator import Motion
-from controller.physiology import BACKWARD_COST_FACTOR, metabolic_kcal, metabolic_power_w, mets, pace_s_per_km
-from controller.session_totals import SessionTotals
+from controller.core.brake_model import BrakeModel
+from controller.core.estimator import Motion
+from controller.core.physiology import BACKWARD_COST_FACTOR, metabolic_kcal, metabolic_power_w, mets, pace_s_per_km
+from controller.core.session_totals import SessionTotals
 
 DT = 0.01
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from modes_helpers import STRIDE_WINDOW_S, mode, p95, run_traced, settle_time_s, sim_loop
 
-from controller.brake_model import BrakeModel
-from controller.erg import ErgMode
-from controller.loop import ControlLoop
-from controller.modes import ModeInputs
+from controller.core.brake_model import BrakeModel
+from controller.core.loop import ControlLoop
+from controller.core.modes.catalog import ModeInputs
+from controller.core.modes.erg import ErgMode
 
 SEGMENT_S = 20.0
 STEADY_FROM_S = 10.0  # the athlete's own speed loop takes a while to settle after a step

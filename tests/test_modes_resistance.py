@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from modes_helpers import STRIDE_WINDOW_S, mode, run_traced, sim_loop
 
-from controller.brake_model import BrakeModel
-from controller.modes import ModeInputs, force_demand
-from controller.sled import G_MPS2, PARACHUTE_SIZES_M2, ParachuteMode, SledMode, parachute_size
+from controller.core.brake_model import BrakeModel
+from controller.core.modes.catalog import ModeInputs, force_demand
+from controller.core.modes.sled import G_MPS2, PARACHUTE_SIZES_M2, ParachuteMode, SledMode, parachute_size
 
 
 @pytest.mark.parametrize(("runner", "forward_cap", "backward_cap"),

@@ -15,9 +15,9 @@ import aiomqtt
 import pytest
 from mqtt_helpers import Broker, Collector, broker_fixture, collecting, mqtt_config, start_controller  # noqa: F401
 
-from controller.loop import ControlLoop
-from controller.telemetry.payloads import CommandAck, StatePayload
-from controller.telemetry.topics import MachineTopics
+from controller.core.loop import ControlLoop
+from controller.services.telemetry.payloads import CommandAck, StatePayload
+from controller.services.telemetry.topics import MachineTopics
 
 T = MachineTopics("gym/v1", "gym", "mill-1")
 _ids = itertools.count(1)

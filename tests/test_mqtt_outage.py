@@ -12,13 +12,13 @@ from pathlib import Path
 import aiomqtt
 from mqtt_helpers import Broker, Collector, broker_fixture, mqtt_config, start_controller  # noqa: F401
 
-from controller.commands import Start, Stop
-from controller.loop import ControlLoop
+from controller.core.commands import Start, Stop
+from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
-from controller.settings import MachineConfig
-from controller.telemetry.outbox import Outbox
-from controller.telemetry.service import MqttTelemetry
-from controller.telemetry.topics import MachineTopics
+from controller.services.telemetry.outbox import Outbox
+from controller.services.telemetry.service import MqttTelemetry
+from controller.services.telemetry.topics import MachineTopics
+from controller.settings.machine import MachineConfig
 
 T = MachineTopics("gym/v1", "gym", "mill-1")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from mqtt_helpers import Broker, broker_fixture, collecting, mqtt_config, start_controller  # noqa: F401
 
-from controller.summary import SessionSummary
-from controller.telemetry.payloads import EventPayload, StatePayload, TelemetryBatch
-from controller.telemetry.topics import MachineTopics
+from controller.core.summary import SessionSummary
+from controller.services.telemetry.payloads import EventPayload, StatePayload, TelemetryBatch
+from controller.services.telemetry.topics import MachineTopics
 
 T = MachineTopics("gym/v1", "gym", "mill-1")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mqtt_helpers import Broker, mqtt_config, start_controller
 
-from controller.telemetry.config import MqttSection
+from controller.settings.mqtt import MqttSection
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from controller.settings import MachineConfig
-from controller.telemetry.config import MqttSection, MqttUrlError
-from controller.telemetry.dropqueue import DropOldestQueue
-from controller.telemetry.fleet import FleetTracker
-from controller.telemetry.outbox import Outbox
-from controller.telemetry.payloads import json_schemas
-from controller.telemetry.topics import MachineTopics, split_machine_topic
+from controller.services.telemetry.dropqueue import DropOldestQueue
+from controller.services.telemetry.fleet import FleetTracker
+from controller.services.telemetry.outbox import Outbox
+from controller.services.telemetry.payloads import json_schemas
+from controller.services.telemetry.topics import MachineTopics, split_machine_topic
+from controller.settings.machine import MachineConfig
+from controller.settings.mqtt import MqttSection, MqttUrlError
 
 
 def test_mqtt_url_sets_broker_credentials_and_tls() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from skeleton_helpers import MILLCTL, cli_env, run_json
 
-from controller.safety.faults import POLICIES
+from controller.core.safety.faults import POLICIES
 from simulator.faults import FaultKind, FaultSpec, parse_faults
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from safety_helpers import faults_by_code, run_sim
 
-from controller.commands import Resume
-from controller.loop import ControlLoop
-from controller.safety.faults import POLICIES, FaultLog
-from controller.session_state import SessionState
-from controller.settings import MachineConfig, SafetySection
+from controller.core.commands import Resume
+from controller.core.loop import ControlLoop
+from controller.core.safety.faults import POLICIES, FaultLog
+from controller.core.session_state import SessionState
+from controller.settings.machine import MachineConfig, SafetySection
 
 CONFIG = MachineConfig()
 SAFE_MA = CONFIG.safety.safe_brake_ma

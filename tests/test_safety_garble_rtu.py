@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.runtime import RunOptions, run_controller, truth_delta
-from controller.settings import MachineConfig
+from controller.settings.machine import MachineConfig
 from drivers.clock import VirtualClock
 from drivers.registers import DEFAULT_MAP
 from simulator.factory import build_emulator

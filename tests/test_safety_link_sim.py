@@ -7,8 +7,8 @@ import itertools
 import pytest
 from safety_helpers import faults_by_code, run_sim
 
-from controller.safety.link import LinkSupervisor
-from controller.settings import MachineConfig, SafetySection
+from controller.core.safety.link import LinkSupervisor
+from controller.settings.machine import MachineConfig, SafetySection
 
 
 @pytest.mark.parametrize("loss_s", [0.05, 0.1, 0.3])

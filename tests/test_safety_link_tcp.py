@@ -9,7 +9,7 @@ import pytest
 from skeleton_helpers import free_port
 
 from controller.runtime import RunOptions, run_controller
-from controller.settings import MachineConfig
+from controller.settings.machine import MachineConfig
 from drivers.clock import MonotonicClock
 from drivers.registers import DEFAULT_MAP
 from simulator.factory import build_emulator
@@ -41,7 +41,7 @@ async def test_link_cut_for_3s_is_caught_by_the_watchdog_reported_and_recovered(
         watcher = asyncio.create_task(watch())
 
         async def remember(loop: object) -> None:
-            from controller.loop import ControlLoop
+            from controller.core.loop import ControlLoop
             assert isinstance(loop, ControlLoop)
             while clock.now_s() - start_s < CUT_AT_S:
                 distance_before_cut[:] = [loop.totals.distance_m]

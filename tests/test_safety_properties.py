@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safety_helpers import run_sim
 
-from controller.commands import Pause, Resume, SetMode, Start, Stop
-from controller.guard import SetpointGuard
-from controller.settings import MachineConfig, SafetySection
+from controller.core.commands import Pause, Resume, SetMode, Start, Stop
+from controller.core.guard import SetpointGuard
+from controller.settings.machine import MachineConfig, SafetySection
 from simulator.faults import FaultKind, FaultSpec
 
 PERIOD_S = 0.01

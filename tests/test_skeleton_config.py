@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from skeleton_helpers import MILLCTL, cli_env
 
-from controller.settings import ConfigError, MachineConfig, load_config
+from controller.settings.machine import ConfigError, MachineConfig, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -55,6 +55,6 @@ def test_missing_config_file_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("rate_hz", "watchdog_ms"), [(50, 400), (100, 200), (250, 100), (500, 100)])
 def test_watchdog_time_follows_the_loop_rate_with_a_floor(rate_hz: float, watchdog_ms: int) -> None:
-    from controller.settings import LoopSection
+    from controller.settings.machine import LoopSection
 
     assert MachineConfig(loop=LoopSection(rate_hz=rate_hz)).watchdog_ms == watchdog_ms

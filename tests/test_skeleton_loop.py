@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from skeleton_helpers import MILLCTL, cli_env
 
-from controller.commands import Pause, Resume, SetMode, Start, Stop
-from controller.loop import ControlLoop
+from controller.core.commands import Pause, Resume, SetMode, Start, Stop
+from controller.core.loop import ControlLoop
+from controller.core.session_state import SessionState
 from controller.runtime import RunOptions, run_controller
-from controller.session_state import SessionState
-from controller.settings import MachineConfig
+from controller.settings.machine import MachineConfig
 from drivers.clock import VirtualClock
 
 
@@ -126,7 +126,7 @@ async def test_a_bystander_sleeping_on_virtual_time_cannot_drag_the_loop_forward
 
 async def test_timerfd_clock_wakes_the_pacemaker_and_bystanders_alike() -> None:
     """A sampler sleeping beside the loop must not steal the loop's timerfd wake-up (or lose its own)."""
-    from controller.timerfd_clock import TimerfdClock
+    from controller.core.timerfd_clock import TimerfdClock
 
     clock = TimerfdClock()
     try:

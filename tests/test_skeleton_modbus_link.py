@@ -118,7 +118,7 @@ async def test_distance_over_a_real_link_matches_the_simulators_truth(link: str,
     """The whole controller over real pymodbus TCP / RTU-on-pty, on virtual time: measured
     distance within 1 % of the simulator's truth (here 0.1 %, since counts are exact)."""
     from controller.runtime import RunOptions, run_controller, truth_delta
-    from controller.settings import MachineConfig
+    from controller.settings.machine import MachineConfig
     from drivers.clock import VirtualClock
 
     clock = VirtualClock()

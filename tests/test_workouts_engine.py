@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from modes_helpers import run_traced, sim_loop
 
-from controller.commands import LoadWorkout, Pause, Resume, SetMode, Start, Stop
-from controller.events import Event
-from controller.loop import ControlLoop
-from controller.session_state import SessionState
-from controller.workouts import workout_dirs
+from controller.core.commands import LoadWorkout, Pause, Resume, SetMode, Start, Stop
+from controller.core.events import Event
+from controller.core.loop import ControlLoop
+from controller.core.session_state import SessionState
+from controller.core.workouts.model import workout_dirs
 
 SHORT = """
 title = "Short"

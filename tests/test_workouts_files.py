@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.workouts import (
+from controller.core.workouts.model import (
     WorkoutError,
     available_workouts,
     load_workout,

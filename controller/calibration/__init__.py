@@ -2,7 +2,7 @@
 inverse, belt friction and inertia; verification; versioned storage in the data directory.
 
 The control loop and the modes use a `CalibratedBrakeMap` exactly like the nominal
-`controller.brake_model.BrakeModel` (same methods), so nothing downstream changes.
+`controller.core.brake_model.BrakeModel` (same methods), so nothing downstream changes.
 """
 
 from controller.calibration.brake_map import CalibratedBrakeMap

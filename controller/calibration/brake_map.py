@@ -3,7 +3,7 @@ are cubic B-splines in belt speed with non-negative coefficients. B-spline bases
 non-negative, so non-negative coefficients make the force rise (never fall) with current at
 every speed, and zero at zero current; the inverse is then the root of a quadratic.
 
-It offers the same methods as `controller.brake_model.BrakeModel`, so the loop and the modes
+It offers the same methods as `controller.core.brake_model.BrakeModel`, so the loop and the modes
 use it unchanged. Belt friction (Coulomb + viscous) and the effective belt mass come from the
 same recording. The brake is assumed symmetric in speed (backward running uses |v|).
 """
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import BSpline
 
-from controller.brake_model import BrakeModel
+from controller.core.brake_model import BrakeModel
 
 SPLINE_DEGREE = 3
 TABLE_STEP_MPS = 0.005

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.brake_model import BrakeModel
-from controller.loop import ControlLoop, Snapshot
-from controller.modes import Mode
+from controller.core.brake_model import BrakeModel
+from controller.core.loop import ControlLoop, Snapshot
+from controller.core.modes.catalog import Mode
 from controller.runtime import RunOptions, choose_clock, make_board
-from controller.settings import MachineConfig
+from controller.settings.machine import MachineConfig
 from drivers.clock import Clock
 
 #: A brake map: the nominal model or a calibrated one (same methods).

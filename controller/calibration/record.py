@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from controller.loop import Snapshot
-from controller.mode_base import BrakeDemand, ModeInputs
+from controller.core.loop import Snapshot
+from controller.core.modes.base import BrakeDemand, ModeInputs
 
 #: Coil currents stepped through, in mA (0 gives friction alone).
 DEFAULT_CURRENTS_MA: tuple[int, ...] = (0, 300, 600, 900, 1200, 1500, 1800, 2100, 2400)

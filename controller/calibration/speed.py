@@ -17,8 +17,8 @@ from typing import Any
 
 from controller.calibration.errors import CalibrationRefused
 from controller.calibration.procedure import LoopRun, run_loop
-from controller.loop import ControlLoop, Snapshot
-from controller.modes import FreeMode
+from controller.core.loop import ControlLoop, Snapshot
+from controller.core.modes.catalog import FreeMode
 
 QUADRATURE = 4
 CALIPER_RESOLUTION_MM = 0.01

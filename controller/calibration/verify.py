@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from controller.calibration.procedure import LoopRun, run_loop
-from controller.loop import ControlLoop, Snapshot
-from controller.modes import build_mode
+from controller.core.loop import ControlLoop, Snapshot
+from controller.core.modes.catalog import build_mode
 
 DEFAULT_STEPS: tuple[tuple[str, float], ...] = (("erg", 150.0), ("erg", 250.0), ("erg", 400.0),
                                                  ("level", 3.0), ("level", 6.0))

@@ -19,7 +19,7 @@ from controller.cli import (
     workouts_cmd,
 )
 from controller.cli.common import fail
-from controller.settings import ConfigError
+from controller.settings.machine import ConfigError
 from drivers.errors import BoardError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,

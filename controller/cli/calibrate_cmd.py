@@ -24,7 +24,7 @@ from controller.calibration.speed import SpeedResult, from_laps, from_roller, fr
 from controller.calibration.store import ActiveCalibration, CalibrationStore
 from controller.calibration.verify import TOLERANCE, verify
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
-from controller.settings import MachineConfig
+from controller.settings.machine import MachineConfig
 
 app = typer.Typer(no_args_is_help=True, help="Calibrate speed and brake; verify; versions and rollback.")
 

@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from controller.datadir import data_dir
-from controller.settings import MachineConfig, load_config
+from controller.settings.machine import MachineConfig, load_config
 
 DataDirOption = Annotated[Path | None, typer.Option(
     "--data-dir", help="State directory (default $MILLCTL_DATA_DIR or ~/.local/share/millctl).")]

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.cli.common import DataDirOption, fail
+from controller.core.safety.faults import POLICIES, FaultLog, FaultLogError
 from controller.datadir import data_dir
-from controller.safety.faults import POLICIES, FaultLog, FaultLogError
 from drivers.board import BoardURL
 
 faults_app = typer.Typer(help="Latched faults and the fault log (clear them after checking the machine).",

@@ -16,10 +16,10 @@ from rich.live import Live
 from rich.table import Table
 
 from controller.cli.common import ConfigOption, DataDirOption, fail, resolve_config
-from controller.telemetry.config import MqttSection
-from controller.telemetry.fleet import FleetTracker, follow
-from controller.telemetry.payloads import json_schemas
-from controller.telemetry.sim_fleet import fleet_report, run_sim_fleet
+from controller.services.telemetry.fleet import FleetTracker, follow
+from controller.services.telemetry.payloads import json_schemas
+from controller.services.telemetry.sim_fleet import fleet_report, run_sim_fleet
+from controller.settings.mqtt import MqttSection
 
 MqttOption = Annotated[str | None, typer.Option(
     "--mqtt", help="mqtt://[user:pass@]host:port or mqtts://… (default: the config's [mqtt] section).")]

@@ -15,10 +15,10 @@ from typing import Annotated
 import typer
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, resolve_config
-from controller.ftms.codec import TreadmillData, decode_treadmill_data, encode_treadmill_data
-from controller.ftms.snapshot_data import treadmill_data
-from controller.loop import ControlLoop
+from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
+from controller.services.ftms.codec import TreadmillData, decode_treadmill_data, encode_treadmill_data
+from controller.services.ftms.snapshot_data import treadmill_data
 
 app = typer.Typer(no_args_is_help=True, help="Bluetooth FTMS (fitness apps): inspect what apps receive.")
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, resolve_config
+from controller.core.timerfd_clock import precise_clock
 from controller.runtime import RunOptions, make_board
-from controller.timerfd_clock import precise_clock
 from drivers.registers import FaultCode
 
 

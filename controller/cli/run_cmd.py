@@ -11,12 +11,12 @@ import typer
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
 from controller.cli.faults_cmd import fault_options
-from controller.ftms.ble import ftms_service
-from controller.live_view import live_view
 from controller.runtime import RunOptions, Service, run_controller
-from controller.sessions.recorder import session_recorder
-from controller.telemetry.service import mqtt_service
-from controller.web.server import WebAddressError, console_service
+from controller.services.console.server import WebAddressError, console_service
+from controller.services.ftms.ble import ftms_service
+from controller.services.history.recorder import session_recorder
+from controller.services.live_view import live_view
+from controller.services.telemetry.service import mqtt_service
 
 
 def register(app: typer.Typer) -> None:

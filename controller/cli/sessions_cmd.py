@@ -13,8 +13,8 @@ from rich.table import Table
 
 from controller.cli.common import DataDirOption, fail
 from controller.datadir import data_dir
-from controller.sessions.export import FORMATS, ExportFormatError, export_session
-from controller.sessions.store import SessionStore, SessionStoreError, summary_json
+from controller.services.history.export import FORMATS, ExportFormatError, export_session
+from controller.services.history.store import SessionStore, SessionStoreError, summary_json
 
 sessions_app = typer.Typer(help="Stored sessions: list, show, export (FIT, CSV) and plot.", no_args_is_help=True)
 

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.cli.common import DataDirOption
+from controller.core.workouts.model import Workout, available_workouts, load_workout, load_workout_file, workout_dirs
 from controller.datadir import data_dir
-from controller.workouts import Workout, available_workouts, load_workout, load_workout_file, workout_dirs
 
 workouts_app = typer.Typer(help="Built-in and saved workouts (TOML; see docs/training-modes.md).",
                            no_args_is_help=True)

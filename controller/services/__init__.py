@@ -1,0 +1,3 @@
+"""Services around the core, run in the parent process: they read snapshots and events and
+send validated commands, never touching the board. `console` (web), `telemetry` (MQTT),
+`history` (session store and exports), `ftms` (Bluetooth), `live_view` (terminal)."""

@@ -1,0 +1,249 @@
+"""The console server: aiohttp, static pages from the package, a WebSocket push of the live
+state at `[web] push_hz`, commands through `ControlLoop.execute`, session downloads, and the
+technician endpoints (controller/services/console/tech.py).
+
+Pushes are triggered by the loop's own snapshots: once the push period is over, the next
+snapshot is sent as soon as the cycle produced it, so a browser sees a board sample a few
+milliseconds after it was read (bench/bench_console.py measures it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+from pydantic import TypeAdapter, ValidationError
+
+from controller.core.commands import Command, CommandResult
+from controller.services.console import tech
+from controller.services.console.state import console_state
+from controller.services.history.export import ExportFormatError, export_session
+from controller.services.history.store import SessionNotFound, SessionStore, SessionStoreError
+
+if TYPE_CHECKING:
+    from controller.core.loop import ControlLoop, Snapshot
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+_COMMAND = TypeAdapter(Command)
+
+
+class WebAddressError(ValueError):
+    """A `--web` value that is not HOST:PORT."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `:PORT`, or `[::1]:PORT`) → (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise WebAddressError(f"--web {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+class Console:
+    """The console of one control loop: the aiohttp app and its WebSocket broadcaster."""
+
+    def __init__(self, loop: ControlLoop, data_dir: Path | None) -> None:
+        self.loop = loop
+        self.data_dir = data_dir
+        web_cfg = loop.config.web
+        self.push_period_s = 1.0 / web_cfg.push_hz
+        self.sockets: set[web.WebSocketResponse] = set()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._last_snap: Snapshot | None = None
+        self._last_wall_ms: float | None = None
+        self.pushes = 0
+        self.app = web.Application()
+        self.app.add_routes([
+            web.get("/", self._page("index.html")), web.get("/tech", self._page("tech.html")),
+            web.get("/ws", self._ws), web.get("/api/state", self._state),
+            web.post("/api/command", self._command), web.get("/api/workouts", self._workouts),
+            web.get("/api/sessions", self._sessions),
+            web.get("/api/sessions/{id}/export.{fmt}", self._export),
+            web.static("/static", STATIC_DIR),
+            *tech.routes(loop, web_cfg.technician_token, data_dir),
+        ])
+
+    # --- the loop's side -------------------------------------------------------------------
+    def on_snapshot(self, snap: Snapshot) -> None:
+        """Snapshot listener (inside the cycle): note the arrival time, wake the broadcaster."""
+        self._last_snap = snap
+        # Back-date the stamp to when the sample arrived from the board (host_time_s is on the
+        # loop's clock); a virtual clock's age is meaningless, so only a plausible one is used.
+        age_s = self.loop.clock.now_s() - snap.sample.host_time_s if snap.sample.host_time_s else 0.0
+        self._last_wall_ms = (time.time() - (age_s if 0.0 <= age_s < 0.5 else 0.0)) * 1000.0
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _next_snapshot(self, timeout_s: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        handle = asyncio.get_running_loop().call_later(timeout_s, _settle, fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+
+    def state(self) -> dict[str, Any]:
+        return console_state(self.loop, self._last_snap or self.loop.latest, self._last_wall_ms)
+
+    async def broadcast(self) -> None:
+        """Push the state to every socket at push_hz, each push right after a fresh sample."""
+        while True:
+            started = time.monotonic()
+            if self.sockets:
+                await self._next_snapshot(self.push_period_s)
+                text = json.dumps(self.state())
+                for ws in list(self.sockets):
+                    try:
+                        await ws.send_str(text)
+                    except (ConnectionError, RuntimeError):
+                        self.sockets.discard(ws)
+                self.pushes += 1
+            await asyncio.sleep(max(0.0, self.push_period_s - (time.monotonic() - started)))
+
+    # --- handlers ----------------------------------------------------------------------------
+    @staticmethod
+    def _page(name: str) -> Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]:
+        async def handler(_: web.Request) -> web.StreamResponse:
+            return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-cache"})
+
+        return handler
+
+    def execute(self, payload: Any) -> CommandResult:
+        try:
+            command = _COMMAND.validate_python(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session_state.value)
+        return self.loop.execute(command)
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=10.0)
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        await ws.send_str(json.dumps(self.state()))
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    payload = json.loads(msg.data)
+                except json.JSONDecodeError:
+                    await ws.send_str(json.dumps({"type": "result", "ok": False, "error": "not JSON"}))
+                    continue
+                if isinstance(payload, dict) and payload.get("type") == "command":
+                    result = self.execute(payload.get("command"))
+                    await ws.send_str(json.dumps({"type": "result", "id": payload.get("id"),
+                                                  **result.model_dump()}))
+                    await ws.send_str(json.dumps(self.state()))  # show the new state at once
+        finally:
+            self.sockets.discard(ws)
+        return ws
+
+    async def _state(self, _: web.Request) -> web.StreamResponse:
+        return web.json_response(self.state())
+
+    async def _command(self, request: web.Request) -> web.StreamResponse:
+        try:
+            payload = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+        result = self.execute(payload)
+        return web.json_response(result.model_dump(), status=200 if result.ok else 409)
+
+    async def _workouts(self, _: web.Request) -> web.StreamResponse:
+        out: list[dict[str, Any]] = []
+        try:
+            from controller.core.workouts.model import available_workouts, load_workout_file
+        except ImportError:
+            return web.json_response([])
+        for name, path in sorted(available_workouts(getattr(self.loop, "workout_dirs", [])).items()):
+            try:
+                w = load_workout_file(path)
+            except Exception as exc:  # one bad file must not hide the others
+                out.append({"name": name, "title": name, "error": str(exc)})
+                continue
+            out.append({"name": name, "title": w.title, "level": w.level, "segments": len(w.segments),
+                        "duration_s": w.duration_s, "description": w.description})
+        return web.json_response(out)
+
+    def _store(self) -> SessionStore:
+        if self.data_dir is None:
+            raise web.HTTPNotFound(text="no session history in this run (no data directory)")
+        return SessionStore(self.data_dir)
+
+    async def _sessions(self, _: web.Request) -> web.StreamResponse:
+        with self._store() as store:
+            return web.json_response([s.list_entry() for s in store.list_sessions()[:100]])
+
+    async def _export(self, request: web.Request) -> web.StreamResponse:
+        sid, fmt = request.match_info["id"], request.match_info["fmt"]
+        try:
+            with self._store() as store:
+                exp = await asyncio.to_thread(_export_in_thread, store.path.parent, sid, fmt)
+        except SessionNotFound as exc:
+            raise web.HTTPNotFound(text=str(exc)) from None
+        except (ExportFormatError, SessionStoreError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.Response(body=exp.data, content_type=exp.content_type,
+                            headers={"Content-Disposition": f'attachment; filename="{exp.filename}"'})
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _export_in_thread(data_dir: Path, sid: str, fmt: str) -> Any:
+    # Own connection: sqlite3 connections belong to the thread that made them.
+    with SessionStore(data_dir) as store:
+        return export_session(store, sid, fmt)
+
+
+def console_service(address: str, data_dir: Path | None,
+                    ready: Callable[[str], None] | None = None
+                    ) -> Callable[[ControlLoop], Coroutine[Any, Any, None]]:
+    """The console as a service for `run_controller`. Port 0 picks a free port; `ready`
+    is called with the URL once it listens."""
+    host, port = parse_address(address)
+
+    async def service(loop: ControlLoop) -> None:
+        console = Console(loop, data_dir)
+        runner = web.AppRunner(console.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            log.error("operator console not started: cannot listen on %s:%d (%s); use --web HOST:PORT "
+                      "or --no-web", host, port, exc.strerror)
+            return
+        bound = runner.addresses[0][1] if runner.addresses else port
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}/"
+        log.info("operator console at %s", url)
+        if ready is not None:
+            ready(url)
+        loop.snapshot_listeners.append(console.on_snapshot)
+        pusher = asyncio.create_task(console.broadcast())
+        try:
+            await asyncio.Event().wait()
+        finally:
+            loop.snapshot_listeners.remove(console.on_snapshot)
+            pusher.cancel()
+            for ws in list(console.sockets):
+                await ws.close()
+            await runner.cleanup()
+
+    return service

@@ -1,0 +1,172 @@
+"""The session recorder: a service that stores every session of the running controller.
+
+It takes one record per second of session time (speed and power averaged over that second)
+from the loop's snapshots (a listener called inside the cycle, so virtual-time runs lose no
+second), writes them to the store about once
+a second of wall time, stores each workout segment as a lap when it ends, and the summary
+when the session finishes. A process that dies mid-session leaves its records behind; the
+store reports that session as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from controller.core.events import Event, Subscription
+from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
+from controller.services.history.store import SessionStore, SessionStoreError
+
+if TYPE_CHECKING:
+    from controller.core.loop import ControlLoop, Snapshot
+
+log = logging.getLogger(__name__)
+
+#: How often pending records are committed (wall time): the most a crash can lose.
+FLUSH_PERIOD_S = 1.0
+
+
+class SessionRecorder:
+    """Collects 1 Hz records from snapshots and stores them, laps and summaries."""
+
+    def __init__(self, loop: ControlLoop, store: SessionStore) -> None:
+        self.loop = loop
+        self.store = store
+        self._sid = ""
+        self._next_t_s = 1.0
+        self._last = (0.0, 0.0, 0.0, 0.0)  # elapsed, forward, backward, work at the last record
+        self._pending: list[tuple[str, SessionRecord, float]] = []  # (session id, record, work J)
+        self._begun: set[str] = set()
+        self._event_sid = ""
+        self._laps: dict[str, list[SegmentSummary]] = {}
+        self.records_written = 0
+
+    # --- inside the control cycle: cheap, never raises -----------------------------------
+    def on_snapshot(self, snap: Snapshot) -> None:
+        if snap.session_state != "running":
+            return
+        sid = self.loop.session_id
+        totals = snap.totals
+        if sid != self._sid:
+            self._sid, self._next_t_s, self._last = sid, 1.0, (0.0, 0.0, 0.0, 0.0)
+        if totals.elapsed_s + 1e-9 < self._next_t_s:
+            return
+        self._next_t_s = float(int(totals.elapsed_s + 1e-9)) + 1.0
+        # Speed and power are the second's means (from distance and work), not the instant's:
+        # a 1 Hz sample of the stride-by-stride power would alias into a slow fake wave.
+        t0, fwd0, back0, work0 = self._last
+        dt = totals.elapsed_s - t0
+        self._last = (totals.elapsed_s, totals.forward_m, totals.backward_m, totals.work_j)
+        speed = ((totals.forward_m - fwd0) - (totals.backward_m - back0)) / dt if dt > 0 else 0.0
+        power = (totals.work_j - work0) / dt if dt > 0 else 0.0
+        record = SessionRecord(
+            t_s=round(totals.elapsed_s, 3), speed_mps=round(speed, 4),
+            distance_m=round(totals.distance_m, 3), forward_m=round(totals.forward_m, 3),
+            backward_m=round(totals.backward_m, 3), power_w=round(power, 2),
+            force_n=round(totals.force_n, 2), heart_rate_bpm=snap.sample.heart_rate_bpm,
+            energy_kcal=round(totals.energy_kcal, 3), segment=getattr(snap, "segment", None))
+        self._pending.append((sid, record, totals.work_j))
+
+    # --- in the service task --------------------------------------------------------------
+    def _ensure_begun(self, sid: str, workout: str | None = None) -> None:
+        if not sid or sid in self._begun:
+            return
+        loop = self.loop
+        if workout is None and sid == loop.session_id:  # only the loop's current session's workout
+            current = getattr(loop, "workout", None)
+            workout = current.name if current is not None else None
+        self.store.begin(sid, loop.config.machine.name, loop.session_started_at, workout)
+        self._begun.add(sid)
+
+    def flush(self) -> None:
+        """Commit pending records, each to the session it was taken in."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for sid in dict.fromkeys(p[0] for p in pending):
+            self._ensure_begun(sid)
+            self.records_written += self.store.add_records(sid, [(r, w) for s, r, w in pending if s == sid])
+
+    def handle(self, event: Event) -> None:
+        if event.kind == "session":
+            state = event.data.get("state")
+            sid = str(event.data.get("session_id", ""))
+            if state == "running":
+                self._event_sid = sid  # segment events that follow belong to this session
+                workout = event.data.get("workout")
+                self._ensure_begun(sid, str(workout) if workout else None)
+                self.flush()
+            elif state == "finished" and "summary" in event.data:
+                self.flush()
+                self._ensure_begun(sid)
+                self.store.finish(self._complete(SessionSummary.model_validate(event.data["summary"])))
+        elif event.kind == "segment" and event.data.get("event") == "end":
+            data = {k: v for k, v in event.data.items() if k in SegmentSummary.model_fields}
+            lap = SegmentSummary.model_validate(data)
+            sid = self._event_sid or self.loop.session_id
+            self.flush()
+            self._ensure_begun(sid)
+            self._laps.setdefault(sid, []).append(lap)
+            self.store.add_lap(sid, lap)
+
+    def _complete(self, summary: SessionSummary) -> SessionSummary:
+        """Fill what the loop's summary may lack: heart rate from the records, the laps
+        (one lap for the whole session when there was no workout)."""
+        update: dict[str, Any] = {}
+        records = self.store.records(summary.session_id)
+        rates = [r.heart_rate_bpm for r in records if r.heart_rate_bpm]
+        if summary.avg_heart_rate_bpm is None and rates:
+            update["avg_heart_rate_bpm"] = round(sum(rates) / len(rates), 1)
+            update["max_heart_rate_bpm"] = max(rates)
+        if not summary.segments:
+            laps = self._laps.get(summary.session_id) or [SegmentSummary(
+                index=0, label=summary.workout or summary.mode, mode=summary.mode, target=summary.target,
+                elapsed_s=summary.elapsed_s, distance_m=summary.distance_m, forward_m=summary.forward_m,
+                backward_m=summary.backward_m, work_j=summary.work_j, avg_power_w=summary.avg_power_w,
+                max_power_w=summary.max_power_w, energy_kcal=summary.energy_kcal,
+                avg_heart_rate_bpm=update.get("avg_heart_rate_bpm", summary.avg_heart_rate_bpm))]
+            update["segments"] = laps
+        return summary.model_copy(update=update)
+
+    def drain(self, sub: Subscription) -> None:
+        while not sub.queue.empty():
+            self.handle(sub.queue.get_nowait())
+        self.flush()
+
+
+async def _serve(recorder: SessionRecorder, sub: Subscription) -> None:
+    # Polling on wall time (not the loop's clock: a sleeper on a virtual clock would move it).
+    while True:
+        await asyncio.sleep(FLUSH_PERIOD_S)
+        try:
+            recorder.drain(sub)
+        except SessionStoreError as exc:  # disk full, read-only: say so, keep the loop running
+            log.error("session not recorded: %s", exc)
+
+
+def session_recorder(data_dir: Path) -> Callable[[ControlLoop], Coroutine[Any, Any, None]]:
+    """The recorder as a service for `run_controller`, storing into `data_dir`."""
+
+    async def service(loop: ControlLoop) -> None:
+        store = SessionStore(data_dir)
+        for sid in store.close_orphans():
+            log.warning("session %s was interrupted (controller stopped without finishing it); "
+                        "kept up to its last stored second", sid)
+        recorder = SessionRecorder(loop, store)
+        sub = loop.events.subscribe(10_000)
+        loop.snapshot_listeners.append(recorder.on_snapshot)
+        try:
+            await _serve(recorder, sub)
+        finally:
+            loop.snapshot_listeners.remove(recorder.on_snapshot)
+            try:
+                recorder.drain(sub)  # the finished event arrives just before the service is cancelled
+            except SessionStoreError as exc:
+                log.error("%s", exc)
+            loop.events.unsubscribe(sub)
+            store.close()
+
+    return service

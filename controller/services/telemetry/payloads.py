@@ -1,0 +1,113 @@
+"""MQTT payloads as pydantic models: the documented contract, with units in every name.
+
+`json_schemas()` generates the JSON Schema of each from the models themselves, so the
+documentation (docs/mqtt.md, `millctl mqtt-schema`) cannot drift from what is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.core.summary import SessionSummary
+
+PAYLOAD_VERSION = 1
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelemetrySample(_Payload):
+    """One reading of the machine, taken from the loop's latest snapshot."""
+
+    t_s: float = Field(description="controller clock (seconds since an arbitrary origin)")
+    speed_mps: float = Field(description="belt speed, + forward running, − backward")
+    distance_m: float
+    forward_m: float
+    backward_m: float
+    power_w: float = Field(description="power at the belt, horizontal force × speed")
+    force_n: float
+    brake_current_ma: int = Field(description="measured coil current")
+    setpoint_ma: int = Field(description="the controller's brake setpoint")
+    saturated: bool = Field(description="the brake cannot produce what the mode asks")
+    heart_rate_bpm: int | None = None
+    link_ok: bool = True
+
+
+class TelemetryBatch(_Payload):
+    """Samples since the previous batch (published at `telemetry_hz`, QoS 0)."""
+
+    v: int = PAYLOAD_VERSION
+    machine: str
+    site: str
+    seq: int = Field(description="+1 per batch since the controller started; a gap is a lost batch")
+    sent_at: float = Field(description="UTC wall time (Unix seconds) when the batch was queued")
+    session_id: str = ""
+    session_state: str = ""
+    mode: str = "free"
+    dropped_batches: int = Field(0, description="batches dropped so far because the broker was unreachable")
+    samples: list[TelemetrySample]
+
+
+class StatePayload(_Payload):
+    """The machine's current configuration and session (retained: a new reader sees it at once)."""
+
+    v: int = PAYLOAD_VERSION
+    machine: str
+    site: str
+    session_id: str = ""
+    session_state: str = Field(description="idle | ready | running | paused | finished")
+    mode: str
+    target: float | None = None
+    workout: str | None = None
+    segment: int | None = None
+    faults: list[dict[str, Any]] = Field([], description="faults still active (see the `event` topic for all)")
+    updated_at: float = Field(description="UTC wall time (Unix seconds)")
+
+
+class EventPayload(_Payload):
+    """Something that happened: `session` (start/pause/resume/finish), `segment`, `fault`, `mode`."""
+
+    v: int = PAYLOAD_VERSION
+    machine: str
+    kind: str
+    t_s: float
+    at: float = Field(description="UTC wall time (Unix seconds) when the controller saw it")
+    data: dict[str, Any] = {}
+
+
+class CommandRequest(BaseModel):
+    """What a client publishes on `cmd/<name>`; the command's own fields sit beside these."""
+
+    model_config = ConfigDict(extra="allow")
+
+    correlation_id: str = Field(min_length=1, max_length=128,
+                                description="echoed in the ack so the sender can match it")
+    machine: str | None = Field(None, description="if given, must name this machine")
+
+
+class CommandAck(_Payload):
+    """The reply on `cmd/<name>/ack`: ok, or what is wrong; a refused command changed nothing."""
+
+    v: int = PAYLOAD_VERSION
+    correlation_id: str | None
+    command: str
+    machine: str
+    ok: bool
+    error: str | None = None
+    error_kind: Literal["", "bad_payload", "wrong_machine", "unknown_command", "invalid", "refused"] = ""
+    state: str = Field("", description="session state after the command")
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of every payload, keyed by topic leaf."""
+    return {
+        "state": StatePayload.model_json_schema(),
+        "telemetry": TelemetryBatch.model_json_schema(),
+        "event": EventPayload.model_json_schema(),
+        "session": SessionSummary.model_json_schema(),
+        "cmd/<name>": CommandRequest.model_json_schema(),
+        "cmd/<name>/ack": CommandAck.model_json_schema(),
+    }

@@ -1,0 +1,374 @@
+"""The MQTT service: runs beside the control loop, publishes what the loop does, and feeds
+remote commands into `loop.execute`.
+
+The loop never waits on the network. Between them:
+- telemetry: a sampler reads `loop.latest` (wall time, `sample_hz`), batches the samples,
+  and every 1/`telemetry_hz` s puts a batch into a bounded `DropOldestQueue`; while the
+  broker is away the oldest batches are dropped and counted (`dropped_batches`);
+- events: the loop's `EventBus` subscription (bounded, drop-oldest); session summaries from
+  it go into the SQLite `Outbox` and are marked delivered only on the broker's PUBACK.
+
+The connection is an explicit reconnect loop with bounded exponential back-off (aiomqtt's
+recommended pattern); each connection publishes `online` (retained; the will is `offline`),
+the retained state, optional Home Assistant discovery, then runs the publishers and the
+command handler until the connection fails. A clean stop publishes `offline` itself,
+because a clean disconnect does not fire the will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from controller.core.events import Event, Subscription
+from controller.core.loop import ControlLoop
+from controller.services.telemetry.commands import handle_command
+from controller.services.telemetry.discovery import discovery_messages
+from controller.services.telemetry.dropqueue import DropOldestQueue
+from controller.services.telemetry.outbox import Outbox, OutboxError, OutboxMessage
+from controller.services.telemetry.payloads import EventPayload, StatePayload, TelemetryBatch, TelemetrySample
+from controller.services.telemetry.topics import OFFLINE, ONLINE, MachineTopics
+from controller.settings.mqtt import MqttSection
+
+log = logging.getLogger(__name__)
+
+GOODBYE_TIMEOUT_S = 3.0
+
+
+def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | None = None,
+                timeout_s: float = 5.0) -> aiomqtt.Client:
+    """An aiomqtt client for `settings` (TLS and credentials included)."""
+    tls_context = None
+    if settings.tls:
+        tls_context = ssl.create_default_context(cafile=settings.ca_file)
+        if settings.tls_insecure:
+            tls_context.check_hostname = False
+            tls_context.verify_mode = ssl.CERT_NONE
+    client = aiomqtt.Client(
+        settings.host, settings.effective_port, username=settings.username, password=settings.password,
+        identifier=identifier, will=will, keepalive=settings.keepalive_s, timeout=timeout_s,
+        tls_context=tls_context, tls_insecure=settings.tls_insecure if settings.tls else None)
+    # Many QoS 1 messages in flight after an outage are normal here, not a warning.
+    client.pending_calls_threshold = 10_000
+    return client
+
+
+class MqttTelemetry:
+    """One machine's MQTT link. Use an instance as a runtime service: `await svc(loop)`."""
+
+    def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.client_id = client_id
+        self.telemetry: DropOldestQueue[bytes] = DropOldestQueue(settings.queue_size)
+        self.events: DropOldestQueue[bytes] = DropOldestQueue(settings.event_queue_size)
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.connect_failures = 0
+        self.commands_handled = 0
+        self.batches_sent = 0
+        self._seq = 0
+        self._outbox_ready = asyncio.Event()
+        self._state_changed = asyncio.Event()
+        self._last_state: dict[str, Any] | None = None
+        self._loop: ControlLoop | None = None
+        self._topics: MachineTopics | None = None
+        self._sub: Subscription | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self._faults_seen = 0
+        self._bus_has_faults = False
+
+    # --- the service ------------------------------------------------------------------
+    async def __call__(self, loop: ControlLoop) -> None:
+        self._loop = loop
+        machine = loop.config.machine
+        self._topics = MachineTopics(self.settings.prefix, machine.site, machine.name)
+        self._sub = loop.events.subscribe(self.settings.event_queue_size)
+        if self.outbox.count_pending(self._topics.base):
+            self._outbox_ready.set()  # left over from an earlier run: send first
+        workers = [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._event_pump())]
+        try:
+            await self._connection_loop()
+        except Exception:
+            # A bug here must not pass silently: the runtime only cancels services at the end.
+            log.exception("MQTT service stopped; the control loop keeps running without MQTT")
+            raise
+        finally:
+            for task in workers:
+                task.cancel()
+            for task in workers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            loop.events.unsubscribe(self._sub)
+
+    def stats(self) -> dict[str, int]:
+        """Link health for reports: connections, losses, what is still waiting."""
+        return {
+            "connections": self.connections, "connect_failures": self.connect_failures,
+            "telemetry_batches_sent": self.batches_sent, "telemetry_batches_dropped": self.telemetry.dropped,
+            "events_dropped": self.events.dropped + (self._sub.dropped if self._sub else 0),
+            "commands_handled": self.commands_handled,
+            "summaries_pending": self.outbox.count_pending(self._topics.base if self._topics else ""),
+        }
+
+    @property
+    def topics(self) -> MachineTopics:
+        assert self._topics is not None, "the service has not started"
+        return self._topics
+
+    @property
+    def loop(self) -> ControlLoop:
+        assert self._loop is not None, "the service has not started"
+        return self._loop
+
+    # --- connection -------------------------------------------------------------------
+    async def _connection_loop(self) -> None:
+        backoff_s = self.settings.reconnect_min_s
+        identifier = self.client_id or f"millctl-{self.topics.site}-{self.topics.machine}-{uuid.uuid4().hex[:6]}"
+        will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
+        while True:
+            client = make_client(self.settings, identifier, will)
+            try:
+                async with client:
+                    self.connections += 1
+                    backoff_s = self.settings.reconnect_min_s
+                    if self.connect_failures:
+                        log.warning("MQTT broker %s:%d reachable again", self.settings.host,
+                                    self.settings.effective_port)
+                    self.connect_failures = 0
+                    try:
+                        await self._serve(client)
+                    except asyncio.CancelledError:
+                        await self._goodbye(client)
+                        raise
+            except* aiomqtt.MqttError as group:
+                self.connect_failures += 1
+                # The first failure loudly, repeats quietly (they are the same outage).
+                level = logging.WARNING if self.connect_failures == 1 else logging.DEBUG
+                log.log(level, "MQTT broker %s:%d: %s; retrying with back-off up to %.0f s",
+                        self.settings.host, self.settings.effective_port, group.exceptions[0],
+                        self.settings.reconnect_max_s)
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(backoff_s * random.uniform(0.8, 1.2))
+            backoff_s = min(backoff_s * 2, self.settings.reconnect_max_s)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        topics = self.topics
+        await client.publish(topics.status, ONLINE, qos=1, retain=True)
+        await self._publish_state(client, force=True)
+        if self.settings.ha_discovery:
+            for topic, payload in discovery_messages(topics, self.settings.ha_prefix):
+                await client.publish(topic, payload, qos=1, retain=True)
+        await client.subscribe(topics.cmd_filter, qos=1)
+        self.connected.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._send_telemetry(client))
+            group.create_task(self._send_events(client))
+            group.create_task(self._send_outbox(client))
+            group.create_task(self._send_state(client))
+            group.create_task(self._serve_commands(client))
+
+    async def _goodbye(self, client: aiomqtt.Client) -> None:
+        """Clean stop: the last events and summaries, the final state, then `offline`."""
+        self._drain_events()
+        try:
+            async with asyncio.timeout(GOODBYE_TIMEOUT_S):
+                await self._flush_outbox(client)
+                while len(self.events):
+                    await client.publish(self.topics.event, self.events.pop(), qos=1)
+                await self._publish_state(client)
+                await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+        except (TimeoutError, aiomqtt.MqttError) as exc:
+            log.warning("MQTT: could not say goodbye cleanly (%s); the broker's last will says offline", exc)
+
+    # --- publishers -------------------------------------------------------------------
+    async def _send_telemetry(self, client: aiomqtt.Client) -> None:
+        while True:
+            payload = await self.telemetry.wait()
+            await client.publish(self.topics.telemetry, payload, qos=0)
+            self.telemetry.pop()
+            self.batches_sent += 1
+
+    async def _send_events(self, client: aiomqtt.Client) -> None:
+        while True:
+            payload = await self.events.wait()
+            await client.publish(self.topics.event, payload, qos=1)
+            self.events.pop()
+
+    async def _send_outbox(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            await self._flush_outbox(client)
+
+    async def _flush_outbox(self, client: aiomqtt.Client) -> None:
+        await self._wait_inflight()
+        while batch := self.outbox.pending(self.topics.base):
+            for message in batch:
+                # Shielded: a stop while the PUBACK is on its way must not leave a message
+                # sent but unmarked (the goodbye flush would send it a second time).
+                self._inflight = asyncio.ensure_future(self._deliver(client, message))
+                self._inflight.add_done_callback(_retrieve)
+                await asyncio.shield(self._inflight)
+
+    async def _deliver(self, client: aiomqtt.Client, message: OutboxMessage) -> None:
+        # publish() returns on the broker's PUBACK (QoS 1): only then is it delivered.
+        await client.publish(message.topic, message.payload, qos=message.qos)
+        self.outbox.mark_delivered(message.id)
+
+    async def _wait_inflight(self) -> None:
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._inflight
+
+    async def _send_state(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._state_changed.wait()
+            self._state_changed.clear()
+            await self._publish_state(client)
+
+    async def _publish_state(self, client: aiomqtt.Client, force: bool = False) -> None:
+        state = self._state()
+        if force or state != self._last_state:
+            payload = StatePayload(**state, updated_at=time.time())
+            await client.publish(self.topics.state, payload.model_dump_json(), qos=1, retain=True)
+            self._last_state = state
+
+    async def _serve_commands(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            name = str(message.topic).rsplit("/", 1)[-1]
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            ack = handle_command(self.loop.execute, self.topics.machine, name, payload,
+                                 self.loop.session_state.value, retained=message.retain)
+            self.commands_handled += 1
+            await client.publish(self.topics.ack(name), ack.model_dump_json(), qos=1)
+            self._check_state()
+
+    # --- producers (never touch the network) ------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        lp = self.loop
+        snap = lp.latest
+        return {
+            "machine": self.topics.machine, "site": self.topics.site, "session_id": lp.session_id,
+            "session_state": lp.session_state.value, "mode": lp.mode.name, "target": lp.mode.target,
+            # Workouts and segments (issue #3) appear here once the snapshot carries them.
+            "workout": getattr(snap, "workout", None), "segment": getattr(snap, "segment", None),
+            # Faults still holding (the safety record marks ended ones `active: false`).
+            "faults": [dict(f) for f in lp.faults if f.get("active", True)],
+        }
+
+    def _check_state(self) -> None:
+        if self._state() != self._last_state:
+            self._state_changed.set()
+
+    async def _sample_loop(self) -> None:
+        """Sample the loop's snapshot in wall time; queue a batch every 1/telemetry_hz s."""
+        sample_period_s = 1.0 / max(self.settings.sample_hz, self.settings.telemetry_hz)
+        batch_period_s = 1.0 / self.settings.telemetry_hz
+        samples: list[TelemetrySample] = []
+        last_t_s: float | None = None
+        next_batch_s = time.monotonic() + batch_period_s
+        while True:
+            await asyncio.sleep(sample_period_s)
+            snap = self.loop.latest
+            if snap is not None and snap.t_s != last_t_s:
+                last_t_s = snap.t_s
+                samples.append(_sample(snap))
+            self._check_state()
+            self._poll_faults()
+            if time.monotonic() >= next_batch_s:
+                next_batch_s += batch_period_s
+                self._queue_batch(samples)
+                samples = []
+
+    def _queue_batch(self, samples: list[TelemetrySample]) -> None:
+        lp = self.loop
+        self._seq += 1
+        batch = TelemetryBatch(
+            machine=self.topics.machine, site=self.topics.site, seq=self._seq, sent_at=time.time(),
+            session_id=lp.session_id, session_state=lp.session_state.value, mode=lp.mode.name,
+            dropped_batches=self.telemetry.dropped, samples=samples)
+        self.telemetry.put(batch.model_dump_json().encode())
+
+    async def _event_pump(self) -> None:
+        assert self._sub is not None
+        while True:
+            self._on_event(await self._sub.get())
+
+    def _drain_events(self) -> None:
+        assert self._sub is not None
+        while not self._sub.queue.empty():
+            self._on_event(self._sub.queue.get_nowait())
+
+    def _poll_faults(self) -> None:
+        """Publish new entries of `loop.faults` as `fault` events, unless the loop's event bus
+        already carries them (then it is the single source)."""
+        faults = self.loop.faults
+        if self._bus_has_faults:
+            self._faults_seen = len(faults)
+            return
+        for entry in faults[self._faults_seen:]:
+            t_s = entry.get("t_s")
+            event = EventPayload(machine=self.topics.machine, kind="fault", at=time.time(), data=dict(entry),
+                                 t_s=t_s if isinstance(t_s, int | float) else self.loop.clock.now_s())
+            self.events.put(event.model_dump_json().encode())
+        self._faults_seen = len(faults)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "fault":
+            self._bus_has_faults = True
+        data = dict(event.data)
+        summary = data.pop("summary", None)
+        if summary is not None:
+            # Stored before any attempt to send: survives an outage and a restart.
+            try:
+                self.outbox.add(self.topics.session, json.dumps(summary).encode(), qos=1)
+            except OutboxError as exc:
+                log.error("session %s: summary NOT stored for MQTT delivery: %s", summary.get("session_id"), exc)
+            self._outbox_ready.set()
+            data["summary_topic"] = self.topics.session
+        payload = EventPayload(machine=self.topics.machine, kind=event.kind, t_s=event.t_s,
+                               at=time.time(), data=data)
+        self.events.put(payload.model_dump_json().encode())
+        self._check_state()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Consume a delivery's outcome (a failure just leaves the message pending)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _sample(snap: Any) -> TelemetrySample:
+    totals = snap.totals
+    return TelemetrySample(
+        t_s=round(snap.t_s, 3), speed_mps=round(snap.motion.speed_mps, 3),
+        distance_m=round(totals.distance_m, 2), forward_m=round(totals.forward_m, 2),
+        backward_m=round(totals.backward_m, 2), power_w=round(totals.power_w, 1),
+        force_n=round(totals.force_n, 1), brake_current_ma=snap.sample.brake_current_ma,
+        setpoint_ma=snap.setpoint_ma, saturated=snap.demand.saturated,
+        heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok)
+
+
+OUTBOX_FILE = "mqtt-outbox.sqlite3"
+
+
+def mqtt_service(section: MqttSection, url: str | None, data_dir: Path) -> MqttTelemetry | None:
+    """The MQTT service for `millctl run`: `--mqtt URL` overrides the config's `[mqtt]`
+    section; None when MQTT is neither asked for nor enabled. The outbox lives in the data dir."""
+    if url is not None:
+        section = section.with_url(url)
+    if not section.enabled:
+        return None
+    return MqttTelemetry(section, Outbox(Path(data_dir) / OUTBOX_FILE))

@@ -1,0 +1,79 @@
+"""N simulated machines (simulator + controller + MQTT each) in one process: demos of the
+fleet view and the load test behind bench/bench_mqtt.py."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import statistics
+from pathlib import Path
+from typing import Any
+
+from controller.core.loop import ControlLoop
+from controller.runtime import RunOptions, RunResult, run_controller
+from controller.services.telemetry.outbox import Outbox
+from controller.services.telemetry.service import OUTBOX_FILE, MqttTelemetry
+from controller.settings.machine import MachineConfig
+from controller.settings.mqtt import MqttSection
+
+
+def machine_name(prefix: str, index: int) -> str:
+    return f"{prefix}-{index:03d}"
+
+
+async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, data_dir: Path,
+                        runner: str = "steady:2.5", duration_s: float | None = None,
+                        name_prefix: str = "sim", handle_signals: bool = False,
+                        warmup_s: float = 0.0) -> list[RunResult]:
+    """Run `count` machines on real time until `duration_s` passes (or SIGINT/SIGTERM).
+    Loop statistics count from `warmup_s` seconds after the last machine started, so the
+    others' start-up (imports, connections) does not count as control lateness."""
+    loops: list[ControlLoop] = []
+    stopping = asyncio.Event()
+
+    async def register(loop: ControlLoop) -> None:
+        loops.append(loop)
+        if stopping.is_set():
+            loop.stop()
+        if warmup_s > 0:
+            await asyncio.sleep(warmup_s + 0.01)
+            loop.stats.restart(loop.clock.now_s())
+        await asyncio.Event().wait()
+
+    def stop_all() -> None:
+        stopping.set()
+        for lp in loops:
+            lp.stop()
+
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop_all)
+    outbox_path = data_dir / OUTBOX_FILE
+    period_s = 1.0 / config.loop.rate_hz
+
+    async def one(i: int) -> RunResult:
+        # Spread the machines' cycle phases over the period, as independent machines are:
+        # in phase, every loop would wake at the same instant and wait for the others.
+        await asyncio.sleep(period_s * i / count)
+        machine_config = config.model_copy(update={"machine": config.machine.model_copy(
+            update={"name": machine_name(name_prefix, i + 1)})})
+        telemetry = MqttTelemetry(mqtt, Outbox(outbox_path))
+        options = RunOptions(runner=runner, duration_s=duration_s, seed=i, speedup=1.0, board_url="sim")
+        return await run_controller(machine_config, options, [telemetry, register])
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+def fleet_report(results: list[RunResult]) -> dict[str, Any]:
+    """Loop health across the fleet: the worst machine and the median one."""
+    reports = [r.loop.stats.report() for r in results]
+    p99s = [rep.lateness_p99_ms for rep in reports]
+    return {
+        "machines": len(results),
+        "lateness_p99_ms": {"max": round(max(p99s), 4), "median": round(statistics.median(p99s), 4)},
+        "lateness_max_ms": round(max(rep.lateness_max_ms for rep in reports), 4),
+        "missed": sum(rep.missed for rep in reports),
+        "rate_hz_min": round(min(rep.rate_hz for rep in reports), 3),
+        "cpu_percent": round(reports[0].cpu_percent, 2),  # one process: every loop sees the same CPU share
+        "per_machine": [{"machine": r.loop.config.machine.name, **r.as_json()["loop"]} for r in results],
+    }

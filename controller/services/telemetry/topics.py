@@ -1,0 +1,79 @@
+"""The topic tree: `<prefix>/<site>/<machine>/…`, default prefix `gym/v1`.
+
+| topic | retained | QoS | payload |
+|---|---|---|---|
+| `status` | yes | 1 | `online` / `offline` (plain text; `offline` is also the last will) |
+| `state` | yes | 1 | `StatePayload` |
+| `telemetry` | no | 0 | `TelemetryBatch` |
+| `event` | no | 1 | `EventPayload` |
+| `session` | no | 1 | `controller.core.summary.SessionSummary` |
+| `cmd/<name>` | no | 1 | `CommandRequest` (in) |
+| `cmd/<name>/ack` | no | 1 | `CommandAck` (out) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class MachineTopics:
+    """Every topic of one machine."""
+
+    prefix: str
+    site: str
+    machine: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.site}/{self.machine}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def telemetry(self) -> str:
+        return f"{self.base}/telemetry"
+
+    @property
+    def event(self) -> str:
+        return f"{self.base}/event"
+
+    @property
+    def session(self) -> str:
+        return f"{self.base}/session"
+
+    @property
+    def cmd_filter(self) -> str:
+        """Subscription for every command addressed to this machine."""
+        return f"{self.base}/cmd/+"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}"
+
+    def ack(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}/ack"
+
+
+def fleet_filters(prefix: str, site: str = "+") -> list[str]:
+    """Subscriptions that follow every machine's status, state and telemetry."""
+    return [f"{prefix}/{site}/+/{leaf}" for leaf in ("status", "state", "telemetry")]
+
+
+def split_machine_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:
+    """`(site, machine, leaf)` of a machine topic under `prefix`, else None."""
+    head = prefix + "/"
+    if not topic.startswith(head):
+        return None
+    parts = topic[len(head):].split("/", 2)
+    if len(parts) != 3:
+        return None
+    return parts[0], parts[1], parts[2]
