@@ -143,10 +143,15 @@ class RegisterMap:
     mirror_base: int = 100  # holding 100.. mirrors input 0..
     device_id: int = 1
     _by_name: dict[str, RegisterField] = field(default_factory=dict, compare=False, repr=False)
+    _input_span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = {f.name: f for f in (*self.input_fields, *self.holding_fields)}
         object.__setattr__(self, "_by_name", names)
+        # Computed once: every sample is decoded (and, in the simulator, encoded) against it.
+        start = min(f.address for f in self.input_fields)
+        end = max(f.address + f.width for f in self.input_fields)
+        object.__setattr__(self, "_input_span", (start, end - start))
 
     def field(self, name: str) -> RegisterField:
         return self._by_name[name]
@@ -154,9 +159,7 @@ class RegisterMap:
     @property
     def input_span(self) -> tuple[int, int]:
         """(first address, count) covering every input field: one read gets a sample."""
-        start = min(f.address for f in self.input_fields)
-        end = max(f.address + f.width for f in self.input_fields)
-        return start, end - start
+        return self._input_span
 
     @property
     def command_span(self) -> tuple[int, int]:

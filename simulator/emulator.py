@@ -29,6 +29,18 @@ from simulator.machine import Belt, Coil, MachineParams
 
 MAX_STEP_S = 0.001  # physics step: fine enough for a 30 ms coil lag and 2.8 Hz strides
 
+# Register bits as plain ints for the physics step and the register boundary.
+_BRAKE_ENABLE = int(Control.BRAKE_ENABLE)
+_WATCHDOG_ENABLE = int(Control.WATCHDOG_ENABLE)
+_FAULT_RESET = int(Control.FAULT_RESET)
+_CONTROL_STORED = _BRAKE_ENABLE | _WATCHDOG_ENABLE  # fault reset is self-clearing: never stored
+_BRAKE_FAULT = int(Status.BRAKE_FAULT)
+_FORCE_SAFE_BITS = int(Status.ESTOP | Status.SAFETY_KEY_REMOVED)
+_WATCHDOG_TRIPPED = int(Status.WATCHDOG_TRIPPED)
+_BRAKE_ENABLED = int(Status.BRAKE_ENABLED)
+_OVER_TEMPERATURE = int(Status.OVER_TEMPERATURE)
+_UNDER_VOLTAGE = int(Status.UNDER_VOLTAGE)
+
 ILLEGAL_FUNCTION = 1
 ILLEGAL_ADDRESS = 2
 ILLEGAL_VALUE = 3
@@ -86,6 +98,9 @@ class BoardEmulator:
         self.clock = clock
         self.machine = machine or MachineParams()
         self.register_map = register_map
+        # The map is fixed for the board's life: look its layout up once, not per request.
+        self._input_span = register_map.input_span
+        self._holding_by_address = {f.address: f for f in register_map.holding_fields}
         self._rng = random.Random(seed)
         self.belt = Belt(self.machine)
         self.coil = Coil(self.machine, self._rng)
@@ -99,13 +114,13 @@ class BoardEmulator:
         self._t_s = self._start_s
         # holding registers, by name
         self.setpoint_ma = 0
-        self.control = Control(0)
+        self.control = 0  # Control bits
         self.watchdog_ms = 250
         self.safe_brake_ma = 1200
         self.ramp_ma_per_s = 6000
         self._last_command_s = self._start_s
         # board conditions: injected faults and latched trips
-        self.conditions = Status(0)
+        self._condition_bits = 0
         self.watchdog_tripped = False
         self.fault_code = FaultCode.NONE
         self.temp_c = self.machine.ambient_temp_c
@@ -117,16 +132,28 @@ class BoardEmulator:
     def elapsed_s(self) -> float:
         return self._t_s - self._start_s
 
+    @property
+    def conditions(self) -> Status:
+        """Board conditions raised now (injected faults, or set by a test rig)."""
+        return Status(self._condition_bits)
+
+    @conditions.setter
+    def conditions(self, value: Status | int) -> None:
+        # Kept as a plain int: the physics step tests these bits 1000 times per simulated second.
+        self._condition_bits = int(value)
+
     def _forced_safe(self) -> bool:
         # The safety key is wired like the e-stop on this board: both force the safe brake.
-        return self.watchdog_tripped or bool(self.conditions & (Status.ESTOP | Status.SAFETY_KEY_REMOVED))
+        return self.watchdog_tripped or bool(self._condition_bits & _FORCE_SAFE_BITS)
 
     def brake_active(self) -> bool:
-        if self.conditions & Status.BRAKE_FAULT:
+        """True while the coil is driven (enabled, or forced to the safe brake)."""
+        if self._condition_bits & _BRAKE_FAULT:
             return False  # an open coil carries no current, whatever is asked
-        return self._forced_safe() or bool(self.control & Control.BRAKE_ENABLE)
+        return self._forced_safe() or bool(self.control & _BRAKE_ENABLE)
 
     def coil_target_ma(self) -> float:
+        """The current the board drives the coil towards now."""
         if not self.brake_active():
             return 0.0
         if self._forced_safe():
@@ -134,7 +161,13 @@ class BoardEmulator:
         return float(self.setpoint_ma)
 
     def advance(self, now_s: float | None = None) -> None:
-        """Integrate the machine up to `now_s` (default: the clock's now)."""
+        """Integrate the machine up to `now_s` (default: the clock's now).
+
+        Steps of at most MAX_STEP_S. The step is the simulator's hot path (1000 per simulated
+        second), so it runs on local floats: the coil's first-order lag and board ramp, the
+        belt's equation of motion with static friction (docs/physics.md), the eddy brake law of
+        `machine.brake_force_n`, and the board watchdog — the only thing that can change the
+        coil's target between two requests."""
         target_s = self.clock.now_s() if now_s is None else now_s
         span = target_s - self._t_s
         if self.faults is not None:
@@ -143,43 +176,95 @@ class BoardEmulator:
             return
         steps = max(1, math.ceil(span / MAX_STEP_S - 1e-9))
         dt = span / steps
+        m = self.machine
+        coil_target = self.coil_target_ma()
+        coil_ma = self.coil.current_ma
+        lag_gain = min(1.0, dt / m.coil_lag_s)
+        ramp_limit = self.ramp_ma_per_s * dt if self.ramp_ma_per_s > 0 else math.inf
+        hysteresis = m.brake_kind == "hysteresis"
+        force_max, current_max = m.brake_force_max_n, m.brake_current_max_ma
+        critical_mps = m.brake_critical_speed_mps
+        coulomb, viscous, mass = m.coulomb_friction_n, m.viscous_n_per_mps, m.belt_mass_kg
+        copysign = math.copysign
+        athlete_step = self.athlete.step
+        belt = self.belt
+        v, position = belt.speed_mps, belt.position_m
         truth = self.truth
+        work_j, forward_m, backward_m = truth.work_j, truth.forward_m, truth.backward_m
+        forward_work_j, backward_work_j = truth.forward_work_j, truth.backward_work_j
+        watchdog_armed = bool(self.control & _WATCHDOG_ENABLE) and not self.watchdog_tripped
+        last_command_s, watchdog_ms = self._last_command_s, self.watchdog_ms
+        start_s = self._start_s
+        t = self._t_s
+        force = v_before = 0.0
         for _ in range(steps):
-            self._t_s += dt
-            self._check_watchdog()
-            self.coil.step(dt, self.coil_target_ma(), self.ramp_ma_per_s)
-            force = self.athlete.step(self._t_s - self._start_s, dt, self.belt.speed_mps)
-            v_before = self.belt.speed_mps
-            moved = self.belt.step(dt, force, self.coil.current_ma)
-            work = force * moved
-            truth.work_j += work
-            if moved >= 0:
-                truth.forward_m += moved
-                truth.forward_work_j += work
+            t += dt
+            if watchdog_armed and (t - last_command_s) * 1000.0 > watchdog_ms:
+                self.watchdog_tripped = True
+                self.fault_code = FaultCode.WATCHDOG
+                watchdog_armed = False
+                coil_target = self.coil_target_ma()
+            change = (coil_target - coil_ma) * lag_gain
+            if change > ramp_limit:
+                change = ramp_limit
+            elif change < -ramp_limit:
+                change = -ramp_limit
+            coil_ma += change
+            if coil_ma < 0.0:
+                coil_ma = 0.0
+            force = athlete_step(t - start_s, dt, v)
+            v_before = v
+            if v == 0.0:
+                # Static friction: the belt sticks until the athlete beats Coulomb friction.
+                if abs(force) <= coulomb:
+                    continue  # nothing moves: no distance, no work
+                v = (force - copysign(coulomb, force)) / mass * dt
             else:
-                truth.backward_m -= moved
-                truth.backward_work_j += work
-            truth.power_w = force * 0.5 * (v_before + self.belt.speed_mps)
+                speed = abs(v)
+                i = coil_ma / current_max
+                if hysteresis:
+                    brake_n = force_max * i * min(1.0, speed / 0.05)
+                else:
+                    x = speed / critical_mps
+                    brake_n = force_max * i * i * 2.0 * x / (1.0 + x * x)
+                resistance_n = brake_n + coulomb + viscous * speed
+                new_v = v + (force - copysign(resistance_n, v)) / mass * dt
+                # friction and brake stop the belt; they never reverse it
+                v = 0.0 if new_v * v < 0.0 else new_v
+            moved = 0.5 * (v_before + v) * dt
+            position += moved
+            work = force * moved
+            work_j += work
+            if moved >= 0:
+                forward_m += moved
+                forward_work_j += work
+            else:
+                backward_m -= moved
+                backward_work_j += work
+        self._t_s = t
+        self.coil.current_ma = coil_ma
+        belt.speed_mps, belt.position_m = v, position
+        truth.work_j, truth.forward_m, truth.backward_m = work_j, forward_m, backward_m
+        truth.forward_work_j, truth.backward_work_j = forward_work_j, backward_work_j
+        truth.power_w = force * 0.5 * (v_before + v)
         truth.elapsed_s = self.elapsed_s
-        truth.distance_m = truth.forward_m + truth.backward_m
-        truth.speed_mps = self.belt.speed_mps
+        truth.distance_m = forward_m + backward_m
+        truth.speed_mps = v
         truth.athlete_force_n = self.athlete.force_n
-        truth.coil_ma = self.coil.current_ma
-
-    def _check_watchdog(self) -> None:
-        if (self.control & Control.WATCHDOG_ENABLE and not self.watchdog_tripped
-                and (self._t_s - self._last_command_s) * 1000.0 > self.watchdog_ms):
-            self.watchdog_tripped = True
-            self.fault_code = FaultCode.WATCHDOG
+        truth.coil_ma = coil_ma
 
     # --- registers --------------------------------------------------------------------
     def status(self) -> Status:
-        status = self.conditions
+        """The `status` register: board conditions, watchdog trip, brake enabled."""
+        return Status(self._status_bits())
+
+    def _status_bits(self) -> int:
+        bits = self._condition_bits
         if self.watchdog_tripped:
-            status |= Status.WATCHDOG_TRIPPED
+            bits |= _WATCHDOG_TRIPPED
         if self.brake_active():
-            status |= Status.BRAKE_ENABLED
-        return status
+            bits |= _BRAKE_ENABLED
+        return bits
 
     def board_clock_ms(self) -> int:
         """The board's clock, unwrapped (the register wraps it at 65536)."""
@@ -196,7 +281,7 @@ class BoardEmulator:
             "encoder_count": counts + self._encoder_offset,
             "board_time_ms": board_ms,
             "brake_current_ma": self.coil.measured_ma(),
-            "status": int(self.status()),
+            "status": self._status_bits(),
             "board_temp_c": round(self.reported_temp_c() * 10),
             "supply_mv": self.reported_supply_mv() + round(self._rng.gauss(0.0, 20.0)),
             "heart_rate_bpm": hr,
@@ -207,10 +292,10 @@ class BoardEmulator:
 
     def reported_temp_c(self) -> float:
         # An injected over-temperature shows in the reading too, as on the board.
-        return max(self.temp_c, 85.0) if self.conditions & Status.OVER_TEMPERATURE else self.temp_c
+        return max(self.temp_c, 85.0) if self._condition_bits & _OVER_TEMPERATURE else self.temp_c
 
     def reported_supply_mv(self) -> int:
-        return min(self.machine.supply_mv, 17500) if self.conditions & Status.UNDER_VOLTAGE \
+        return min(self.machine.supply_mv, 17500) if self._condition_bits & _UNDER_VOLTAGE \
             else self.machine.supply_mv
 
     def link_fault(self) -> LinkFault:
@@ -227,7 +312,7 @@ class BoardEmulator:
         self._encoder_offset = -counts
         self._time_offset_ms = -math.floor(self.elapsed_s * 1000.0)
         self.setpoint_ma = 0
-        self.control = Control(0)
+        self.control = 0
         self.watchdog_ms = 250
         self.safe_brake_ma = 1200
         self.ramp_ma_per_s = 6000
@@ -239,7 +324,7 @@ class BoardEmulator:
         rmap = self.register_map
         return {
             rmap.field("brake_setpoint_ma").address: self.setpoint_ma,
-            rmap.field("control").address: int(self.control),
+            rmap.field("control").address: self.control,
             rmap.field("watchdog_ms").address: self.watchdog_ms,
             rmap.field("safe_brake_ma").address: self.safe_brake_ma,
             rmap.field("ramp_ma_per_s").address: self.ramp_ma_per_s,
@@ -247,7 +332,7 @@ class BoardEmulator:
 
     def read_input_registers(self, address: int, count: int) -> list[int]:
         self.advance()
-        start, span = self.register_map.input_span
+        start, span = self._input_span
         if address < start or address + count > start + span or count < 1:
             raise RegisterError(ILLEGAL_ADDRESS, f"input registers {address}..{address + count - 1} "
                                                  f"outside {start}..{start + span - 1}")
@@ -257,7 +342,7 @@ class BoardEmulator:
     def read_holding_registers(self, address: int, count: int) -> list[int]:
         self.advance()
         mirror = self.register_map.mirror_base
-        start, span = self.register_map.input_span
+        start, span = self._input_span
         if mirror + start <= address and address + count <= mirror + start + span:
             return self.read_input_registers(address - mirror, count)
         holding = self.holding_values()
@@ -271,7 +356,7 @@ class BoardEmulator:
     def write_holding_registers(self, address: int, values: Sequence[int]) -> None:
         """Validate the whole write first: a refused write changes nothing."""
         self.advance()
-        by_address = {f.address: f for f in self.register_map.holding_fields}
+        by_address = self._holding_by_address
         for offset, value in enumerate(values):
             f = by_address.get(address + offset)
             if f is None or not f.writable:
@@ -290,11 +375,10 @@ class BoardEmulator:
             self.setpoint_ma = value
             self._last_command_s = self._t_s
         elif name == "control":
-            if value & Control.FAULT_RESET:
+            if value & _FAULT_RESET:
                 self.watchdog_tripped = False
                 self.fault_code = FaultCode.NONE
-            # fault reset is self-clearing: never stored
-            self.control = Control(value & ~Control.FAULT_RESET & 0x7)
+            self.control = value & _CONTROL_STORED
             self._last_command_s = self._t_s
         elif name == "watchdog_ms":
             self.watchdog_ms = value

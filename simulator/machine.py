@@ -75,55 +75,25 @@ def brake_force_n(params: MachineParams, current_ma: float, speed_mps: float) ->
 
 
 class Belt:
-    """The belt's state and its equation of motion, integrated in small steps."""
+    """The belt's state. Its equation of motion (athlete force against the brake, Coulomb and
+    viscous friction, sticking at standstill) is integrated by `BoardEmulator.advance`."""
 
     def __init__(self, params: MachineParams) -> None:
         self.params = params
         self.speed_mps = 0.0
         self.position_m = 0.0
 
-    def resistance_n(self, coil_ma: float) -> float:
-        """Magnitude of everything that opposes motion at the current speed."""
-        p = self.params
-        v = self.speed_mps
-        return brake_force_n(p, coil_ma, v) + p.coulomb_friction_n + p.viscous_n_per_mps * abs(v)
-
-    def step(self, dt_s: float, athlete_force_n: float, coil_ma: float) -> float:
-        """Advance by dt; returns the distance moved (signed metres)."""
-        p = self.params
-        v = self.speed_mps
-        if v == 0.0:
-            # Static friction: the belt sticks until the athlete beats Coulomb friction.
-            if abs(athlete_force_n) <= p.coulomb_friction_n:
-                return 0.0
-            accel = (athlete_force_n - math.copysign(p.coulomb_friction_n, athlete_force_n)) / p.belt_mass_kg
-            new_v = accel * dt_s
-        else:
-            accel = (athlete_force_n - math.copysign(self.resistance_n(coil_ma), v)) / p.belt_mass_kg
-            new_v = v + accel * dt_s
-            if new_v * v < 0.0:
-                new_v = 0.0  # friction and brake stop the belt; they never reverse it
-        moved = 0.5 * (v + new_v) * dt_s
-        self.speed_mps = new_v
-        self.position_m += moved
-        return moved
-
 
 class Coil:
-    """The brake coil: follows its target current with a first-order lag and a slew limit."""
+    """The brake coil's current. It follows its target with a first-order lag (`coil_lag_s`)
+    and the board's ramp limit, integrated by `BoardEmulator.advance`; its reading is noisy."""
 
     def __init__(self, params: MachineParams, rng: random.Random) -> None:
         self.params = params
         self.current_ma = 0.0
         self._rng = rng
 
-    def step(self, dt_s: float, target_ma: float, ramp_ma_per_s: float) -> None:
-        change = (target_ma - self.current_ma) * min(1.0, dt_s / self.params.coil_lag_s)
-        if ramp_ma_per_s > 0:
-            limit = ramp_ma_per_s * dt_s
-            change = max(-limit, min(limit, change))
-        self.current_ma = max(0.0, self.current_ma + change)
-
     def measured_ma(self) -> int:
+        """What the board's current sense reads now (raw register value)."""
         noisy = self.current_ma + self._rng.gauss(0.0, self.params.coil_noise_ma)
         return max(0, min(0xFFFF, round(noisy)))

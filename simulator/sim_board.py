@@ -28,6 +28,9 @@ class SimBoard(Board):
         except ValueError as exc:
             raise BoardConfigError(f"sim board: {exc}") from None
         self.register_map = context.register_map
+        self._input_span = context.register_map.input_span
+        self._command_at = context.register_map.command_span[0]
+        self._mirror_at = context.register_map.mirror_base + self._input_span[0]
         self._clock = context.clock
         self._url = url.text or "sim"
         self._timeout_s = context.timeout_s
@@ -57,11 +60,9 @@ class SimBoard(Board):
     async def exchange(self, command: BoardCommand) -> BoardSample:
         self.transactions += 1
         await self._link("write command + read sample", 23)
-        start, count = self.register_map.input_span
-        write_at, _ = self.register_map.command_span
         try:
-            self.emulator.write_holding_registers(write_at, command.registers())
-            block = self.emulator.read_holding_registers(self.register_map.mirror_base + start, count)
+            self.emulator.write_holding_registers(self._command_at, command.registers())
+            block = self.emulator.read_holding_registers(self._mirror_at, self._input_span[1])
         except RegisterError as exc:
             raise ModbusExceptionReply(23, exc.exception_code, "write command + read sample") from exc
         return BoardSample.from_raw(self.register_map.decode_inputs(block), self._clock.now_s())
@@ -69,7 +70,7 @@ class SimBoard(Board):
     async def read_sample(self) -> BoardSample:
         self.transactions += 1
         await self._link("read sample", 4)
-        start, count = self.register_map.input_span
+        start, count = self._input_span
         try:
             block = self.emulator.read_input_registers(start, count)
         except RegisterError as exc:
