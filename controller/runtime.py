@@ -97,7 +97,7 @@ def make_board(config: MachineConfig, options: RunOptions, clock: Clock) -> Boar
     if options.runner:
         sim_options["runner"] = options.runner
     context = BoardContext(clock=clock, register_map=config.board.register_map(),
-                           timeout_s=config.board.timeout_s, options=sim_options)
+                           timeout_s=config.board.timeout_s, options=sim_options, rate_hz=config.loop.rate_hz)
     return open_board(url, context)
 
 

@@ -108,6 +108,9 @@ class BoardContext:
     register_map: RegisterMap = DEFAULT_MAP
     timeout_s: float = 0.05
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The control loop's rate, for boards whose link has a budget (serial buses); None when
+    #: no fixed-rate loop will run (a one-off read).
+    rate_hz: float | None = None
 
 
 BoardFactory = Callable[[BoardURL, BoardContext], Board]

@@ -7,6 +7,7 @@ mirror), so the bus carries one request per cycle. A board that answers function
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -17,6 +18,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from drivers.board import Board, BoardContext, BoardURL, register_board
+from drivers.bus_budget import bus_budget, check_bus_budget
 from drivers.errors import (
     BoardConfigError,
     BoardTimeout,
@@ -138,7 +140,7 @@ def _with_device_id(url: BoardURL, context: BoardContext) -> BoardContext:
     if not 1 <= device_id <= 247:
         raise BoardConfigError(f"device_id {device_id} outside 1..247")
     rmap = context.register_map.with_overrides({}, device_id=device_id)
-    return BoardContext(context.clock, rmap, context.timeout_s, context.options)
+    return dataclasses.replace(context, register_map=rmap)
 
 
 def open_tcp(url: BoardURL, context: BoardContext) -> Board:
@@ -160,6 +162,10 @@ def open_serial(url: BoardURL, context: BoardContext) -> Board:
     if parity not in ("N", "E", "O"):
         raise BoardConfigError(f"parity {parity!r} in {url.text!r}: use N, E or O")
     context = _with_device_id(url, context)
+    if context.rate_hz is not None:
+        _, read_count = context.register_map.input_span
+        _, write_count = context.register_map.command_span
+        check_bus_budget(bus_budget(baud, context.rate_hz, read_count, write_count, parity), url.text)
     client = AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=baud, bytesize=8,
                                      parity=parity, stopbits=1, timeout=context.timeout_s,
                                      retries=0, reconnect_delay=0)

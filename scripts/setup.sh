@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for millctl: system packages (when root and missing) and the .venv.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --dev    also what the tests need (mosquitto, chromium, mbpoll, dev extras)
+#   scripts/setup.sh --dev    also what the tests need (mosquitto, chromium, mbpoll, socat, dev extras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ want_dev=0
 need=()
 if [ "$want_dev" = 1 ]; then
   command -v mbpoll >/dev/null || need+=(mbpoll)
+  command -v socat >/dev/null || need+=(socat)
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)
   command -v openssl >/dev/null || need+=(openssl)   # the MQTT TLS test makes its own certificates

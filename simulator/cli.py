@@ -21,6 +21,7 @@ from simulator.emulator import BoardEmulator
 from simulator.factory import build_emulator
 from simulator.faults import parse_faults
 from simulator.reference import describe as describe_reference
+from simulator.serial_link import SerialPathError
 from simulator.server import serve_serial, serve_tcp
 
 
@@ -36,8 +37,12 @@ def register(app: typer.Typer) -> None:
 def sim(
     tcp: Annotated[str | None, typer.Option(help="Serve Modbus TCP on HOST:PORT.")] = None,
     serial: Annotated[str | None, typer.Option(
-        help="Serve Modbus RTU on this serial device, or on a new pty linked at this path.")] = None,
+        help="Serve Modbus RTU on the serial port at PATH (a device, a by-id link, a socat pty); "
+                "only when nothing is there, on a new pty linked at PATH (removed on exit).")] = None,
     baud: Annotated[int, typer.Option(help="RTU baud rate.")] = 115200,
+    wire_timing: Annotated[bool, typer.Option(
+        "--wire-timing", help="Hold each RTU frame for its time on an RS-485 wire at --baud (10 bits a "
+                              "byte, 3.5-character gap), as a real bus would; a pty alone is instant.")] = False,
     runner: Annotated[str, typer.Option(help="idle | steady:V | tiring:V | intervals | sweep")] = "steady:3.0",
     seed: Annotated[int, typer.Option(help="Random seed (noise, stride phase).")] = 0,
     hardware_seed: Annotated[int, typer.Option(
@@ -66,7 +71,10 @@ def sim(
         except ValueError as exc:
             fail(f"--fault: {exc}")
         options["faults"] = list(fault)
-    asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options, truth_log))
+    try:
+        asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options, truth_log, wire_timing))
+    except SerialPathError as exc:
+        fail(f"--serial: {exc}")
 
 
 async def _record_truth(emulator: BoardEmulator, rows: list[list[float]]) -> None:
@@ -80,7 +88,8 @@ async def _record_truth(emulator: BoardEmulator, rows: list[list[float]]) -> Non
 
 
 async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int, speedup: float,
-                 options: dict[str, object], truth_log: Path | None = None) -> None:
+                 options: dict[str, object], truth_log: Path | None = None,
+                 wire_timing: bool = False) -> None:
     clock = ScaledClock(speedup)
     rmap = DEFAULT_MAP.with_overrides({}, device_id=device_id)
     emulator = build_emulator(clock, rmap, options)
@@ -97,8 +106,8 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
         where = f"Modbus TCP on {host or '127.0.0.1'}:{port}"
     else:
         assert serial is not None
-        server = serve_serial(emulator, serial, baud, device_id)
-        where = f"Modbus RTU on {serial} ({baud} 8N1)"
+        server = serve_serial(emulator, serial, baud, device_id, wire_timing)
+        where = f"Modbus RTU on {serial} ({baud} 8N1{', wire timing' if wire_timing else ''})"
     async with server:
         print(f"millctl sim: board (device id {device_id}, runner {options['runner']}) "
               f"serving {where}; Ctrl-C to stop", flush=True)

@@ -1,8 +1,8 @@
 """Serve the board emulator as a real Modbus device: TCP, or RTU on a serial path.
 
-Any Modbus client (mbpoll, modbus-tk, the controller) can talk to it. For RTU without a
-serial port, `PtyLink` makes a pair of pseudo-terminals, relays bytes between them and links
-the client side to the requested path, like `socat pty,link=A pty,link=B` would.
+Any Modbus client (mbpoll, modbus-tk, the controller) can talk to it. For RTU the serial
+line is simulator/serial_link.py: an existing port, or a pty pair of its own, optionally
+held to wire speed.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import tty
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from simulator.emulator import BoardEmulator, RegisterError
 from simulator.faults import LinkFault
+from simulator.serial_link import PtyLink, SerialPathError, WiredPort, describe_path
 
 log = logging.getLogger(__name__)
 
@@ -139,67 +138,38 @@ async def serve_tcp(emulator: BoardEmulator, host: str, port: int, device_id: in
         await server.shutdown()
 
 
-class PtyLink:
-    """Two pseudo-terminals joined back to back; the client end is linked at `path`."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._server_master, self._server_slave = os.openpty()
-        self._client_master, self._client_slave = os.openpty()
-        for fd in (self._server_slave, self._client_slave):
-            tty.setraw(fd)
-        self.server_port = os.ttyname(self._server_slave)
-        self.client_port = os.ttyname(self._client_slave)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        self.path.symlink_to(self.client_port)
-        for fd in (self._server_master, self._client_master):
-            os.set_blocking(fd, False)
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self._server_master, self._relay, self._server_master, self._client_master)
-        loop.add_reader(self._client_master, self._relay, self._client_master, self._server_master)
-
-    @staticmethod
-    def _relay(src: int, dst: int) -> None:
-        try:
-            data = os.read(src, 4096)
-        except (BlockingIOError, OSError):
-            return
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(dst, data)
-
-    def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        for fd in (self._server_master, self._client_master):
-            loop.remove_reader(fd)
-        for fd in (self._server_master, self._client_master, self._server_slave, self._client_slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            if self.path.is_symlink():
-                self.path.unlink()
-
-
 @contextlib.asynccontextmanager
 async def serve_serial(emulator: BoardEmulator, path: str, baudrate: int = 115200,
-                       device_id: int = 1) -> AsyncIterator[ModbusSerialServer]:
-    """Serve Modbus RTU on `path`: an existing serial device, or else a new pty linked there."""
-    link: PtyLink | None = None
-    port = path
-    if not (Path(path).exists() and Path(path).is_char_device()) or Path(path).is_symlink():
-        link = PtyLink(path)
+                       device_id: int = 1, wire_timing: bool = False) -> AsyncIterator[ModbusSerialServer]:
+    """Serve Modbus RTU on `path`: the serial port there if one exists, else a new pty linked
+    there (simulator/serial_link.py). Nothing at `path` is ever deleted or replaced. With
+    `wire_timing`, frames take their time on an RS-485 wire at `baudrate`."""
+    target = Path(path)
+    problem = describe_path(target)
+    if problem:
+        raise SerialPathError(problem)
+    link: PtyLink | WiredPort | None = None
+    if not target.exists():
+        link = PtyLink(target, baudrate if wire_timing else None)
         port = link.server_port
-    datastore = BoardDatastore(emulator, device_id)
-    datastore.wire_garbling = True
-    server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=port, baudrate=baudrate,
-                                bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True,
-                                trace_packet=datastore.corrupt_reply)
-    await server.serve_forever(background=True)
-    ticker = asyncio.create_task(_physics_ticker(emulator))
+    elif wire_timing:
+        link = WiredPort(target, baudrate)
+        port = link.server_port
+    else:
+        port = path
     try:
-        yield server
+        datastore = BoardDatastore(emulator, device_id)
+        datastore.wire_garbling = True
+        server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=port, baudrate=baudrate,
+                                    bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True,
+                                    trace_packet=datastore.corrupt_reply)
+        await server.serve_forever(background=True)
+        ticker = asyncio.create_task(_physics_ticker(emulator))
+        try:
+            yield server
+        finally:
+            ticker.cancel()
+            await server.shutdown()
     finally:
-        ticker.cancel()
-        await server.shutdown()
         if link:
             link.close()

@@ -1,0 +1,197 @@
+"""`millctl sim --serial` on real serial paths, wire timing, and the bus budget.
+
+The simulator never deletes or replaces what it did not create; a wire-timed link carries
+what an RS-485 bus at the configured baud carries; the controller refuses a loop rate that
+does not fit on the bus and names the largest one that does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.framer import FramerType
+
+from controller.core.timerfd_clock import precise_clock
+from controller.runtime import RunOptions, run_controller
+from controller.settings.machine import LoopSection, MachineConfig
+from drivers.board import BoardContext, open_board
+from drivers.bus_budget import BusOverBudget, bus_budget
+from drivers.clock import MonotonicClock
+from drivers.registers import DEFAULT_MAP
+from simulator.factory import build_emulator
+from simulator.serial_link import PtyLink, SerialPathError
+from simulator.server import serve_serial
+
+
+def wait_for(path: Path, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout_s} s")
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def socat_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A pty pair made by socat, as a technician would make one: links A and B."""
+    a, b = tmp_path / "A", tmp_path / "B"
+    proc = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(a)
+        wait_for(b)
+        yield a, b
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def sim_serial(path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "sim", "--serial", str(path),
+                             "--runner", "steady:3.0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "millctl sim: board … serving …" once it listens
+        assert b"serving" in line, (line, proc.stderr.read() if proc.stderr else b"")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def run_loop(url: str, rate_hz: float, seconds: float) -> dict[str, object]:
+    config = MachineConfig(loop=LoopSection(rate_hz=rate_hz))
+    clock = precise_clock()
+    result = await run_controller(config, RunOptions(board_url=url, runner="steady:3.0", duration_s=seconds),
+                                  clock=clock)
+    report = result.as_json()
+    assert isinstance(report, dict)
+    return report
+
+
+def test_sim_serves_one_end_of_a_socat_pair_and_both_links_survive(tmp_path: Path) -> None:
+    with socat_pair(tmp_path) as (a, b):
+        target_a, target_b = os.readlink(a), os.readlink(b)
+        with sim_serial(a):
+            report = asyncio.run(run_loop(f"serial://{b}?baud=115200", 100.0, 2.0))
+        loop = report["loop"]
+        assert isinstance(loop, dict)
+        assert loop["rate_hz"] >= 0.99 * 100.0
+        assert report["board"]["link_errors"] == 0  # type: ignore[index]
+        # Nothing of socat's was deleted or replaced.
+        assert a.is_symlink() and os.readlink(a) == target_a
+        assert b.is_symlink() and os.readlink(b) == target_b
+
+
+def test_sim_refuses_a_dangling_link_and_leaves_it_alone(tmp_path: Path) -> None:
+    link = tmp_path / "ttyUSB-by-id"
+    link.symlink_to(tmp_path / "unplugged-adapter")
+    proc = subprocess.run([sys.executable, "-m", "controller.cli", "sim", "--serial", str(link)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and str(link) in proc.stderr
+    assert link.is_symlink() and os.readlink(link) == str(tmp_path / "unplugged-adapter")
+
+
+def test_sim_refuses_a_regular_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    with pytest.raises(SerialPathError, match="not a serial device"):
+        asyncio.run(_serve_briefly(path))
+    assert path.read_text() == "keep me"
+
+
+async def _serve_briefly(path: Path) -> None:
+    emu = build_emulator(MonotonicClock(), DEFAULT_MAP, {})
+    async with serve_serial(emu, str(path)):
+        pass
+
+
+def test_own_pty_link_is_removed_on_exit_but_a_replaced_one_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "tty-sim"
+    asyncio.run(_serve_briefly(path))
+    assert not path.exists() and not path.is_symlink()  # ours: cleaned up
+
+    async def replaced_meanwhile() -> None:
+        link = PtyLink(path)
+        path.unlink()
+        path.symlink_to("/dev/null")  # somebody else's link now
+        link.close()
+
+    asyncio.run(replaced_meanwhile())
+    assert path.is_symlink() and os.readlink(path) == "/dev/null"
+
+
+def test_bus_budget_of_function_23_at_115200_baud() -> None:
+    budget = bus_budget(115200, 200.0, read_count=11, write_count=2)
+    assert budget.exchange_bytes == 17 + 27  # request + response frames
+    assert budget.exchange_s == pytest.approx(51 * 10 / 115200)  # 44 characters + two 3.5-character gaps
+    assert budget.max_rate_hz == 225
+
+
+def test_500_hz_over_rtu_at_115200_is_refused_with_the_largest_rate_that_fits(tmp_path: Path) -> None:
+    context = BoardContext(clock=MonotonicClock(), rate_hz=500.0)
+    with pytest.raises(BusOverBudget) as err:
+        open_board(f"serial://{tmp_path / 'tty'}?baud=115200", context)
+    message = str(err.value)
+    assert "500 Hz" in message and "115200 baud" in message and "largest rate that fits is 225 Hz" in message
+
+
+def test_run_refuses_500_hz_over_rtu_before_opening_the_port(tmp_path: Path) -> None:
+    config = tmp_path / "machine.toml"
+    config.write_text(f'[board]\nurl = "serial://{tmp_path / "tty"}?baud=115200"\n\n[loop]\nrate_hz = 500\n')
+    proc = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--config", str(config), "--no-web",
+                           "--duration", "1", "--data-dir", str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "largest rate that fits is 225 Hz" in proc.stderr
+
+
+def test_rates_above_70_percent_of_the_bus_warn_and_lower_ones_do_not(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"serial://{tmp_path / 'tty'}?baud=115200"
+
+    async def open_at(rate_hz: float) -> None:
+        open_board(url, BoardContext(clock=MonotonicClock(), rate_hz=rate_hz))  # pymodbus needs a loop
+
+    with caplog.at_level(logging.WARNING, logger="drivers.bus_budget"):
+        asyncio.run(open_at(100.0))
+        assert not caplog.records
+        asyncio.run(open_at(200.0))
+    assert len(caplog.records) == 1 and "89 % of the bus" in caplog.records[0].getMessage()
+
+
+async def _fc23_round_trips_s(port: str, n: int) -> list[float]:
+    client = AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=115200, timeout=0.5, retries=0,
+                                     reconnect_delay=0)
+    await client.connect()
+    times = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            reply = await client.readwrite_registers(read_address=100, read_count=11, write_address=0,
+                                                     values=[0, 0], device_id=1)
+            times.append(time.perf_counter() - t0)
+            assert not reply.isError()
+    finally:
+        client.close()
+    return times
+
+
+def test_wire_timing_holds_a_function_23_exchange_for_its_time_on_the_wire(tmp_path: Path) -> None:
+    link = tmp_path / "tty-wired"
+    with sim_serial(link, "--wire-timing"):
+        times = asyncio.run(_fc23_round_trips_s(str(link), 20))
+    # 17 + 27 characters and the gap between them can never take less than this at 115200 baud.
+    assert min(times) >= (17 + 3.5 + 27) * 10 / 115200
