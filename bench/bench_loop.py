@@ -80,7 +80,8 @@ async def measure() -> str:
                     break
                 await asyncio.sleep(0.05)
             rtu_reports = {}
-            for rate in (100, 250, 500):
+            # 250 and 500 Hz do not fit a 115200 baud bus (drivers/bus_budget.py refuses them).
+            for rate in (100, 200):
                 clock = TimerfdClock()
                 rtu_reports[rate] = await loop_report(f"serial://{link}?baud=115200", rate, clock)
                 lines.append(row("RTU pty", rtu_reports[rate]))

@@ -1,0 +1,167 @@
+"""Issue 16 figures, before and after in one run: the simulator's speed (600 s of machine time
+on the in-process sim board), start-up time of `millctl --help` / `millctl registers`, and
+the controller's CPU per cycle over RTU beside a bare pymodbus client doing the same
+function-23 exchange paced by the same ticker at the same rate, on a plain pty and on a
+wire-timed link (`millctl sim --serial PATH --wire-timing`).
+
+"Before" is the tree at BEFORE_COMMIT, unpacked into a temporary directory and run the same
+way, so both columns share the machine's load of the moment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.framer import FramerType
+
+from controller.core.timerfd_clock import TimerfdClock
+from controller.runtime import RunOptions, run_controller
+from controller.settings.machine import LoopSection, MachineConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The tree before issue 16's work (the package reorganisation).
+BEFORE_COMMIT = "875a484"
+SIM_SECONDS = 600
+RTU_SECONDS = 5.0
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + sys of the child) and stdout of one command."""
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, out
+
+
+def sim_run(tree: Path, data: Path) -> dict[str, object]:
+    wall, cpu, out = timed([sys.executable, "-m", "controller.cli", "run", "--board", "sim", "--speedup", "0",
+                            "--duration", str(SIM_SECONDS), "--no-web", "--json", "--data-dir", str(data)], tree)
+    report = json.loads(out)
+    return {"wall_s": wall, "cpu_s": cpu, "distance_m": report["truth"]["distance_m"],
+            "work_j": report["truth"]["work_j"], "session_m": report["session"]["distance_m"]}
+
+
+def startup(tree: Path, args: list[str], data: Path, n: int = 5) -> float:
+    walls = [timed([sys.executable, "-m", "controller.cli", *args], tree)[0] for _ in range(n)]
+    return statistics.median(walls)
+
+
+async def controller_cpu(url: str, rate_hz: float) -> dict[str, float]:
+    clock = TimerfdClock()
+    try:
+        config = MachineConfig(loop=LoopSection(rate_hz=rate_hz))
+        result = await run_controller(config, RunOptions(board_url=url, runner="steady:3.0", duration_s=RTU_SECONDS),
+                                      clock=clock)
+    finally:
+        clock.close()
+    rep = result.loop.stats.report()
+    return {"cpu_ms": rep.cpu_ms_per_cycle, "missed": rep.missed, "p99_ms": rep.lateness_p99_ms,
+            "rate_hz": rep.rate_hz}
+
+
+async def paced_bare_client(port: str, rate_hz: float) -> dict[str, float]:
+    """The same function-23 exchange, woken by the same timerfd ticker at the same rate, with
+    nothing else: no estimator, modes, guard or safety."""
+    clock = TimerfdClock()
+    client = AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=115200, timeout=0.5, retries=0,
+                                     reconnect_delay=0)
+    await client.connect()
+    period = 1.0 / rate_hz
+    cycles = missed = 0
+    try:
+        deadline = clock.now_s() + period
+        end = deadline + RTU_SECONDS
+        cpu0 = time.process_time()
+        while deadline < end:
+            await clock.tick_until(deadline)
+            await client.readwrite_registers(read_address=100, read_count=11, write_address=0, values=[0, 0],
+                                             device_id=1)
+            cycles += 1
+            deadline += period
+            if clock.now_s() > deadline:
+                skipped = int((clock.now_s() - deadline) / period) + 1
+                missed += skipped
+                deadline += skipped * period
+        cpu = time.process_time() - cpu0
+    finally:
+        client.close()
+        clock.close()
+    return {"cpu_ms": cpu / max(1, cycles) * 1e3, "missed": missed}
+
+
+def wait_for(path: Path) -> None:
+    for _ in range(200):
+        if path.exists():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{path} did not appear")
+
+
+async def rtu_side_by_side(link: Path, rates: tuple[float, ...], *sim_args: str) -> list[str]:
+    sim = subprocess.Popen([sys.executable, "-m", "controller.cli", "sim", "--serial", str(link),
+                            "--runner", "steady:3.0", *sim_args], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    rows = []
+    try:
+        wait_for(link)
+        for rate in rates:
+            ctl = await controller_cpu(f"serial://{link}?baud=115200", rate)
+            bare = await paced_bare_client(str(link), rate)
+            label = "wire-timed" if sim_args else "pty (instant)"
+            rows.append(f"| {label} | {rate:.0f} | {ctl['cpu_ms']:.3f} | {bare['cpu_ms']:.3f} | "
+                        f"{ctl['cpu_ms'] / bare['cpu_ms']:.2f}× | {ctl['missed']:.0f} | {bare['missed']:.0f} | "
+                        f"{ctl['p99_ms']:.2f} |")
+    finally:
+        sim.terminate()
+        sim.wait()
+    return rows
+
+
+def run() -> str:
+    lines = ["## Performance (issue 16)", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "before"
+        before.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_COMMIT], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        data = Path(tmp) / "data"
+        old, new = sim_run(before, data), sim_run(ROOT, data)
+        lines += [f"### {SIM_SECONDS} s of machine time on the sim board (free mode, steady runner, 100 Hz)", "",
+                  "`millctl run --board sim --speedup 0 --duration 600 --no-web --json`, one run each.", "",
+                  "| tree | wall s | CPU s | × real time (wall) | truth distance m | truth work J | session m |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, r in ((f"before ({BEFORE_COMMIT})", old), ("after", new)):
+            lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | "
+                         f"{SIM_SECONDS / float(str(r['wall_s'])):.0f}× | {r['distance_m']} | {r['work_j']} | "
+                         f"{r['session_m']} |")
+        same = (old["distance_m"], old["work_j"]) == (new["distance_m"], new["work_j"])
+        lines += ["", f"Speed-up in this run: {float(str(old['wall_s'])) / float(str(new['wall_s'])):.2f}× wall, "
+                  f"{float(str(old['cpu_s'])) / float(str(new['cpu_s'])):.2f}× CPU; truth figures "
+                  f"{'identical' if same else 'DIFFER'}.",
+                  "", "### Start-up (median of 5, wall)", "", "| command | before s | after s |", "|---|---|---|"]
+        for args in (["--help"], ["registers", "--data-dir", str(data)]):
+            lines.append(f"| millctl {args[0]} | {startup(before, args, data):.2f} | {startup(ROOT, args, data):.2f} |")
+        link = Path(tmp) / "tty-bench"
+        pty_rows = asyncio.run(rtu_side_by_side(link, (100.0, 200.0)))
+        wired_rows = asyncio.run(rtu_side_by_side(link, (100.0, 150.0, 200.0), "--wire-timing"))
+    lines += ["", "### Controller CPU per cycle over RTU vs a paced bare pymodbus client (same run, same link)", "",
+              f"{RTU_SECONDS:.0f} s each at 115200 baud to `millctl sim --serial` in another process; both woken by "
+              "the timerfd ticker at the same rate. CPU is this process only.", "",
+              "| link | Hz | controller CPU ms/cycle | bare client CPU ms/cycle | ratio | controller missed | "
+              "bare missed | controller late p99 ms |",
+              "|---|---|---|---|---|---|---|---|", *pty_rows, *wired_rows]
+    return "\n".join(lines) + "\n"
