@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
+import subprocess
+import sys
 import time
 from typing import Annotated, Any
 
@@ -18,7 +21,7 @@ from rich.table import Table
 from controller.cli.common import ConfigOption, DataDirOption, fail, resolve_config
 from controller.services.telemetry.fleet import FleetTracker, follow
 from controller.services.telemetry.payloads import json_schemas
-from controller.services.telemetry.sim_fleet import fleet_report, run_sim_fleet
+from controller.services.telemetry.sim_fleet import fleet_report, merge_reports, run_sim_fleet, split_machines
 from controller.settings.mqtt import MqttSection
 
 MqttOption = Annotated[str | None, typer.Option(
@@ -110,6 +113,9 @@ def sim_fleet(
     as_json: Annotated[bool, typer.Option("--json", help="Print the fleet's loop health at the end.")] = False,
     warmup: Annotated[float, typer.Option(help="Seconds of start-up left out of the loop statistics.",
                                           min=0)] = 1.0,
+    processes: Annotated[int, typer.Option(
+        help="Spread the machines over this many processes (one Python process uses one core); "
+             "machines are then named PREFIX-pJ-001, ….", min=1, max=64)] = 1,
 ) -> None:
     """N simulated machines (simulator + controller + MQTT each) in one process."""
     machine, directory = resolve_config(config, data_dir)
@@ -119,15 +125,47 @@ def sim_fleet(
     started = time.monotonic()
     if duration is not None and warmup >= duration:
         fail(f"--warmup ({warmup} s) must be shorter than --duration ({duration} s)")
-    results = asyncio.run(run_sim_fleet(machine, count, settings, directory, runner, duration,
-                                        name_prefix, handle_signals=True, warmup_s=warmup))
-    report = fleet_report(results)
+    if processes > 1:
+        common = ["--runner", runner, "--warmup", str(warmup), "--data-dir", str(directory), "--json"]
+        common += ["--mqtt", mqtt] if mqtt else []
+        common += ["--config", str(config)] if config else []
+        common += ["--duration", str(duration)] if duration is not None else []
+        report = _run_processes(split_machines(count, processes), name_prefix, common)
+    else:
+        results = asyncio.run(run_sim_fleet(machine, count, settings, directory, runner, duration,
+                                            name_prefix, handle_signals=True, warmup_s=warmup))
+        report = fleet_report(results)
     report["wall_s"] = round(time.monotonic() - started, 3)
     if as_json:
         print(json.dumps(report, indent=2))
     else:
         print(f"{count} machines: lateness p99 max {report['lateness_p99_ms']['max']} ms, "
               f"missed {report['missed']}, CPU {report['cpu_percent']} %")
+
+
+def _run_processes(counts: list[int], name_prefix: str, common: list[str]) -> dict[str, Any]:
+    """Run one `sim-fleet` child per entry of `counts` and merge their reports. Ctrl-C reaches
+    the children through the terminal's process group; SIGTERM is passed on to them."""
+    children = [subprocess.Popen([sys.executable, "-m", "controller.cli", "sim-fleet", str(n),
+                                  "--name-prefix", f"{name_prefix}-p{j + 1}", *common],
+                                 stdout=subprocess.PIPE, text=True)
+                for j, n in enumerate(counts)]
+
+    def pass_on(*_: object) -> None:
+        for child in children:
+            child.terminate()
+
+    previous = signal.signal(signal.SIGTERM, pass_on)
+    try:
+        outputs = [child.communicate()[0] for child in children]
+    except KeyboardInterrupt:
+        outputs = [child.communicate()[0] for child in children]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    failed = [j + 1 for j, child in enumerate(children) if child.returncode != 0]
+    if failed:
+        fail(f"sim-fleet process(es) {failed} failed (see their messages above)")
+    return merge_reports([json.loads(out) for out in outputs])
 
 
 def schemas_markdown() -> str:

@@ -77,3 +77,27 @@ def fleet_report(results: list[RunResult]) -> dict[str, Any]:
         "cpu_percent": round(reports[0].cpu_percent, 2),  # one process: every loop sees the same CPU share
         "per_machine": [{"machine": r.loop.config.machine.name, **r.as_json()["loop"]} for r in results],
     }
+
+
+def split_machines(count: int, processes: int) -> list[int]:
+    """How many machines each of `processes` processes runs: as even as possible, none empty."""
+    processes = min(processes, count)
+    return [count // processes + (1 if j < count % processes else 0) for j in range(processes)]
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One fleet report from the reports of several processes (`sim-fleet --processes N`).
+    CPU adds up: each process reports its own share of one core."""
+    per_machine = [m for rep in reports for m in rep["per_machine"]]
+    return {
+        "machines": sum(rep["machines"] for rep in reports),
+        "processes": len(reports),
+        "lateness_p99_ms": {"max": max(rep["lateness_p99_ms"]["max"] for rep in reports),
+                            "median": round(statistics.median(m["lateness_ms"]["p99"] for m in per_machine), 4)},
+        "lateness_max_ms": max(rep["lateness_max_ms"] for rep in reports),
+        "missed": sum(rep["missed"] for rep in reports),
+        "rate_hz_min": min(rep["rate_hz_min"] for rep in reports),
+        "cpu_percent": round(sum(rep["cpu_percent"] for rep in reports), 2),
+        "per_machine": per_machine,
+    }
+
