@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -20,9 +21,6 @@ import pytest
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
-from controller.core.timerfd_clock import precise_clock
-from controller.runtime import RunOptions, run_controller
-from controller.settings.machine import LoopSection, MachineConfig
 from drivers.board import BoardContext, open_board
 from drivers.bus_budget import BusOverBudget, bus_budget
 from drivers.clock import MonotonicClock
@@ -70,21 +68,16 @@ def sim_serial(path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
-async def run_loop(url: str, rate_hz: float, seconds: float) -> dict[str, object]:
-    config = MachineConfig(loop=LoopSection(rate_hz=rate_hz))
-    clock = precise_clock()
-    result = await run_controller(config, RunOptions(board_url=url, runner="steady:3.0", duration_s=seconds),
-                                  clock=clock)
-    report = result.as_json()
-    assert isinstance(report, dict)
-    return report
-
-
 def test_sim_serves_one_end_of_a_socat_pair_and_both_links_survive(tmp_path: Path) -> None:
     with socat_pair(tmp_path) as (a, b):
         target_a, target_b = os.readlink(a), os.readlink(b)
         with sim_serial(a):
-            report = asyncio.run(run_loop(f"serial://{b}?baud=115200", 100.0, 2.0))
+            run = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--board",
+                                  f"serial://{b}?baud=115200", "--duration", "2", "--no-web", "--json",
+                                  "--data-dir", str(tmp_path / "data")],
+                                 capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
         loop = report["loop"]
         assert isinstance(loop, dict)
         assert loop["rate_hz"] >= 0.99 * 100.0
