@@ -57,6 +57,10 @@ CONDITIONS: dict[FaultKind, tuple[Status, FaultCode]] = {
 }
 
 
+#: The same conditions as plain bits: the injector runs before every request the board answers.
+_CONDITION_BITS: dict[FaultKind, int] = {kind: int(flag) for kind, (flag, _) in CONDITIONS.items()}
+
+
 class LinkFault(enum.Enum):
     """What the transport should do with one request."""
 
@@ -120,33 +124,37 @@ class FaultInjector:
     def __init__(self, schedule: Iterable[FaultSpec], seed: int = 0) -> None:
         self.schedule = sorted(schedule, key=lambda s: s.at_s)
         self._rng = random.Random(seed ^ 0x5AFE)
-        self._conditions = Status(0)
+        self._condition_bits = 0
         self._rebooted: set[int] = set()
         #: (machine time, description) of every change, for test rigs and the server log.
         self.history: list[tuple[float, str]] = []
 
     def conditions_at(self, t_s: float) -> Status:
-        status = Status(0)
+        """Board conditions the schedule raises at machine time `t_s`."""
+        return Status(self._bits_at(t_s))
+
+    def _bits_at(self, t_s: float) -> int:
+        bits = 0
         for spec in self.schedule:
-            if spec.kind in CONDITIONS and spec.active(t_s):
-                status |= CONDITIONS[spec.kind][0]
-        return status
+            if spec.kind in _CONDITION_BITS and spec.active(t_s):
+                bits |= _CONDITION_BITS[spec.kind]
+        return bits
 
     def apply(self, emulator: BoardEmulator, t_s: float) -> None:
         """Bring the emulator's conditions up to date with the schedule at machine time `t_s`."""
-        wanted = self.conditions_at(t_s)
-        raised = wanted & ~self._conditions
-        dropped = self._conditions & ~wanted
+        wanted = self._bits_at(t_s)
+        raised = wanted & ~self._condition_bits
+        dropped = self._condition_bits & ~wanted
         if raised or dropped:
             # Only the bits this injector owns change: a test may set others by hand.
-            emulator.conditions = (emulator.conditions & ~dropped) | raised
+            emulator.conditions = (int(emulator.conditions) & ~dropped) | raised
             for kind, (flag, code) in CONDITIONS.items():
                 if flag & raised:
                     emulator.fault_code = code
                     self.history.append((t_s, f"{kind.value} on"))
                 if flag & dropped:
                     self.history.append((t_s, f"{kind.value} off"))
-            self._conditions = wanted
+            self._condition_bits = wanted
         for index, spec in enumerate(self.schedule):
             if (spec.kind == FaultKind.REBOOT and index not in self._rebooted
                     and t_s >= spec.at_s + REBOOT_OFFLINE_S):
