@@ -86,9 +86,13 @@ ISR(USART_UDRE_vect)
 
 ISR(USART_TX_vect)
 {
-    /* The last stop bit is on the wire: release the bus for the master's next request. */
-    PORTD &= (uint8_t)~_BV(DE_PIN);
-    tx_busy = false;
+    /* The last stop bit is on the wire: release the bus for the master's next request. The
+     * check keeps the driver on should the flag rise between bytes (simavr raises it after
+     * every byte; the chip only when both the buffer and the shift register are empty). */
+    if (tx_pos == tx_len) {
+        PORTD &= (uint8_t)~_BV(DE_PIN);
+        tx_busy = false;
+    }
 }
 
 static uint16_t adc_convert_blocking(uint8_t channel)
