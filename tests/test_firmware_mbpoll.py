@@ -15,11 +15,16 @@ MBPOLL = shutil.which("mbpoll") or "/usr/bin/mbpoll"
 
 
 @pytest.fixture(scope="module")
-def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     result = make("sim")
     assert result.returncode == 0, result.stdout + result.stderr
-    with board_sim(tmp_path_factory.mktemp("mbpoll")) as (pty, _truth):
-        yield pty
+    with board_sim(tmp_path_factory.mktemp("mbpoll")) as (pty, truth):
+        yield pty, truth
+
+
+@pytest.fixture
+def link(board: tuple[Path, Path]) -> Path:
+    return board[0]
 
 
 def mbpoll(link: Path, table: str, ref: int, *values: int, count: int = 1,
@@ -67,3 +72,35 @@ def test_another_device_id_gets_no_answer(link: Path) -> None:
     silent = mbpoll(link, "3", 0, device_id=7)
     assert silent.returncode != 0
     assert "timed out" in (silent.stdout + silent.stderr).lower()
+
+
+def test_the_firmware_survives_a_flood_of_garbage_and_answers_after_it(board: tuple[Path, Path]) -> None:
+    import random
+    import time
+
+    import serial  # pyserial, as pymodbus uses it
+    from firmware_helpers import TruthLog
+
+    link, truth = board
+    noise = random.Random(17)
+    sent = 0
+    before = TruthLog.read(truth).rows[-1]["bytes_in"]
+    with serial.Serial(str(link), 115200, timeout=0.1) as port:
+        for _ in range(8):  # 16 kB of noise with no silence in it, then frames of every size
+            sent += port.write(bytes(noise.randrange(256) for _ in range(2048))) or 0
+        for size in (1, 3, 255, 256, 257, 600):
+            sent += port.write(bytes([1] + [noise.randrange(256) for _ in range(size - 1)])) or 0
+            time.sleep(0.01)
+        port.flush()
+        # The UART takes 87 us a byte: wait until the whole flood went through it.
+        deadline = time.monotonic() + 10
+        while TruthLog.read(truth).rows[-1]["bytes_in"] < before + sent:
+            assert time.monotonic() < deadline, "the flood never reached the firmware"
+            time.sleep(0.1)
+        time.sleep(0.05)
+        port.reset_input_buffer()
+    inputs = mbpoll(link, "3", 0, count=11)
+    assert inputs.returncode == 0, inputs.stdout + inputs.stderr
+    assert registers(inputs.stdout)[10] == 0x0100
+    holding = registers(mbpoll(link, "4", 0, count=5).stdout)
+    assert holding[3] == 1200 and holding[4] == 6000  # the noise wrote nothing

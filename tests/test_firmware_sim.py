@@ -80,3 +80,37 @@ def test_the_estop_is_reported_and_the_hardware_loop_cuts_the_coil(tmp_path: Pat
     # The firmware itself commands the safe brake (its duty), whatever the loop does.
     safe_duty = SAFE_MA / 1000.0 * 6.0 / 24.0
     assert all(r["duty"] > 0.8 * safe_duty for r in pressed)
+
+
+def test_killing_millctl_leaves_the_firmware_holding_the_safe_brake(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from firmware_helpers import realtime, write_config
+    from skeleton_helpers import MILLCTL, cli_env
+
+    with board_sim(tmp_path) as (link, truth_path):
+        (tmp_path / "data").mkdir()
+        proc = subprocess.Popen([*realtime(10), *MILLCTL, "run", "--config", str(write_config(tmp_path)),
+                                 "--board", f"serial://{link}?baud=115200", "--duration", "30", "--no-web",
+                                 "--mode", "level", "--target", str(LEVEL)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(tmp_path / "data"))
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                rows = TruthLog.read(truth_path).rows
+                if len(rows) > 50 and all(abs(r["coil_ma"] - LEVEL_MA) < COIL_TOLERANCE_MA for r in rows[-50:]):
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the brake never reached the level's current")
+        finally:
+            proc.send_signal(signal.SIGKILL)  # no clean exit: nothing releases the brake
+            proc.wait()
+        killed_at_s = TruthLog.read(truth_path).rows[-1]["t_s"]
+        time.sleep(1.5)
+    truth = TruthLog.read(truth_path)
+    watchdog_s = CONFIG.safety.watchdog_cycles / SIM_RATE_HZ
+    held = truth.between(killed_at_s + watchdog_s + 0.3, killed_at_s + 1.4)
+    assert held and all(abs(r["coil_ma"] - SAFE_MA) < COIL_TOLERANCE_MA for r in held)
