@@ -17,6 +17,8 @@ if [ "$want_dev" = 1 ]; then
   # The board firmware (firmware/): AVR toolchain, simavr and its library for the harness,
   # clang with libFuzzer for the frame-parser fuzz, make.
   command -v make >/dev/null || need+=(make)
+  command -v cc >/dev/null || need+=(gcc)
+  command -v pkg-config >/dev/null || need+=(pkg-config)
   command -v avr-gcc >/dev/null || need+=(gcc-avr)
   [ -f /usr/lib/avr/include/avr/io.h ] || need+=(avr-libc)
   command -v simavr >/dev/null || need+=(simavr)

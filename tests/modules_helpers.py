@@ -192,9 +192,10 @@ async def _watch(output: OutputEmulator) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serve_modules(port: int, speed_mps: float = 3.0) -> AsyncIterator[Rig]:
-    """The three modules on one bus: RTU frames over TCP, as a serial device server carries them."""
-    rig = Rig(CounterEmulator(speed_mps), OutputEmulator(), InputEmulator(), port)
+async def serve_modules(port: int, speed_mps: float = 3.0, rig: Rig | None = None) -> AsyncIterator[Rig]:
+    """The three modules on one bus: RTU frames over TCP, as a serial device server carries them.
+    Pass a `rig` to serve the same modules again (the bus came back)."""
+    rig = rig or Rig(CounterEmulator(speed_mps), OutputEmulator(), InputEmulator(), port)
     bus = ModuleBus({COUNTER_ID: rig.counter, OUTPUT_ID: rig.output, ESTOP_ID: rig.estop})
     server = ModbusTcpServer(bus, framer=FramerType.RTU, address=("127.0.0.1", port),
                              ignore_missing_devices=True)

@@ -113,3 +113,36 @@ async def test_the_estop_input_is_reported_as_the_boards_estop(tmp_path: Path) -
     # The controller answered with the safe brake (the amplifier's enable is cut in hardware).
     safe_ua = ModuleProfile.load(profile_path).output.signal_for(CONFIG.safety.safe_brake_ma)
     assert any(ua == safe_ua for _t, ua in rig.output.trace)
+
+
+async def test_a_bus_that_goes_away_is_held_by_the_output_module_and_rearmed_when_back(tmp_path: Path) -> None:
+    port = free_port()
+    async with serve_modules(port) as rig:
+        profile = ModuleProfile.load(write_profile(tmp_path, port))
+        (tmp_path / "data").mkdir()
+        proc = await asyncio.create_subprocess_exec(
+            *millctl_args(tmp_path, tmp_path / "modules.toml", "--duration", "8", "--json"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(tmp_path / "data"))
+        level_ua = profile.output.signal_for(CONFIG.levels.current_ma[LEVEL])
+        await _wait_for(lambda: rig.output.current_ua == level_ua, 20.0)
+        await asyncio.sleep(1.0)
+    gone_s = time.monotonic()  # the bus (the serial device server) is gone for 2.5 s
+    during: list[tuple[float, int]] = []
+    while time.monotonic() < gone_s + 2.5:
+        now = time.monotonic()
+        during.append((now, rig.output.output_ua(now)))
+        await asyncio.sleep(0.02)
+    async with serve_modules(port, rig=rig):
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out)
+    codes = [f["code"] for f in report["faults"]]
+    assert "link_lost" in codes and "watchdog_tripped" in codes, report["faults"]
+    safe_ua = profile.output.signal_for(CONFIG.safety.safe_brake_ma)
+    # While the bus was gone the module held the last value, then drove its safe value.
+    assert all(ua == level_ua for t, ua in during if t < gone_s + profile.output.comm_loss_s - 0.3)
+    held = [ua for t, ua in during if t > gone_s + profile.output.comm_loss_s + 0.2]
+    assert held and all(ua == safe_ua for ua in held)
+    back = [ua for t, ua in rig.output.trace if t > gone_s + 2.5 + 1.5]
+    assert back and back[-1] in (level_ua, profile.output.signal_for(0))  # control resumed, then released
+    assert any(ua == level_ua for ua in back)
