@@ -319,14 +319,19 @@ class ModuleBoard(Board):
         return BoardSample.from_raw(raw, host_s)
 
     async def read_holding(self) -> dict[str, int]:
-        """What this board was last told, by holding-register name (the modules keep no copy
-        of the map's holding registers)."""
+        """The map's holding registers by name: the safe brake and the timeout as the output
+        module holds them, the command as this board last sent it (no module keeps a copy)."""
+        out, device = self.profile.output, self._output
+        safe = await self._call(device, "read the safe value", device.client.read_holding_registers,
+                                out.safe_value_address, count=1)
+        timeout = await self._call(device, "read the communication-loss timeout",
+                                   device.client.read_holding_registers, out.watchdog_address, count=1)
         return {
             "brake_setpoint_ma": self._command.brake_setpoint_ma,
             "control": self._command.control_bits,
-            "watchdog_ms": round(self.output_safe_after_s * 1000),
-            "safe_brake_ma": self._settings.safe_brake_ma,
-            "ramp_ma_per_s": 0,
+            "watchdog_ms": round(timeout.registers[0] * out.watchdog_unit_s * 1000),
+            "safe_brake_ma": out.current_for(safe.registers[0]),
+            "ramp_ma_per_s": 0,  # no board-side ramp
         }
 
 

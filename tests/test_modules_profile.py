@@ -89,6 +89,8 @@ async def test_settings_arm_each_modules_own_timeout_rounded_up_to_its_units(tmp
         board = open_board(f"modules://{path}")
         async with board:
             await board.apply_settings(BoardSettings(safe_brake_ma=900))
+            holding = await board.read_holding()
+    assert holding["safe_brake_ma"] == 900 and holding["watchdog_ms"] == 1000  # read back from the module
     assert rig.counter.watchdog_units == 5  # 0.45 s in 0.1 s units, never shorter
     assert rig.output.watchdog_s == 1
     assert rig.output.safe_ua == ModuleProfile.load(path).output.signal_for(900)
