@@ -39,6 +39,11 @@ int main(void)
             board_inputs_t in;
             hal_read_inputs(&in);
             uint16_t command_ma = board_tick_ms(&board, &in);
+            if (in.estop_pressed) {
+                /* The relay has cut the coil: no current to trim against. A trim wound up now
+                 * would jolt the coil when the loop closes again. */
+                coil_init(&coil);
+            }
             hal_set_coil_duty(coil_duty(&coil, command_ma, in.coil_current_ma, in.supply_mv, HAL_PWM_TOP));
         }
         if (hal_rx.ready && !hal_sending()) {

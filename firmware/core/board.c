@@ -105,7 +105,13 @@ uint16_t board_tick_ms(board_t *b, const board_inputs_t *in)
         b->watchdog_tripped = true;
         b->fault_code = FAULT_WATCHDOG;
     }
+    bool was_estop = (b->conditions & ST_ESTOP) != 0;
     condition(b, ST_ESTOP, in->estop_pressed, FAULT_ESTOP);
+    if (was_estop && !in->estop_pressed) {
+        /* The e-stop loop had cut the coil's supply: restart the ramp from what the coil really
+         * carries, so the current comes back through the ramp, not as a step. */
+        b->coil_command_ua = (uint32_t)in->coil_current_ma * 1000u;
+    }
     condition(b, ST_SAFETY_KEY_REMOVED, !in->safety_key_present, FAULT_SAFETY_KEY);
     bool hot = in->temp_dc >= OVER_TEMPERATURE_DC
                || ((b->conditions & ST_OVER_TEMPERATURE) && in->temp_dc >= OVER_TEMPERATURE_CLEAR_DC);

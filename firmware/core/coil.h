@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #define COIL_RESISTANCE_MOHM 6000u  /* nominal coil: 6 ohm (24 V drives it to 4 A at full duty) */
-#define COIL_TRIM_SHIFT 6           /* integral gain: 1/64 of a duty count per mA per ms */
+/* Integral gain: 1/1024 of a duty count per mA per ms. One count drives ~3.7 mA, so the trim
+ * settles in ~0.3 s: several coil time constants (L/R ~ 30 ms), hence no overshoot. */
+#define COIL_TRIM_SHIFT 10
 #define COIL_TRIM_MAX_PERCENT 25    /* the trim corrects resistance drift, not a wrong coil */
 
 typedef struct {

@@ -516,6 +516,21 @@ static void test_estop_forces_the_safe_brake_and_latches_its_fault(void)
     CHECK_EQ(b.fault_code, FAULT_NONE);
 }
 
+static void test_after_an_estop_the_ramp_restarts_from_the_coils_real_current(void)
+{
+    board_t b;
+    arm(&b, 2000);
+    CHECK_EQ(write_reg(&b, HR_WATCHDOG_MS, 60000), 0);
+    board_inputs_t in = HEALTHY;
+    run_ms(&b, in, 500);
+    in.estop_pressed = true;
+    in.coil_current_ma = 0; /* the relay has cut the coil's supply */
+    CHECK_EQ(run_measured(&b, in, 500), DEFAULT_SAFE_BRAKE_MA);
+    in.estop_pressed = false;
+    CHECK_EQ(run_measured(&b, in, 1), DEFAULT_RAMP_MA_PER_S / 1000); /* from 0, one ramp step */
+    CHECK(!(board_status(&b) & ST_BRAKE_FAULT));
+}
+
 static void test_removed_safety_key_forces_the_safe_brake(void)
 {
     board_t b;
@@ -651,6 +666,7 @@ static const struct {
     T(test_slow_ramp_below_1_ma_per_ms_still_moves),
     T(test_brake_disabled_drives_no_current),
     T(test_estop_forces_the_safe_brake_and_latches_its_fault),
+    T(test_after_an_estop_the_ramp_restarts_from_the_coils_real_current),
     T(test_removed_safety_key_forces_the_safe_brake),
     T(test_over_current_cuts_the_coil_at_once_and_latches),
     T(test_a_coil_that_carries_no_current_is_a_fault),
