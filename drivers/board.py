@@ -126,6 +126,8 @@ def _find_factory(scheme: str) -> BoardFactory:
     if scheme not in _REGISTRY:
         if scheme in ("tcp", "serial", "rtu+tcp"):
             import drivers.modbus  # noqa: F401  (registers itself)
+        elif scheme == "modules":
+            from drivers import modules  # noqa: F401  (registers itself)
         else:
             for ep in entry_points(group="millctl.boards"):
                 if ep.name == scheme:
@@ -133,7 +135,7 @@ def _find_factory(scheme: str) -> BoardFactory:
     try:
         return _REGISTRY[scheme]
     except KeyError:
-        known = sorted({*_REGISTRY, "tcp", "serial", "rtu+tcp",
+        known = sorted({*_REGISTRY, "tcp", "serial", "rtu+tcp", "modules",
                         *(ep.name for ep in entry_points(group="millctl.boards"))})
         raise BoardConfigError(f"unknown board type {scheme!r}; known: {', '.join(known)}") from None
 

@@ -32,10 +32,34 @@ log = logging.getLogger(__name__)
 ILLEGAL_FUNCTION = 1
 
 
+ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
+
+
+async def modbus_call(url: str, device_id: int, what: str,
+                      request: Callable[[], Awaitable[Any]] | Awaitable[Any]) -> Any:
+    """Make one request and turn every pymodbus failure into a typed board error.
+
+    Pass a callable: pymodbus raises ConnectionException when a request is *built* on a closed
+    connection, and that must become a LinkLost like any other link failure."""
+    try:
+        reply = await (request() if callable(request) else request)
+    except ModbusIOException as exc:
+        raise BoardTimeout(f"no answer from board {device_id} at {url} to "
+                           f"{what}: check wiring, baud rate and device id ({exc})") from exc
+    except ConnectionException as exc:
+        raise LinkLost(f"link to {url} lost during {what}: {exc}") from exc
+    except (OSError, ModbusException) as exc:
+        raise LinkLost(f"link to {url} failed during {what}: {exc}") from exc
+    if reply.isError():
+        raise ModbusExceptionReply(reply.function_code & 0x7F,
+                                   int(getattr(reply, "exception_code", 0)), what)
+    return reply
+
+
 class ModbusBoard(Board):
     """A board behind a pymodbus async client (TCP, RTU, or RTU framed over TCP)."""
 
-    def __init__(self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, url: str,
+    def __init__(self, client: ModbusClient, url: str,
                  context: BoardContext) -> None:
         self._client = client
         self._url = url
@@ -67,22 +91,8 @@ class ModbusBoard(Board):
         self._client.close()
 
     async def _call(self, what: str, request: Callable[[], Awaitable[Any]] | Awaitable[Any]) -> Any:
-        # Pass a callable: pymodbus raises ConnectionException when a request is *built* on a
-        # closed connection, and that must become a LinkLost like any other link failure.
         self.transactions += 1
-        try:
-            reply = await (request() if callable(request) else request)
-        except ModbusIOException as exc:
-            raise BoardTimeout(f"no answer from board {self._device_id} at {self._url} to "
-                               f"{what}: check wiring, baud rate and device id ({exc})") from exc
-        except ConnectionException as exc:
-            raise LinkLost(f"link to {self._url} lost during {what}: {exc}") from exc
-        except (OSError, ModbusException) as exc:
-            raise LinkLost(f"link to {self._url} failed during {what}: {exc}") from exc
-        if reply.isError():
-            raise ModbusExceptionReply(reply.function_code & 0x7F,
-                                       int(getattr(reply, "exception_code", 0)), what)
-        return reply
+        return await modbus_call(self._url, self._device_id, what, request)
 
     def _decode(self, registers: list[int]) -> BoardSample:
         raw = self.register_map.decode_inputs(registers)
@@ -143,16 +153,15 @@ def _with_device_id(url: BoardURL, context: BoardContext) -> BoardContext:
     return dataclasses.replace(context, register_map=rmap)
 
 
-def open_tcp(url: BoardURL, context: BoardContext) -> Board:
-    if not url.host:
-        raise BoardConfigError(f"{url.text!r}: expected tcp://HOST:PORT")
-    context = _with_device_id(url, context)
-    client = AsyncModbusTcpClient(url.host, port=url.port or 502, timeout=context.timeout_s,
-                                  retries=0, reconnect_delay=0)
-    return ModbusBoard(client, url.text, context)
-
-
-def open_serial(url: BoardURL, context: BoardContext) -> Board:
+def modbus_client(url: BoardURL, timeout_s: float) -> ModbusClient:
+    """The pymodbus client for a `tcp://`, `serial://` (or bare path) or `rtu+tcp://` URL."""
+    if url.scheme == "tcp":
+        if not url.host:
+            raise BoardConfigError(f"{url.text!r}: expected tcp://HOST:PORT")
+        return AsyncModbusTcpClient(url.host, port=url.port or 502, timeout=timeout_s,
+                                    retries=0, reconnect_delay=0)
+    if url.scheme not in ("serial", "rtu+tcp"):
+        raise BoardConfigError(f"{url.text!r}: a Modbus link is tcp://, serial:// or rtu+tcp://")
     # rtu+tcp: RTU frames over a TCP socket (a serial device server), via pyserial's URL handler.
     port = f"socket://{url.host}:{url.port}" if url.scheme == "rtu+tcp" else url.path
     if not port:
@@ -161,14 +170,24 @@ def open_serial(url: BoardURL, context: BoardContext) -> Board:
     parity = url.query.get("parity", "N").upper()
     if parity not in ("N", "E", "O"):
         raise BoardConfigError(f"parity {parity!r} in {url.text!r}: use N, E or O")
+    return AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=baud, bytesize=8,
+                                   parity=parity, stopbits=1, timeout=timeout_s,
+                                   retries=0, reconnect_delay=0)
+
+
+def open_tcp(url: BoardURL, context: BoardContext) -> Board:
     context = _with_device_id(url, context)
+    return ModbusBoard(modbus_client(url, context.timeout_s), url.text, context)
+
+
+def open_serial(url: BoardURL, context: BoardContext) -> Board:
+    context = _with_device_id(url, context)
+    client = modbus_client(url, context.timeout_s)  # validates baud and parity first
     if context.rate_hz is not None:
         _, read_count = context.register_map.input_span
         _, write_count = context.register_map.command_span
-        check_bus_budget(bus_budget(baud, context.rate_hz, read_count, write_count, parity), url.text)
-    client = AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=baud, bytesize=8,
-                                     parity=parity, stopbits=1, timeout=context.timeout_s,
-                                     retries=0, reconnect_delay=0)
+        check_bus_budget(bus_budget(_int_option(url, "baud", 115200), context.rate_hz, read_count,
+                                    write_count, url.query.get("parity", "N").upper()), url.text)
     return ModbusBoard(client, url.text, context)
 
 

@@ -15,6 +15,20 @@ if [ "$want_dev" = 1 ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)
   command -v openssl >/dev/null || need+=(openssl)   # the MQTT TLS test makes its own certificates
+  # The board firmware (firmware/): AVR toolchain, simavr and its library for the harness,
+  # clang with libFuzzer for the frame-parser fuzz, make.
+  command -v make >/dev/null || need+=(make)
+  command -v cc >/dev/null || need+=(gcc)
+  command -v pkg-config >/dev/null || need+=(pkg-config)
+  command -v avr-gcc >/dev/null || need+=(gcc-avr)
+  [ -f /usr/lib/avr/include/avr/io.h ] || need+=(avr-libc)
+  command -v simavr >/dev/null || need+=(simavr)
+  [ -f /usr/include/simavr/sim_avr.h ] || need+=(libsimavr-dev)
+  [ -f /usr/include/libelf.h ] || need+=(libelf-dev)
+  command -v clang >/dev/null || need+=(clang)
+  [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
+    || need+=(libclang-rt-14-dev)
+  command -v chrt >/dev/null || need+=(util-linux)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then

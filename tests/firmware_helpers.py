@@ -1,0 +1,111 @@
+"""Helpers for the firmware tests: build the firmware once, run `board-sim`, read its truth log."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skeleton_helpers import MILLCTL, cli_env, wait_for_path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+BOARD_SIM = FIRMWARE / "build" / "board-sim"
+#: The loop rate the bus and the simulated firmware carry with margin (docs/board.md).
+SIM_RATE_HZ = 50.0
+
+
+def realtime(priority: int) -> list[str]:
+    """A `chrt -f` prefix when root may use it, else nothing.
+
+    The simulated board must keep pace with real time and the controller with its period, as
+    on a real machine (where millctl runs with real-time priority); on this shared 2-core box
+    other processes would otherwise starve them. Both sleep between events, never spin."""
+    chrt = shutil.which("chrt")
+    return [chrt, "-f", str(priority)] if chrt and os.geteuid() == 0 else []
+
+
+def make(target: str, *variables: str, timeout_s: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """`make -C firmware TARGET`, output captured."""
+    return subprocess.run(["make", "-C", str(FIRMWARE), target, *variables], capture_output=True,
+                          text=True, timeout=timeout_s)
+
+
+@dataclass
+class TruthLog:
+    """The harness's JSON lines: the belt and the coil as they really were."""
+
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls, path: Path) -> TruthLog:
+        return cls([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+
+    def at(self, t_s: float) -> dict[str, Any]:
+        """The last row at or before `t_s` (rows are 10 ms apart)."""
+        times = [r["t_s"] for r in self.rows]
+        return self.rows[max(0, bisect.bisect_right(times, t_s) - 1)]
+
+    def distance_between(self, start_s: float, end_s: float) -> float:
+        """Metres the belt moved between two board times, from the harness's exact counts."""
+        metres_per_count = self.rows[-1]["distance_m"] / max(1, abs(self.rows[-1]["count"]))
+        return abs(self._count_at(end_s) - self._count_at(start_s)) * metres_per_count
+
+    def _count_at(self, t_s: float) -> float:
+        # Counts grow linearly between rows at a steady speed: interpolate.
+        times = [r["t_s"] for r in self.rows]
+        i = min(max(1, bisect.bisect_left(times, t_s)), len(times) - 1)
+        a, b = self.rows[i - 1], self.rows[i]
+        return float(a["count"] + (b["count"] - a["count"]) * (t_s - a["t_s"]) / (b["t_s"] - a["t_s"]))
+
+    def between(self, start_s: float, end_s: float) -> list[dict[str, Any]]:
+        return [r for r in self.rows if start_s <= r["t_s"] < end_s]
+
+
+@contextmanager
+def board_sim(tmp_path: Path, *args: str, profile: str = "steady:3.0") -> Iterator[tuple[Path, Path]]:
+    """A running `board-sim`: yields (pty link, truth log path); stopped with SIGTERM after."""
+    link = tmp_path / "ttyBOARD"
+    truth = tmp_path / "truth.jsonl"
+    proc = subprocess.Popen([*realtime(20), str(BOARD_SIM), "--link", str(link), "--profile", profile,
+                             "--truth-log", str(truth), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_path(link)
+        yield link, truth
+    finally:
+        proc.terminate()
+        try:
+            _out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        assert proc.returncode == 0, f"board-sim failed: {err}"
+
+
+def write_config(tmp_path: Path, rate_hz: float = SIM_RATE_HZ) -> Path:
+    path = tmp_path / "machine.toml"
+    path.write_text(f"[loop]\nrate_hz = {rate_hz}\n")
+    return path
+
+
+def millctl_run(tmp_path: Path, link: Path, duration_s: float, *extra: str,
+                timeout_s: float = 60.0) -> dict[str, Any]:
+    """`millctl run --json` over RTU against the simulated board."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    proc = subprocess.run([*realtime(10), *MILLCTL, "run", "--config", str(write_config(tmp_path)),
+                           "--board", f"serial://{link}?baud=115200", "--duration", str(duration_s),
+                           "--no-web", "--json", *extra],
+                          capture_output=True, text=True, timeout=timeout_s, env=cli_env(data_dir))
+    assert proc.returncode == 0, f"millctl run failed:\n{proc.stderr}"
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
