@@ -277,8 +277,11 @@ class BoardEmulator:
         force = (round(self.athlete.handle_force_n(2.0)) if self.load_cell_fitted
                  else HANDLE_FORCE_NOT_FITTED)
         hr = round(self.athlete.heart_rate_bpm) if self.heart_rate_strap else 0
+        counts += self._encoder_offset
+        if self.faults is not None:
+            counts = self.faults.encoder_glitch(counts, self.elapsed_s)
         return {
-            "encoder_count": counts + self._encoder_offset,
+            "encoder_count": counts,
             "board_time_ms": board_ms,
             "brake_current_ma": self.coil.measured_ma(),
             "status": self._status_bits(),

@@ -1,8 +1,10 @@
 """Fault injection for the simulated board, on a schedule of machine time.
 
-A schedule is a list of `FaultSpec`s parsed from `KIND@STARTs[:DURATIONs]`, e.g.
-`link-drop@20s:3s` (no answers for 3 s from t = 20 s) or `estop@30s` (pressed at 30 s, never
-released). Times count from the emulator's start (the run's start for `millctl run`).
+A schedule is a list of `FaultSpec`s parsed from `KIND@STARTs[:DURATIONs][/RATE]`, e.g.
+`link-drop@20s:3s` (no answers for 3 s from t = 20 s), `estop@30s` (pressed at 30 s, never
+released) or `garble@0s:60s/3%` (3 % of replies corrupted for a minute; RATE only for the
+lossy kinds, `garble` and `glitch`). Times count from the emulator's start (the run's start
+for `millctl run`).
 
 Board conditions (e-stop, coil fault, …) are set on the emulator, so the board reacts exactly
 as it would to the real condition (safe brake, status bits, fault code). Link faults
@@ -12,6 +14,10 @@ board raises BoardTimeout / ModbusExceptionReply, the Modbus servers stay silent
 with an exception. A garbled frame fails its CRC and is dropped by the receiver: the RTU
 server really corrupts a byte of the reply on the wire, the in-process board (no wire)
 drops the request, which is what the controller sees either way.
+
+`glitch` corrupts the encoder count of single replies (a flipped bit in its high word, as
+noise on the encoder lines or the board's counter read can do): the reply arrives intact, the
+count in it is wrong for that one sample, and the next sample is right again.
 """
 
 from __future__ import annotations
@@ -30,14 +36,21 @@ if TYPE_CHECKING:
 
 #: How long a rebooting board stays silent before it answers again with its counters reset.
 REBOOT_OFFLINE_S = 0.3
-#: Share of requests lost while `garble` is active (a noisy bus, not a dead one).
+#: Share of requests lost while `garble` is active (a noisy bus, not a dead one), unless the
+#: spec gives its own rate.
 GARBLE_LOSS = 0.1
+#: Share of replies whose encoder count is corrupted while `glitch` is active (default rate).
+GLITCH_SHARE = 0.01
+#: A glitch flips one bit of the count's high word: at least 65536 counts (metres of belt),
+#: far beyond any belt speed, so the controller can tell it from motion.
+GLITCH_BITS = range(16, 31)
 
 
 class FaultKind(enum.StrEnum):
     LINK_DROP = "link-drop"  # the board stops answering (cable pulled, network down)
     TIMEOUTS = "timeouts"  # alias of link-drop for short bursts
     GARBLE = "garble"  # one frame in ten corrupted (dropped on CRC)
+    GLITCH = "glitch"  # one reply in a hundred carries a corrupted encoder count
     EXCEPTION = "exception"  # the board answers every request with exception 4 (device failure)
     REBOOT = "reboot"  # offline for REBOOT_OFFLINE_S, then counters and registers reset
     ESTOP = "estop"
@@ -70,16 +83,21 @@ class LinkFault(enum.Enum):
     GARBLE = "garble"  # answer, but corrupt the reply on the wire (an RTU server flips a byte)
 
 
-_SPEC = re.compile(r"^(?P<kind>[a-z-]+)@(?P<at>\d+(?:\.\d+)?)s?(?::(?P<dur>\d+(?:\.\d+)?)s?)?$")
+_SPEC = re.compile(r"^(?P<kind>[a-z-]+)@(?P<at>\d+(?:\.\d+)?)s?(?::(?P<dur>\d+(?:\.\d+)?)s?)?"
+                   r"(?:/(?P<rate>\d+(?:\.\d+)?)(?P<pct>%)?)?$")
+#: The lossy kinds, which take a rate, and their default rates.
+DEFAULT_RATES: dict[FaultKind, float] = {FaultKind.GARBLE: GARBLE_LOSS, FaultKind.GLITCH: GLITCH_SHARE}
 
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One scheduled fault: `kind` from `at_s` for `duration_s` (None = until the end)."""
+    """One scheduled fault: `kind` from `at_s` for `duration_s` (None = until the end);
+    `rate` is the share of replies a lossy kind (garble, glitch) spoils (None = its default)."""
 
     kind: FaultKind
     at_s: float
     duration_s: float | None = None
+    rate: float | None = None
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
@@ -98,7 +116,19 @@ class FaultSpec:
             raise ValueError(f"fault {text!r}: duration must be positive")
         if kind == FaultKind.REBOOT and duration is not None:
             raise ValueError(f"fault {text!r}: a reboot has no duration (offline {REBOOT_OFFLINE_S} s)")
-        return cls(kind, float(m["at"]), duration)
+        rate = None
+        if m["rate"] is not None:
+            if kind not in DEFAULT_RATES:
+                raise ValueError(f"fault {text!r}: only {', '.join(DEFAULT_RATES)} take a /RATE")
+            rate = float(m["rate"]) / (100.0 if m["pct"] else 1.0)
+            if not 0.0 < rate <= 1.0:
+                raise ValueError(f"fault {text!r}: rate must be in (0, 100 %]")
+        return cls(kind, float(m["at"]), duration, rate)
+
+    @property
+    def share(self) -> float:
+        """The share of replies this fault spoils (lossy kinds)."""
+        return self.rate if self.rate is not None else DEFAULT_RATES.get(self.kind, 1.0)
 
     def active(self, t_s: float) -> bool:
         if self.kind == FaultKind.REBOOT:
@@ -107,7 +137,8 @@ class FaultSpec:
 
     def __str__(self) -> str:
         tail = "" if self.duration_s is None else f":{self.duration_s:g}s"
-        return f"{self.kind.value}@{self.at_s:g}s{tail}"
+        rate = "" if self.rate is None else f"/{self.rate * 100:g}%"
+        return f"{self.kind.value}@{self.at_s:g}s{tail}{rate}"
 
 
 def parse_faults(specs: str | Iterable[str] | None) -> list[FaultSpec]:
@@ -169,11 +200,19 @@ class FaultInjector:
                 continue
             if spec.kind in (FaultKind.LINK_DROP, FaultKind.TIMEOUTS, FaultKind.REBOOT):
                 return LinkFault.SILENT
-            if spec.kind == FaultKind.GARBLE and self._rng.random() < GARBLE_LOSS:
+            if spec.kind == FaultKind.GARBLE and self._rng.random() < spec.share:
                 return LinkFault.GARBLE
             if spec.kind == FaultKind.EXCEPTION:
                 return LinkFault.EXCEPTION
         return LinkFault.NONE
+
+    def encoder_glitch(self, count: int, t_s: float) -> int:
+        """The encoder count a reply latched at machine time `t_s` carries: `count`, or (while a
+        `glitch` is active, for its share of replies) `count` with one high bit flipped."""
+        for spec in self.schedule:
+            if spec.kind == FaultKind.GLITCH and spec.active(t_s) and self._rng.random() < spec.share:
+                return count ^ (1 << self._rng.choice(GLITCH_BITS))
+        return count
 
     def link_down(self, t_s: float) -> bool:
         """True while the link is cut outright (not merely lossy): servers close connections."""

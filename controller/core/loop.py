@@ -182,7 +182,7 @@ class ControlLoop:
             session_id=self.session_id, machine=self.config.machine.name,
             started_at=self.session_started_at, state=state, mode=self.mode.name,
             target=self.mode.target, elapsed_s=t.elapsed_s, distance_m=t.distance_m,
-            forward_m=t.forward_m, backward_m=t.backward_m, work_j=t.work_j,
+            forward_m=t.forward_m, backward_m=t.backward_m, estimated_m=t.estimated_m, work_j=t.work_j,
             avg_power_w=t.avg_power_w, max_power_w=t.max_power_w, energy_kcal=t.energy_kcal,
             faults=list(self.faults), workout=self.workout.name if self.workout else None,
             avg_heart_rate_bpm=t.avg_heart_rate_bpm, max_heart_rate_bpm=t.max_heart_rate_bpm or None,

@@ -1,16 +1,31 @@
 """Running totals of a session from the controller's own estimates (never the simulator's
 truth): distance forward and backward apart, mechanical work, power (instantaneous, 3 s
 average, session average and max), heart rate, energy and METs. The live display, the
-session summary and `--json` all read these same numbers."""
+session summary and `--json` all read these same numbers.
+
+Distance across a gap the encoder could not count (a board restart, a rejected sample) is
+estimated by the estimator (`Motion.bridge`); it is added to the distance and time like any
+other, and also to `estimated_m`, so a reader can see how much of the session was bridged.
+
+Every figure stays finite: a model that answers NaN or infinity for a force (a bad map that
+slipped past the calibration checks) counts as no resisting force for that cycle, and the
+averages never divide 0 by 0. Nothing here can put NaN into a report, a record or the store.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
 from controller.core.brake_model import BrakeModel
-from controller.core.estimator import Motion
+from controller.core.estimator import GapBridge, Motion
 from controller.core.physiology import POWER_AVERAGE_S, metabolic_kcal, mets, pace_s_per_km
+
+
+def finite_or_zero(value: float) -> float:
+    """`value` if it is a finite number, else 0.0 (the one rule for a figure gone bad)."""
+    return value if math.isfinite(value) else 0.0
 
 
 @dataclass
@@ -18,6 +33,8 @@ class SessionTotals:
     elapsed_s: float = 0.0
     forward_m: float = 0.0
     backward_m: float = 0.0
+    #: Part of forward_m + backward_m estimated across gaps, not counted (docs/metrics.md).
+    estimated_m: float = 0.0
     work_j: float = 0.0
     forward_work_j: float = 0.0
     backward_work_j: float = 0.0
@@ -73,13 +90,20 @@ class SessionTotals:
             self._hr_time_s += dt_s
             self.max_heart_rate_bpm = max(self.max_heart_rate_bpm, bpm)
 
+    def _resist_n(self, model: BrakeModel, current_ma: float, speed_mps: float) -> float:
+        return finite_or_zero(model.brake_force_n(current_ma, speed_mps) + model.friction_n(speed_mps))
+
     def add(self, motion: Motion, current_ma: float, model: BrakeModel, dt_s: float) -> None:
         """Account one cycle. Work = resisting force × distance + change of belt kinetic
         energy, so accelerating the belt counts and coasting gives it back."""
-        v = motion.speed_mps
-        resist_n = model.brake_force_n(current_ma, v) + model.friction_n(v)
-        moved = motion.moved_m
-        work = resist_n * abs(moved) + 0.5 * model.belt_mass_kg * (v * v - self._last_speed_mps ** 2)
+        if motion.bridge is not None:
+            self._add_bridge(motion.bridge, current_ma, model)
+        v = finite_or_zero(motion.speed_mps)
+        dt_s = max(0.0, finite_or_zero(dt_s))
+        moved = finite_or_zero(motion.moved_m)
+        resist_n = self._resist_n(model, current_ma, v)
+        mass_kg = finite_or_zero(model.belt_mass_kg)
+        work = finite_or_zero(resist_n * abs(moved) + 0.5 * mass_kg * (v * v - self._last_speed_mps ** 2))
         self._last_speed_mps = v
         self.elapsed_s += dt_s
         self.work_j += work
@@ -89,10 +113,30 @@ class SessionTotals:
         else:
             self.backward_m -= moved
             self.backward_work_j += work
-        force = resist_n + model.belt_mass_kg * motion.accel_mps2 * (1.0 if v >= 0 else -1.0)
+        force = finite_or_zero(resist_n + mass_kg * finite_or_zero(motion.accel_mps2) * (1.0 if v >= 0 else -1.0))
         self.force_n = force if v >= 0 else -force
         self.power_w = force * abs(v)
         self.speed_mps = v
+        self._note_power()
+
+    def _add_bridge(self, bridge: GapBridge, current_ma: float, model: BrakeModel) -> None:
+        """Account an estimated gap: its distance, time and the work against the resistance at
+        its mean speed (the kinetic-energy change is in the next counted cycle, as always)."""
+        forward, backward = finite_or_zero(bridge.forward_m), finite_or_zero(bridge.backward_m)
+        duration = max(0.0, finite_or_zero(bridge.duration_s))
+        moved = forward + backward
+        mean_speed = moved / duration if duration > 0 else 0.0
+        resist_n = self._resist_n(model, current_ma, mean_speed)
+        self.elapsed_s += duration
+        self.forward_m += forward
+        self.backward_m += backward
+        self.estimated_m += moved
+        if moved > 0:
+            self.work_j += resist_n * moved
+            self.forward_work_j += resist_n * forward
+            self.backward_work_j += resist_n * backward
+
+    def _note_power(self) -> None:
         window = self._window
         window.append((self.elapsed_s, self.work_j))
         while len(window) > 2 and self.elapsed_s - window[1][0] >= POWER_AVERAGE_S:
@@ -107,6 +151,7 @@ class SessionTotals:
             "distance_m": round(self.distance_m, 3),
             "forward_m": round(self.forward_m, 3),
             "backward_m": round(self.backward_m, 3),
+            "estimated_m": round(self.estimated_m, 3),
             "work_j": round(self.work_j, 1),
             "avg_power_w": round(self.avg_power_w, 2),
             "max_power_w": round(self.max_power_w, 1),

@@ -50,6 +50,8 @@ class SessionSummary(ActivityTotals):
     mode: str = "free"
     target: float | None = None
     max_heart_rate_bpm: int | None = None
+    #: Part of distance_m estimated across gaps the encoder could not count (docs/metrics.md).
+    estimated_m: float = 0.0
     calibration: str = "nominal"
     segments: list[SegmentSummary] = []
     faults: list[dict[str, object]] = []
