@@ -85,16 +85,16 @@ async def test_fault_banner_cannot_be_missed(tmp_path: Path) -> None:
 
 
 async def test_technician_page_needs_the_token(tmp_path: Path) -> None:
-    async with running_console(tmp_path) as console, async_playwright() as pw:  # token "4321"
+    async with running_console(tmp_path) as console, async_playwright() as pw:  # token "tech-4321-key"
         browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 800})
         await page.goto(console.url + "tech")
-        await page.fill("#token", "1111")
+        await page.fill("#token", "tech-1111-key")
         await page.click("#unlock")
         await page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
         assert "token" in ((await page.locator("#login-error").text_content()) or "")
         assert await page.locator("#panels").is_hidden()
-        await page.fill("#token", "4321")
+        await page.fill("#token", "tech-4321-key")
         await page.click("#unlock")
         await page.wait_for_selector("#registers tr")
         rows = await page.locator("#registers tr").all_text_contents()
