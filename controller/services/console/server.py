@@ -35,6 +35,7 @@ from controller.services.console.errors import hide_internal_errors
 from controller.services.console.origin import origin_middleware
 from controller.services.console.state import console_state
 from controller.services.history.export import ExportFormatError, export_session
+from controller.services.history.journal import storage_status
 from controller.services.history.store import SessionNotFound, SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class Console:
         self.web_cfg = web_cfg
         self.operators = OperatorSessions(web_cfg.operator_pin, clock, announce)
         self.clear_code = tech.ClearCode(clock, announce)
+        #: The backward-safety speed cap, shown at all times (m/s in the config, km/h on screen).
+        self._backward_cap_kmh = round(loop.config.modes.speed_cap_backward_mps * 3.6, 1)
         self.push_period_s = 1.0 / web_cfg.push_hz
         self.sockets: set[web.WebSocketResponse] = set()
         self._waiters: list[asyncio.Future[None]] = []
@@ -116,7 +119,8 @@ class Console:
             handle.cancel()
 
     def state(self) -> dict[str, Any]:
-        return console_state(self.loop, self._last_snap or self.loop.latest, self._last_wall_ms)
+        return {**console_state(self.loop, self._last_snap or self.loop.latest, self._last_wall_ms),
+                "storage": storage_status(self.data_dir), "backward_cap_kmh": self._backward_cap_kmh}
 
     async def broadcast(self) -> None:
         """Push the state to every socket at push_hz, each push right after a fresh sample."""
