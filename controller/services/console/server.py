@@ -73,8 +73,8 @@ class Console:
         self.web_cfg = web_cfg
         self.operators = OperatorSessions(web_cfg.operator_pin, clock, announce)
         self.clear_code = tech.ClearCode(clock, announce)
-        #: The backward-safety speed cap, shown at all times (m/s in the config, km/h on screen).
-        self._backward_cap_kmh = round(loop.config.modes.speed_cap_backward_mps * 3.6, 1)
+        #: The backward over-speed limit (the safety net of backward running), shown at all times.
+        self._backward_cap_kmh = round(loop.config.safety.overspeed_backward_mps * 3.6, 1)
         self.push_period_s = 1.0 / web_cfg.push_hz
         self.sockets: set[web.WebSocketResponse] = set()
         self._waiters: list[asyncio.Future[None]] = []
