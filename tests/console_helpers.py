@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
+from controller.services.console.auth import SecondsClock
 from controller.services.console.server import console_service
 from controller.services.history.recorder import session_recorder
 from controller.settings.machine import MachineConfig, load_config
@@ -26,9 +28,10 @@ class RunningConsole:
     task: asyncio.Task[object]
 
 
-def config_with(token: str | None = "4321", **sections: object) -> MachineConfig:
+def config_with(token: str | None = "tech-4321-key", web: dict[str, object] | None = None,
+                **sections: object) -> MachineConfig:
     base = load_config().model_dump()
-    base["web"] = {"technician_token": token}
+    base["web"] = {"technician_token": token, **(web or {})}
     base.update(sections)
     return MachineConfig.model_validate(base)
 
@@ -36,7 +39,8 @@ def config_with(token: str | None = "4321", **sections: object) -> MachineConfig
 @contextlib.asynccontextmanager
 async def running_console(data_dir: Path, config: MachineConfig | None = None, runner: str = "steady:3.0",
                           clock: Clock | None = None, speedup: float = 1.0,
-                          faults: list[str] | None = None) -> AsyncIterator[RunningConsole]:
+                          faults: list[str] | None = None, auth_clock: SecondsClock = time.monotonic,
+                          announced: list[str] | None = None) -> AsyncIterator[RunningConsole]:
     """The controller with recorder and console until the block ends (then a clean stop)."""
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     captured: list[ControlLoop] = []
@@ -46,7 +50,8 @@ async def running_console(data_dir: Path, config: MachineConfig | None = None, r
         await asyncio.Event().wait()
 
     services = [capture, session_recorder(data_dir),
-                console_service("127.0.0.1:0", data_dir, ready=lambda url: ready.set_result(url))]
+                console_service("127.0.0.1:0", data_dir, ready=lambda url: ready.set_result(url), clock=auth_clock,
+                                announce=(announced if announced is not None else []).append)]
     options = RunOptions(runner=runner, data_dir=data_dir, speedup=speedup,
                          sim_options={"faults": faults} if faults else {})
     task = asyncio.create_task(run_controller(config or config_with(), options, services,

@@ -15,6 +15,7 @@ from controller.runtime import RunOptions, Service, run_controller
 from controller.services.console.server import WebAddressError, console_service
 from controller.services.ftms.ble import ftms_service
 from controller.services.history.recorder import session_recorder
+from controller.services.history.store import SessionStore, SessionStoreError
 from controller.services.live_view import live_view
 from controller.services.telemetry.service import mqtt_service
 
@@ -49,9 +50,15 @@ def run(
     ftms: Annotated[bool, typer.Option(
         "--ftms", help="Advertise Bluetooth FTMS for fitness apps (needs the `ble` extra and an adapter; "
                        "see docs/ftms.md).")] = False,
+    move_aside_damaged_store: Annotated[bool, typer.Option(
+        help="Move a damaged sessions.sqlite3 aside and start a new one (else refuse to run).")] = False,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
     machine, directory = resolve_config(config, data_dir)
+    try:  # before the brake is enabled: a session that cannot be stored must not start
+        SessionStore.preflight(directory, allow_move_aside=move_aside_damaged_store)
+    except SessionStoreError as exc:
+        fail(str(exc))
     if workout is not None and mode != "free":
         fail("give either --workout or --mode, not both (a workout sets the mode of each segment)")
     options = RunOptions(board_url=board, mode=mode, target=target, duration_s=duration,

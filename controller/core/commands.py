@@ -16,9 +16,14 @@ class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: A workout is named, never located: a plain name from the configured workout directories
+#: (no path separators, no `.toml`), so no client can make the controller read another file.
+WorkoutName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+
+
 class Start(_Command):
     name: Literal["start"] = "start"
-    workout: str | None = None
+    workout: WorkoutName | None = None
 
 
 class Pause(_Command):
@@ -41,7 +46,7 @@ class SetMode(_Command):
 
 class LoadWorkout(_Command):
     name: Literal["load-workout"] = "load-workout"
-    workout: Annotated[str, Field(min_length=1, max_length=64)]
+    workout: WorkoutName
 
 
 Command = Annotated[Start | Pause | Resume | Stop | SetMode | LoadWorkout, Field(discriminator="name")]

@@ -21,9 +21,21 @@ from aiohttp import WSMsgType, web
 from pydantic import TypeAdapter, ValidationError
 
 from controller.core.commands import Command, CommandResult
+from controller.services.bounded_json import BadJson, JsonLimits, loads_bounded
 from controller.services.console import tech
+from controller.services.console.auth import (
+    SESSION_COOKIE,
+    Announce,
+    OperatorSessions,
+    SecondsClock,
+    announce_on_terminal,
+    is_loopback,
+)
+from controller.services.console.errors import hide_internal_errors
+from controller.services.console.origin import origin_middleware
 from controller.services.console.state import console_state
 from controller.services.history.export import ExportFormatError, export_session
+from controller.services.history.journal import storage_status
 from controller.services.history.store import SessionNotFound, SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
@@ -32,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 _COMMAND = TypeAdapter(Command)
+#: A command is a few hundred bytes; a WebSocket message wraps one.
+COMMAND_LIMITS = JsonLimits(max_bytes=4096, max_depth=4)
+#: Largest HTTP request body (aiohttp answers 413 above it).
+MAX_BODY_BYTES = 16_384
 
 
 class WebAddressError(ValueError):
@@ -49,25 +65,34 @@ def parse_address(text: str) -> tuple[str, int]:
 class Console:
     """The console of one control loop: the aiohttp app and its WebSocket broadcaster."""
 
-    def __init__(self, loop: ControlLoop, data_dir: Path | None) -> None:
+    def __init__(self, loop: ControlLoop, data_dir: Path | None, clock: SecondsClock = time.monotonic,
+                 announce: Announce = announce_on_terminal) -> None:
         self.loop = loop
         self.data_dir = data_dir
         web_cfg = loop.config.web
+        self.web_cfg = web_cfg
+        self.operators = OperatorSessions(web_cfg.operator_pin, clock, announce)
+        self.clear_code = tech.ClearCode(clock, announce)
+        #: The backward over-speed limit (the safety net of backward running), shown at all times.
+        self._backward_cap_kmh = round(loop.config.safety.overspeed_backward_mps * 3.6, 1)
         self.push_period_s = 1.0 / web_cfg.push_hz
         self.sockets: set[web.WebSocketResponse] = set()
         self._waiters: list[asyncio.Future[None]] = []
         self._last_snap: Snapshot | None = None
         self._last_wall_ms: float | None = None
         self.pushes = 0
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES,
+                                   middlewares=[hide_internal_errors, origin_middleware(web_cfg.allowed_hosts)])
         self.app.add_routes([
+            web.get("/api/session", self._whoami), web.post("/api/session", self._sign_in),
+            web.delete("/api/session", self._sign_out),
             web.get("/", self._page("index.html")), web.get("/tech", self._page("tech.html")),
             web.get("/ws", self._ws), web.get("/api/state", self._state),
             web.post("/api/command", self._command), web.get("/api/workouts", self._workouts),
             web.get("/api/sessions", self._sessions),
             web.get("/api/sessions/{id}/export.{fmt}", self._export),
             web.static("/static", STATIC_DIR),
-            *tech.routes(loop, web_cfg.technician_token, data_dir),
+            *tech.routes(loop, tech.TechnicianGate(web_cfg.technician_token, clock), self.clear_code, data_dir),
         ])
 
     # --- the loop's side -------------------------------------------------------------------
@@ -94,7 +119,8 @@ class Console:
             handle.cancel()
 
     def state(self) -> dict[str, Any]:
-        return console_state(self.loop, self._last_snap or self.loop.latest, self._last_wall_ms)
+        return {**console_state(self.loop, self._last_snap or self.loop.latest, self._last_wall_ms),
+                "storage": storage_status(self.data_dir), "backward_cap_kmh": self._backward_cap_kmh}
 
     async def broadcast(self) -> None:
         """Push the state to every socket at push_hz, each push right after a fresh sample."""
@@ -128,8 +154,63 @@ class Console:
             return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session_state.value)
         return self.loop.execute(command)
 
+    # --- who may do what (controller/services/console/auth.py) ---------------------------------
+    def _trusted_local(self, request: web.Request) -> bool:
+        return self.web_cfg.trust_local and is_loopback(request.remote)
+
+    def _command_refusal(self, request: web.Request) -> tuple[int, str] | None:
+        """(status, reason) when this client may not command the machine, else None."""
+        if self._trusted_local(request):
+            return None
+        role = self.operators.role(request.cookies.get(SESSION_COOKIE))
+        if role == "operator":
+            return None
+        if role == "viewer":
+            return 403, "this screen is paired read-only"
+        return 401, "sign in first: the operator PIN, or the pairing code shown on the machine's terminal"
+
+    def _may_view(self, request: web.Request) -> bool:
+        return self.web_cfg.live_view_open or self._trusted_local(request) \
+            or self.operators.role(request.cookies.get(SESSION_COOKIE)) is not None
+
+    async def _whoami(self, request: web.Request) -> web.StreamResponse:
+        refusal = self._command_refusal(request)
+        return web.json_response({"can_command": refusal is None, "can_view": self._may_view(request),
+                                  "role": self.operators.role(request.cookies.get(SESSION_COOKIE)),
+                                  "reason": refusal[1] if refusal else None})
+
+    async def _sign_in(self, request: web.Request) -> web.StreamResponse:
+        client = request.remote or "unknown"
+        wait_s = self.operators.lockout.locked_for_s(client)
+        if wait_s > 0:
+            return web.json_response({"ok": False, "error": f"too many wrong PINs: try again in {wait_s:.0f} s"},
+                                     status=429, headers={"Retry-After": str(int(wait_s) + 1)})
+        try:
+            body = loads_bounded(await request.read(), COMMAND_LIMITS)
+        except BadJson as exc:
+            return web.json_response({"ok": False, "error": f"body: {exc}"}, status=400)
+        pin = body.get("pin") if isinstance(body, dict) else None
+        read_only = bool(body.get("read_only")) if isinstance(body, dict) else False
+        session_id = self.operators.sign_in(pin, read_only) if isinstance(pin, str) else None
+        if session_id is None:
+            self.operators.lockout.failed(client)
+            return web.json_response({"ok": False, "error": "wrong PIN or pairing code"}, status=401)
+        self.operators.lockout.succeeded(client)
+        response = web.json_response({"ok": True, "role": "viewer" if read_only else "operator"})
+        response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", path="/")
+        return response
+
+    async def _sign_out(self, request: web.Request) -> web.StreamResponse:
+        self.operators.sign_out(request.cookies.get(SESSION_COOKIE))
+        response = web.json_response({"ok": True})
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
     async def _ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=10.0)
+        if not self._may_view(request):
+            return web.json_response({"ok": False, "error": "sign in to watch this machine"}, status=401)
+        refusal = self._command_refusal(request)  # decided once, at the upgrade
+        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=COMMAND_LIMITS.max_bytes)
         await ws.prepare(request)
         self.sockets.add(ws)
         await ws.send_str(json.dumps(self.state()))
@@ -138,12 +219,13 @@ class Console:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 try:
-                    payload = json.loads(msg.data)
-                except json.JSONDecodeError:
-                    await ws.send_str(json.dumps({"type": "result", "ok": False, "error": "not JSON"}))
+                    payload = loads_bounded(msg.data, COMMAND_LIMITS)
+                except BadJson as exc:
+                    await ws.send_str(json.dumps({"type": "result", "ok": False, "error": str(exc)}))
                     continue
                 if isinstance(payload, dict) and payload.get("type") == "command":
-                    result = self.execute(payload.get("command"))
+                    result = self.execute(payload.get("command")) if refusal is None else \
+                        CommandResult.refused(refusal[1], self.loop.session_state.value)
                     await ws.send_str(json.dumps({"type": "result", "id": payload.get("id"),
                                                   **result.model_dump()}))
                     await ws.send_str(json.dumps(self.state()))  # show the new state at once
@@ -151,14 +233,19 @@ class Console:
             self.sockets.discard(ws)
         return ws
 
-    async def _state(self, _: web.Request) -> web.StreamResponse:
+    async def _state(self, request: web.Request) -> web.StreamResponse:
+        if not self._may_view(request):
+            return web.json_response({"ok": False, "error": "sign in to watch this machine"}, status=401)
         return web.json_response(self.state())
 
     async def _command(self, request: web.Request) -> web.StreamResponse:
+        refusal = self._command_refusal(request)
+        if refusal is not None:
+            return web.json_response({"ok": False, "error": refusal[1]}, status=refusal[0])
         try:
-            payload = await request.json()
-        except json.JSONDecodeError:
-            return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+            payload = loads_bounded(await request.read(), COMMAND_LIMITS)
+        except BadJson as exc:
+            return web.json_response({"ok": False, "error": f"body: {exc}"}, status=400)
         result = self.execute(payload)
         return web.json_response(result.model_dump(), status=200 if result.ok else 409)
 
@@ -172,7 +259,8 @@ class Console:
             try:
                 w = load_workout_file(path)
             except Exception as exc:  # one bad file must not hide the others
-                out.append({"name": name, "title": name, "error": str(exc)})
+                # The message without the file's host path: the page shows it to anyone.
+                out.append({"name": name, "title": name, "error": str(exc).replace(str(path), path.name)})
                 continue
             out.append({"name": name, "title": w.title, "level": w.level, "segments": len(w.segments),
                         "duration_s": w.duration_s, "description": w.description})
@@ -192,10 +280,13 @@ class Console:
         try:
             with self._store() as store:
                 exp = await asyncio.to_thread(_export_in_thread, store.path.parent, sid, fmt)
-        except SessionNotFound as exc:
-            raise web.HTTPNotFound(text=str(exc)) from None
-        except (ExportFormatError, SessionStoreError) as exc:
+        except SessionNotFound:
+            raise web.HTTPNotFound(text=f"no session {sid!r} (see the session history)") from None
+        except ExportFormatError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
+        except SessionStoreError as exc:
+            log.error("console: session export failed: %s", exc)  # the path stays on the machine
+            raise web.HTTPServiceUnavailable(text="session history unavailable; see the machine's log") from None
         return web.Response(body=exp.data, content_type=exp.content_type,
                             headers={"Content-Disposition": f'attachment; filename="{exp.filename}"'})
 
@@ -212,14 +303,16 @@ def _export_in_thread(data_dir: Path, sid: str, fmt: str) -> Any:
 
 
 def console_service(address: str, data_dir: Path | None,
-                    ready: Callable[[str], None] | None = None
+                    ready: Callable[[str], None] | None = None, clock: SecondsClock = time.monotonic,
+                    announce: Announce = announce_on_terminal,
                     ) -> Callable[[ControlLoop], Coroutine[Any, Any, None]]:
     """The console as a service for `run_controller`. Port 0 picks a free port; `ready`
-    is called with the URL once it listens."""
+    is called with the URL once it listens; `clock` times sessions and lockouts; `announce`
+    shows pairing and fault-clear codes on the machine's own terminal."""
     host, port = parse_address(address)
 
     async def service(loop: ControlLoop) -> None:
-        console = Console(loop, data_dir)
+        console = Console(loop, data_dir, clock, announce)
         runner = web.AppRunner(console.app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -233,6 +326,8 @@ def console_service(address: str, data_dir: Path | None,
         bound = runner.addresses[0][1] if runner.addresses else port
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}/"
         log.info("operator console at %s", url)
+        if not (loop.config.web.trust_local and is_loopback(host)):
+            console.operators.open_pairing()  # someone off the machine may need to sign in
         if ready is not None:
             ready(url)
         loop.snapshot_listeners.append(console.on_snapshot)

@@ -1,41 +1,69 @@
 """Technician endpoints: decoded registers, faults (and clearing them), calibration history.
 
 Every handler here requires the technician token from the machine config (`[web]
-technician_token`), sent as the `X-Technician-Token` header. Without a configured token
-they answer 503 (locked); with a wrong or missing token 401. Calibration and limits are
-read-only here: they change only through `millctl calibrate` and the config file.
+technician_token`, at least 8 characters), sent as the `X-Technician-Token` header or the
+`millctl_tech` cookie, never in the URL. Without a configured token they answer 503
+(locked); with a wrong or missing token 401; a client that guessed wrong five times in a
+row gets 429 until its lockout ends, even with the right token (controller/services/console/auth.py).
+Clearing latched faults also needs the code shown on the machine's own terminal.
+Calibration and limits are read-only here: they change only through `millctl calibrate`
+and the config file.
 """
 
 from __future__ import annotations
 
 import getpass
-import hmac
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from controller.services.bounded_json import BadJson, JsonLimits, loads_bounded
+from controller.services.console.auth import TECH_COOKIE, TECH_HEADER, ClearCode, Lockout, SecondsClock, same_secret
 from drivers.registers import FaultCode
 
 if TYPE_CHECKING:
     from controller.core.loop import ControlLoop
 
-TOKEN_HEADER = "X-Technician-Token"
+TOKEN_HEADER = TECH_HEADER
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CLEAR_LIMITS = JsonLimits(max_bytes=256, max_depth=1)
 
 
-def require_token(token: str | None, handler: Handler) -> Handler:
+class TechnicianGate:
+    """The technician token check with its per-client lockout."""
+
+    def __init__(self, token: str | None, clock: SecondsClock) -> None:
+        self._token = token
+        self.lockout = Lockout(clock, "technician token")
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """The response that refuses this request, or None when the token is right."""
+        if self._token is None:
+            return web.json_response({"error": "technician access is locked: set [web] technician_token "
+                                               "in the machine config"}, status=503)
+        client = request.remote or "unknown"
+        wait_s = self.lockout.locked_for_s(client)
+        if wait_s > 0:
+            return web.json_response({"error": f"too many wrong technician tokens: locked out, try again in "
+                                               f"{wait_s:.0f} s"}, status=429,
+                                     headers={"Retry-After": str(int(wait_s) + 1)})
+        given = request.headers.get(TECH_HEADER) or request.cookies.get(TECH_COOKIE) or ""
+        if not given:  # no guess made: nothing to count
+            return web.json_response({"error": "technician token missing"}, status=401)
+        if not same_secret(given, self._token):
+            self.lockout.failed(client)
+            return web.json_response({"error": "technician token wrong"}, status=401)
+        self.lockout.succeeded(client)
+        return None
+
+
+def require_token(gate: TechnicianGate, handler: Handler) -> Handler:
     """Wrap a handler so it runs only with the right token."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if token is None:
-            return web.json_response({"error": "technician access is locked: set [web] technician_token "
-                                               "in the machine config"}, status=503)
-        given = request.headers.get(TOKEN_HEADER, "")
-        if not given or not hmac.compare_digest(given.encode(), token.encode()):
-            return web.json_response({"error": "technician token missing or wrong"}, status=401)
-        return await handler(request)
+        return gate.refusal(request) or await handler(request)
 
     return guarded
 
@@ -78,7 +106,7 @@ def faults(loop: ControlLoop) -> dict[str, Any]:
     return {"active": list(safety.active.values()), "brake_inhibited": safety.brake_inhibited,
             "this_run": list(loop.faults)[-50:],
             "latched": log.latched() if log is not None else [],
-            "log": str(log.path) if log is not None else None}
+            "log": log.path.name if log is not None else None}  # a name, not a host path
 
 
 def clear_faults(loop: ControlLoop, by: str) -> dict[str, Any]:
@@ -109,7 +137,8 @@ def calibration(data_dir: Path | None) -> dict[str, Any]:
     return {"active": store.active_version() or "nominal", "history": history}
 
 
-def routes(loop: ControlLoop, token: str | None, data_dir: Path | None) -> list[web.RouteDef]:
+def routes(loop: ControlLoop, gate: TechnicianGate, clear_code: ClearCode,
+           data_dir: Path | None) -> list[web.RouteDef]:
     async def registers(_: web.Request) -> web.StreamResponse:
         return web.json_response(decoded_registers(loop))
 
@@ -117,6 +146,20 @@ def routes(loop: ControlLoop, token: str | None, data_dir: Path | None) -> list[
         return web.json_response(faults(loop), dumps=_dumps)
 
     async def post_clear(request: web.Request) -> web.StreamResponse:
+        # Clearing re-enables the brake: the technician must be at the machine to read the code.
+        try:
+            body = loads_bounded(await request.read() or b"{}", _CLEAR_LIMITS)
+        except BadJson as exc:
+            return web.json_response({"error": f"body: {exc}"}, status=400)
+        code = body.get("code") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not code:
+            clear_code.issue()
+            return web.json_response({"error": "enter the code now shown on the machine's own terminal",
+                                      "code_required": True}, status=428)
+        if not clear_code.accept(code):
+            gate.lockout.failed(request.remote or "unknown")
+            return web.json_response({"error": "wrong or expired code: ask for a new one",
+                                      "code_required": True}, status=403)
         return web.json_response(clear_faults(loop, f"technician via console ({request.remote or getpass.getuser()})"))
 
     async def get_calibration(_: web.Request) -> web.StreamResponse:
@@ -125,11 +168,11 @@ def routes(loop: ControlLoop, token: str | None, data_dir: Path | None) -> list[
     async def check(_: web.Request) -> web.StreamResponse:
         return web.json_response({"ok": True})
 
-    return [web.get("/api/tech/check", require_token(token, check)),
-            web.get("/api/tech/registers", require_token(token, registers)),
-            web.get("/api/tech/faults", require_token(token, get_faults)),
-            web.post("/api/tech/faults/clear", require_token(token, post_clear)),
-            web.get("/api/tech/calibration", require_token(token, get_calibration))]
+    return [web.get("/api/tech/check", require_token(gate, check)),
+            web.get("/api/tech/registers", require_token(gate, registers)),
+            web.get("/api/tech/faults", require_token(gate, get_faults)),
+            web.post("/api/tech/faults/clear", require_token(gate, post_clear)),
+            web.get("/api/tech/calibration", require_token(gate, get_calibration))]
 
 
 def _dumps(obj: Any) -> str:

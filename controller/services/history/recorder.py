@@ -5,19 +5,24 @@ from the loop's snapshots (a listener called inside the cycle, so virtual-time r
 second), writes them to the store about once
 a second of wall time, stores each workout segment as a lap when it ends, and the summary
 when the session finishes. A process that dies mid-session leaves its records behind; the
-store reports that session as interrupted.
+store reports that session as interrupted. A write the store refuses goes to the session
+journal in the data directory (controller/services/history/journal.py) and is retried
+every flush and at the next start: a failing disk never silently loses a session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.core.events import Event, Subscription
 from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
+from controller.services.history.journal import SessionJournal
 from controller.services.history.store import SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
@@ -32,9 +37,12 @@ FLUSH_PERIOD_S = 1.0
 class SessionRecorder:
     """Collects 1 Hz records from snapshots and stores them, laps and summaries."""
 
-    def __init__(self, loop: ControlLoop, store: SessionStore) -> None:
+    def __init__(self, loop: ControlLoop, store: SessionStore, journal: SessionJournal) -> None:
         self.loop = loop
         self.store = store
+        self.journal = journal
+        #: True while writes go to the journal (the store failed and has not taken it back yet).
+        self.journaling = journal.path.exists()
         self._sid = ""
         self._next_t_s = 1.0
         self._last = (0.0, 0.0, 0.0, 0.0)  # elapsed, forward, backward, work at the last record
@@ -71,6 +79,30 @@ class SessionRecorder:
         self._pending.append((sid, record, totals.work_j))
 
     # --- in the service task --------------------------------------------------------------
+    def _write(self, op: str, apply: Callable[[], object], **data: Any) -> bool:
+        """Store one operation, or journal it (in order) while the store fails. True if stored."""
+        if not self.journaling:
+            try:
+                apply()
+                return True
+            except SessionStoreError as exc:
+                log.error("session store failing: %s; keeping sessions in %s until it works again",
+                          exc, self.journal.path)
+                self.journaling = True
+        self.journal.append(op, **data)
+        return False
+
+    def retry_journal(self) -> None:
+        """Move journaled operations into the store if it takes them now."""
+        if not self.journaling:
+            return
+        try:
+            applied = self.journal.replay(self.store)
+        except SessionStoreError:
+            return  # still failing: the journal keeps them
+        self.journaling = False
+        log.warning("session store works again: %d journaled operations stored", applied)
+
     def _ensure_begun(self, sid: str, workout: str | None = None) -> None:
         if not sid or sid in self._begun:
             return
@@ -78,7 +110,9 @@ class SessionRecorder:
         if workout is None and sid == loop.session_id:  # only the loop's current session's workout
             current = getattr(loop, "workout", None)
             workout = current.name if current is not None else None
-        self.store.begin(sid, loop.config.machine.name, loop.session_started_at, workout)
+        machine, started_at = loop.config.machine.name, loop.session_started_at
+        self._write("begin", lambda: self.store.begin(sid, machine, started_at, workout),
+                    session_id=sid, machine=machine, started_at=started_at, workout=workout, pid=os.getpid())
         self._begun.add(sid)
 
     def flush(self) -> None:
@@ -88,7 +122,10 @@ class SessionRecorder:
         pending, self._pending = self._pending, []
         for sid in dict.fromkeys(p[0] for p in pending):
             self._ensure_begun(sid)
-            self.records_written += self.store.add_records(sid, [(r, w) for s, r, w in pending if s == sid])
+            rows = [(r, w) for s, r, w in pending if s == sid]
+            if self._write("records", functools.partial(self.store.add_records, sid, rows), session_id=sid,
+                           records=[(r.model_dump(), w) for r, w in rows]):
+                self.records_written += len(rows)
 
     def handle(self, event: Event) -> None:
         if event.kind == "session":
@@ -102,7 +139,8 @@ class SessionRecorder:
             elif state == "finished" and "summary" in event.data:
                 self.flush()
                 self._ensure_begun(sid)
-                self.store.finish(self._complete(SessionSummary.model_validate(event.data["summary"])))
+                summary = self._complete(SessionSummary.model_validate(event.data["summary"]))
+                self._write("finish", lambda: self.store.finish(summary), summary=summary.model_dump())
         elif event.kind == "segment" and event.data.get("event") == "end":
             data = {k: v for k, v in event.data.items() if k in SegmentSummary.model_fields}
             lap = SegmentSummary.model_validate(data)
@@ -110,13 +148,16 @@ class SessionRecorder:
             self.flush()
             self._ensure_begun(sid)
             self._laps.setdefault(sid, []).append(lap)
-            self.store.add_lap(sid, lap)
+            self._write("lap", lambda: self.store.add_lap(sid, lap), session_id=sid, lap=lap.model_dump())
 
     def _complete(self, summary: SessionSummary) -> SessionSummary:
         """Fill what the loop's summary may lack: heart rate from the records, the laps
         (one lap for the whole session when there was no workout)."""
         update: dict[str, Any] = {}
-        records = self.store.records(summary.session_id)
+        try:
+            records = [] if self.journaling else self.store.records(summary.session_id)
+        except SessionStoreError:
+            records = []  # the summary is still complete without the heart-rate figures
         rates = [r.heart_rate_bpm for r in records if r.heart_rate_bpm]
         if summary.avg_heart_rate_bpm is None and rates:
             update["avg_heart_rate_bpm"] = round(sum(rates) / len(rates), 1)
@@ -132,6 +173,7 @@ class SessionRecorder:
         return summary.model_copy(update=update)
 
     def drain(self, sub: Subscription) -> None:
+        self.retry_journal()
         while not sub.queue.empty():
             self.handle(sub.queue.get_nowait())
         self.flush()
@@ -152,10 +194,12 @@ def session_recorder(data_dir: Path) -> Callable[[ControlLoop], Coroutine[Any, A
 
     async def service(loop: ControlLoop) -> None:
         store = SessionStore(data_dir)
+        journal = SessionJournal(data_dir)
+        recorder = SessionRecorder(loop, store, journal)
+        recorder.retry_journal()  # what the last run could not store (before orphans are closed)
         for sid in store.close_orphans():
             log.warning("session %s was interrupted (controller stopped without finishing it); "
                         "kept up to its last stored second", sid)
-        recorder = SessionRecorder(loop, store)
         sub = loop.events.subscribe(10_000)
         loop.snapshot_listeners.append(recorder.on_snapshot)
         try:

@@ -9,16 +9,24 @@ totals taken from its last stored record.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
 
+log = logging.getLogger(__name__)
+
 DB_NAME = "sessions.sqlite3"
+#: A damaged database moved aside keeps its name plus this suffix and a UTC time stamp.
+DAMAGED_SUFFIX = ".damaged-"
+#: What the operator runs to let a damaged database be moved aside.
+MOVE_ASIDE_HINT = "millctl run --move-aside-damaged-store"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -112,6 +120,49 @@ class SessionStore:
         except (sqlite3.Error, OSError) as exc:
             raise SessionStoreError(f"{self.path}: cannot open the session database: {exc}; check the "
                                     f"data directory (--data-dir / MILLCTL_DATA_DIR)") from None
+
+    @staticmethod
+    def preflight(data_dir: Path, allow_move_aside: bool = False) -> str | None:
+        """Check, before the brake is enabled, that sessions can be stored in `data_dir`.
+
+        Raises `SessionStoreError` naming the file and what to do when the directory or the
+        database cannot be written, or the database is damaged and `allow_move_aside` is
+        false. With it, a damaged database is renamed (`sessions.sqlite3.damaged-<time>`),
+        logged, and a new one started; the returned note says so (None: all was well)."""
+        directory = Path(data_dir)
+        probe = directory / ".millctl-write-probe"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SessionStoreError(f"{directory}: the data directory cannot be written ({exc.strerror}); no "
+                                    f"session could be recorded. Fix its permissions or free space, or choose "
+                                    f"another with --data-dir / MILLCTL_DATA_DIR") from None
+        path = directory / DB_NAME
+        problem = _damage(path)
+        if problem is None:
+            return None
+        if not allow_move_aside:
+            raise SessionStoreError(f"{path}: the session database is damaged ({problem}). Restore it from a "
+                                    f"backup, or let the controller move it aside and start a new one: "
+                                    f"{MOVE_ASIDE_HINT}")
+        aside = path.with_name(f"{DB_NAME}{DAMAGED_SUFFIX}{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+        for suffix in ("", "-wal", "-shm"):
+            side = Path(f"{path}{suffix}")
+            if side.exists():
+                side.rename(Path(f"{aside}{suffix}"))
+        again = _damage(path)
+        if again is not None:
+            raise SessionStoreError(f"{path}: moved the damaged database to {aside.name}, but a new one "
+                                    f"cannot be started either ({again})")
+        note = f"session database {path} was damaged ({problem}): moved aside to {aside.name}, started a new one"
+        log.warning("%s", note)
+        return note
+
+    def has_session(self, session_id: str) -> bool:
+        """True if a session with this id is stored."""
+        return self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is not None
 
     def close(self) -> None:
         self._db.close()
@@ -239,6 +290,27 @@ class SessionStore:
             avg_heart_rate_bpm=round(agg[1], 1) if agg[1] is not None else None,
             max_heart_rate_bpm=int(agg[2]) if agg[2] is not None else None,
             segments=self.laps(sid))
+
+
+def _damage(path: Path) -> str | None:
+    """Why the database at `path` cannot be used (None: it opens, checks and takes a write)."""
+    try:
+        store = SessionStore(path.parent)
+    except SessionStoreError as exc:
+        return str(exc).removeprefix(f"{path}: ").split("; check the data directory", 1)[0]
+    try:
+        rows = [str(r[0]) for r in store._db.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            return "integrity check: " + "; ".join(rows[:3])
+        # A write that is rolled back: proves the file itself (not only the directory) is writable.
+        store._db.execute("BEGIN IMMEDIATE")
+        store._db.execute("INSERT INTO sessions (id, machine, started_at, state) VALUES ('.probe', '', '', 'x')")
+        store._db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        store.close()
+    return None
 
 
 def summary_json(stored: StoredSession) -> str:

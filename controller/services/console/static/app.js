@@ -5,6 +5,16 @@ let ws = null, state = null, reconnectMs = 500;
 const history = [];               // [t_ms, speed_kmh, power_w] for the chart
 const CHART_S = 60;
 window.millctl = { latencies: [], messages: 0 };   // read by tests and the bench
+// Each mode's target on screen: range, step, default and unit; speed cap in km/h on screen,
+// m/s in the command. The controller validates every value again (ranges, slew limits).
+const MODES = {
+  free: null,
+  level: { min: 0, max: 10, step: 0.1, start: 5, unit: "" },
+  erg: { min: 0, max: 1000, step: 10, start: 150, unit: "W" },
+  sled: { min: 10, max: 500, step: 5, start: 80, unit: "kg" },
+  parachute: { min: 0.1, max: 10, step: 0.1, start: 2, unit: "m² (S 1 · M 2 · L 3)" },
+  "speed-cap": { min: 1, max: 40, step: 0.5, start: 10, unit: "km/h", toCommand: (v) => v / 3.6, fromState: (v) => v * 3.6 },
+};
 
 function fmtTime(s) {
   if (s === null || s === undefined) return "—";
@@ -31,6 +41,7 @@ function connect() {
       render(msg);
     } else if (msg.type === "result") {
       showMessage(msg.ok ? "" : msg.error);
+      if (!msg.ok && /sign in/.test(msg.error || "")) $("signin").hidden = false;
       if (msg.ok) loadSessions();
     }
   };
@@ -53,6 +64,12 @@ function render(s) {
   $("resume").disabled = st !== "paused";
   $("stop").disabled = !(st === "running" || st === "paused");
   $("workout").disabled = st === "running" || st === "paused";
+  // Always visible: the backward safety limit, and whether sessions are being stored.
+  if (s.backward_cap_kmh !== undefined) $("safety-cap").textContent = `backward limit ${s.backward_cap_kmh} km/h`;
+  const storage = s.storage || { ok: true, moved_aside: [] };
+  const storageText = !storage.ok ? "STORAGE FAILING: " + (storage.problem || "")
+    : storage.moved_aside && storage.moved_aside.length ? "damaged session database moved aside: " + storage.moved_aside.join(", ") : "";
+  $("storage").hidden = !storageText; $("storage").textContent = storageText;
   if (!s.link_ok) { $("link").textContent = "no board data"; $("link").classList.add("bad"); }
   // Faults: a banner nobody can miss.
   const faults = s.faults || [];
@@ -77,17 +94,50 @@ function render(s) {
   $("kcal").textContent = num(s.energy_kcal, 1);
   $("elapsed").textContent = fmtTime(s.elapsed_s);
   $("remaining").textContent = fmtTime(s.remaining_s);
-  $("mode").textContent = s.mode;
-  $("target").textContent = s.target === null ? "—" : targetText(s.mode, s.target);
-  $("minus").disabled = $("plus").disabled = !s.target_step || st === "finished";
+  renderMode(s, st);
   renderSegment(s.segment);
   history.push([Date.now(), Math.abs(s.speed_kmh), Math.max(0, s.power_w ?? 0)]);
   while (history.length && history[0][0] < Date.now() - CHART_S * 1000) history.shift();
 }
 
+function shownTarget(mode, t) {
+  const m = MODES[mode];
+  if (!m || t === null || t === undefined) return null;
+  const v = m.fromState ? m.fromState(t) : t;
+  return Math.round(v / m.step) * m.step;
+}
+
 function targetText(mode, t) {
-  const unit = { level: "", erg: " W", "speed-cap": " m/s", sled: " kg", parachute: " m²" }[mode] ?? "";
-  return (mode === "erg" || mode === "sled" ? Math.round(t) : Number(t).toFixed(1)) + unit;
+  const v = shownTarget(mode, t);
+  if (v === null) return "—";
+  const unit = { level: "", erg: " W", "speed-cap": " km/h", sled: " kg", parachute: " m²" }[mode] ?? "";
+  return (mode === "erg" || mode === "sled" ? Math.round(v) : v.toFixed(1)) + unit;
+}
+
+function renderMode(s, st) {
+  $("mode").textContent = s.mode;
+  $("target").textContent = targetText(s.mode, s.target);
+  for (const b of document.querySelectorAll(".pick")) b.setAttribute("aria-pressed", String(b.dataset.mode === s.mode));
+  const m = MODES[s.mode], input = $("target-input");
+  const off = !m || st === "finished";
+  input.disabled = $("minus").disabled = $("plus").disabled = off;
+  $("target-unit").textContent = m ? m.unit : "";
+  $("lever").hidden = s.mode !== "level";
+  if (m && document.activeElement !== input) {   // never overwrite what the operator is typing
+    input.min = m.min; input.max = m.max; input.step = m.step;
+    const v = shownTarget(s.mode, s.target);
+    if (v !== null && input.dataset.shown !== String(v)) { input.value = String(Number(v.toFixed(2))); input.dataset.shown = String(v); }
+  }
+  if (s.mode === "level" && document.activeElement !== $("lever")) $("lever").value = String(s.target ?? 0);
+}
+
+function setTarget(mode, shown) {
+  const m = MODES[mode];
+  if (!m) { send({ name: "set-mode", mode }); return; }
+  if (!Number.isFinite(shown)) { showMessage(`enter a number for the ${mode} target`); return; }
+  const clamped = Math.min(m.max, Math.max(m.min, shown));
+  const target = m.toCommand ? m.toCommand(clamped) : clamped;
+  send({ name: "set-mode", mode, target: Math.round(target * 1000) / 1000 });
 }
 
 function renderSegment(seg) {
@@ -154,7 +204,7 @@ async function loadSessions() {
     const r = await fetch("/api/sessions");
     if (!r.ok) return;
     const rows = await r.json();
-    $("sessions").innerHTML = "";
+    $("sessions").replaceChildren();
     for (const s of rows.slice(0, 30)) {
       const tr = document.createElement("tr");
       const base = `/api/sessions/${encodeURIComponent(s.id)}/export`;
@@ -176,10 +226,32 @@ $("pause").onclick = () => send({ name: "pause" });
 $("resume").onclick = () => send({ name: "resume" });
 $("stop").onclick = () => send({ name: "stop" });
 const step = (sign) => {
-  if (!state || !state.target_step) return;
-  const t = Math.round(((state.target ?? 0) + sign * state.target_step) * 100) / 100;
-  send({ name: "set-mode", mode: state.mode, target: Math.max(0, t) });
+  const m = state && MODES[state.mode];
+  if (!m) return;
+  const now = parseFloat($("target-input").value);
+  const base = Number.isFinite(now) ? now : (shownTarget(state.mode, state.target) ?? m.start);
+  setTarget(state.mode, Math.round((base + sign * m.step) * 100) / 100);
 };
+for (const b of document.querySelectorAll(".pick")) {
+  // Picking a mode applies it at once: its current target if it is already running, else a gentle start.
+  b.onclick = () => {
+    const mode = b.dataset.mode, m = MODES[mode];
+    const same = state && state.mode === mode ? shownTarget(mode, state.target) : null;
+    setTarget(mode, m ? (same ?? m.start) : NaN);
+  };
+}
+$("target-input").addEventListener("change", () => { if (state) setTarget(state.mode, parseFloat($("target-input").value)); });
+$("target-input").addEventListener("keydown", (e) => { if (e.key === "Enter") $("target-input").blur(); });
+$("lever").addEventListener("change", () => setTarget("level", parseFloat($("lever").value)));
+$("signin").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await fetch("/api/session", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ pin: $("pin").value }) });
+  const body = await r.json();
+  $("signin-error").textContent = r.ok ? "" : body.error;
+  if (r.ok) { $("signin").hidden = true; $("pin").value = ""; showMessage(""); if (ws) ws.close(); }  // reconnect signed in
+});
+fetch("/api/session").then((r) => r.json()).then((who) => { $("signin").hidden = who.can_command; }).catch(() => {});
 $("minus").onclick = () => step(-1);
 $("plus").onclick = () => step(+1);
 $("history").addEventListener("toggle", loadSessions);
