@@ -182,13 +182,12 @@ def open_tcp(url: BoardURL, context: BoardContext) -> Board:
 
 def open_serial(url: BoardURL, context: BoardContext) -> Board:
     context = _with_device_id(url, context)
-    client = modbus_client(url, context.timeout_s)  # validates baud and parity first
-    if context.rate_hz is not None:
+    if context.rate_hz is not None:  # before the client: refusing a rate needs no event loop
         _, read_count = context.register_map.input_span
         _, write_count = context.register_map.command_span
         check_bus_budget(bus_budget(_int_option(url, "baud", 115200), context.rate_hz, read_count,
                                     write_count, url.query.get("parity", "N").upper()), url.text)
-    return ModbusBoard(client, url.text, context)
+    return ModbusBoard(modbus_client(url, context.timeout_s), url.text, context)
 
 
 register_board("tcp", open_tcp)
