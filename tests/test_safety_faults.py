@@ -188,6 +188,6 @@ async def test_a_lasting_sensor_fault_ramps_the_brake_to_the_safe_current() -> N
     loop, _b, rec = await run_sim(CONFIG, {"runner": "steady:3.0"}, 4.0, [(1.5, break_sensor)])
     held = [c.brake_setpoint_ma for t, c in rec.commands if 1.52 < t < 1.98]
     assert len(set(held)) == 1 and held[0] == CONFIG.levels.current_ma[3]  # held, not acted on
-    late = [c.brake_setpoint_ma for t, c in rec.commands[:-1] if t > 3.0]
+    late = [c.brake_setpoint_ma for t, c in rec.commands if 3.0 < t <= 4.0]  # after 4 s: the stop ramp
     assert late and all(s == SAFE_MA for s in late)
     assert faults_by_code(loop)["current_implausible"]["active"]

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from safety_helpers import run_sim
 from skeleton_helpers import MILLCTL, cli_env
 
 from controller.core.commands import Pause, Resume, SetMode, Start, Stop
@@ -66,13 +67,11 @@ async def test_brake_is_released_and_watchdog_disarmed_on_exit() -> None:
 
 async def test_level_mode_sets_the_table_current_through_the_slew_limit() -> None:
     config = MachineConfig()
-    result = await run_controller(config, RunOptions(mode="level", target=10, duration_s=0.2),
-                                  clock=VirtualClock())
+    _loop, _board, rec = await run_sim(config, {"runner": "steady:3.0"}, 2.0, target=10.0)
+    at = {round(t, 2): c.brake_setpoint_ma for t, c in rec.commands}
     # 0.2 s at 6000 mA/s can reach at most 1200 mA, not the 2100 mA of level 10
-    assert result.loop.guard.setpoint_ma == pytest.approx(1200, abs=61)
-    result = await run_controller(config, RunOptions(mode="level", target=10, duration_s=2.0),
-                                  clock=VirtualClock())
-    assert result.loop.guard.setpoint_ma == config.levels.current_ma[10]
+    assert at[0.2] == pytest.approx(1200, abs=61)
+    assert at[2.0] == config.levels.current_ma[10]
 
 
 async def test_commands_follow_the_session_state_machine() -> None:

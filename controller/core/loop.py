@@ -2,11 +2,13 @@
 
 Each cycle: wait for the deadline → exchange (write last cycle's command, read a sample) →
 estimate motion from encoder counts and board time → update the session → ask the mode for
-a brake demand → the setpoint guard decides the next command. Readers (terminal, web, MQTT)
-look at `latest` at their own pace; the loop never waits for them.
+a brake demand → the safety supervisor turns it into a `BrakeRequest` → the setpoint guard
+makes the next command (`_next_command`, the only place a command is made). Readers
+(terminal, web, MQTT) look at `latest` at their own pace; the loop never waits for them.
 
 Lifecycle, as in ros2_control: inactive (board configured, brake off) → active (watchdog
-armed first, then the brake) → inactive again on the way out.
+armed first, then the brake) → stopping (the brake ramps down to 0 at the slew limit, the
+watchdog still fed) → inactive again (brake off, watchdog off). A second stop skips the ramp.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from controller.core.brake_model import BrakeModel
 from controller.core.commands import Command, CommandResult, LoadWorkout, SetMode, Start
 from controller.core.estimator import EncoderEstimator, Motion
 from controller.core.events import Event, EventBus
-from controller.core.guard import SetpointGuard
+from controller.core.guard import BrakeRequest, SetpointGuard
 from controller.core.loop_stats import LoopStats
 from controller.core.modes.catalog import BrakeDemand, FreeMode, Mode, ModeInputs, build_mode
-from controller.core.safety.supervisor import SafetySupervisor
+from controller.core.safety.supervisor import SafetySupervisor, Verdict
 from controller.core.session_state import SessionState, TransitionError, next_state
 from controller.core.session_totals import SessionTotals
 from controller.core.summary import SessionSummary
@@ -33,9 +35,14 @@ from controller.core.workouts.model import Segment, Workout, load_workout, worko
 from controller.settings.machine import MachineConfig
 from drivers.board import Board
 from drivers.clock import Clock
+from drivers.errors import BoardError
 from drivers.sample import BoardCommand, BoardSample, BoardSettings
 
 log = logging.getLogger(__name__)
+
+#: A stop ramp that cannot finish (the link is down and stays down) ends after its own length
+#: plus this: the board's watchdog then holds the safe current, as for any lost link.
+STOP_RAMP_GRACE_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,8 @@ class Snapshot:
 
 
 class ControlLoop:
+    """The real-time loop of one machine: owns the board, the estimator, the mode and the guard."""
+
     def __init__(self, board: Board, clock: Clock, config: MachineConfig,
                  model: BrakeModel | None = None, mode: Mode | None = None,
                  metres_per_count: float | None = None) -> None:
@@ -81,8 +90,11 @@ class ControlLoop:
         self._mode_started_s = 0.0
         self.latest: Snapshot | None = None
         self.link_errors = 0
-        self.faults: list[dict[str, object]] = []
         self._command = BoardCommand()
+        self._stop_ramp_until_s: float | None = None  # stopping: the ramp to 0 must end by then
+        self._last_written_ma = 0  # setpoint of the last command the board answered
+        self._delivered = False  # the board answered this cycle's write
+        self._demand_ma = 0.0  # the mode's last demand, for re-arming between two samples
         #: Link supervision and fault responses (controller/core/safety/); `faults` is its record.
         self.safety = SafetySupervisor(self)
         self._stop = asyncio.Event()
@@ -111,9 +123,26 @@ class ControlLoop:
     def _segment_mode(self, segment: Segment) -> Mode:
         return segment.build_mode(list(self.config.levels.current_ma), self.config.modes)
 
-    def stop(self) -> None:
-        """End the run (the process is shutting down)."""
-        self._stop.set()
+    @property
+    def faults(self) -> list[dict[str, object]]:
+        """This run's faults, oldest first, as the JSON shape of reports, MQTT and the console."""
+        return [record.as_dict() for record in self.safety.records]
+
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for: the brake is ramping down before the run ends."""
+        return self._stop_ramp_until_s is not None
+
+    def stop(self, immediate: bool = False) -> None:
+        """End the run. The first stop ramps the brake down to 0 at the configured slew, then
+        releases it and disarms the watchdog; a second stop, or `immediate`, ends at the next
+        cycle (the board's own ramp and watchdog still hold). The session is finished either way."""
+        if immediate or self.stopping:
+            self._stop.set()
+            return
+        max_ma = self.config.safety.max_current_ma
+        self._stop_ramp_until_s = (self.clock.now_s() + max_ma / self.config.safety.slew_ma_per_s
+                                   + STOP_RAMP_GRACE_S)
 
     def execute(self, command: Command) -> CommandResult:
         """Apply a validated command between cycles; refusals change nothing."""
@@ -196,8 +225,8 @@ class ControlLoop:
         self.session_state = SessionState.FINISHED
         self._publish("session", {"state": "finished", "session_id": self.session_id,
                                   "summary": self.summary().model_dump()})
-        if self.stop_when_finished:
-            self._stop.set()
+        if self.stop_when_finished and not self.stopping:
+            self.stop()
 
     # --- lifecycle --------------------------------------------------------------------
     def board_settings(self) -> BoardSettings:
@@ -205,25 +234,33 @@ class ControlLoop:
         return BoardSettings(watchdog_ms=self.config.watchdog_ms, safe_brake_ma=s.safe_brake_ma,
                              ramp_ma_per_s=s.board_ramp_ma_per_s)
 
+    def _next_command(self, demand_ma: float, sample: BoardSample | None) -> BoardCommand:
+        """The one way a board command is made: the supervisor decides, the guard has the last word."""
+        return self.guard.command(self.safety.request(demand_ma, sample, self.stopping), self.period_s)
+
     async def activate(self) -> BoardSample:
         """Configure the board, clear a stale trip, arm the watchdog: brake still off."""
         await self.board.apply_settings(self.board_settings())
-        sample = await self.board.exchange(BoardCommand(0, False, True, fault_reset=True))
-        self.estimator.update(sample)
         self.guard.reset()
+        arm = self.guard.command(BrakeRequest(0.0, brake_enable=False, watchdog_enable=True, fault_reset=True),
+                                 self.period_s)
+        sample = await self.board.exchange(arm)
+        self.estimator.update(sample)
         self.safety.start(sample, self.clock.now_s())
-        self._command = self.safety.command(0)
+        self._command = self._next_command(0.0, sample)
         return sample
 
     async def deactivate(self) -> None:
         """Brake off, watchdog off: the belt runs free."""
+        release = self.guard.command(BrakeRequest(0.0, brake_enable=False, watchdog_enable=False), self.period_s)
         try:
-            await self.board.exchange(BoardCommand(0, False, False))
+            await self.board.exchange(release)
         except Exception as exc:  # on the way out nothing may hide the session report
             log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
 
     async def run(self, duration_s: float | None = None) -> None:
-        """Run cycles until `duration_s` of clock time has passed or `stop()` is called."""
+        """Run cycles until `duration_s` of clock time has passed or `stop()` is called; then ramp
+        the brake down (unless stopped twice), finish the session and release the board."""
         clock = self.clock
         await self.activate()
         start = clock.now_s()
@@ -239,12 +276,17 @@ class ControlLoop:
                 await clock.tick_until(deadline)
                 now = clock.now_s()
                 self.stats.record(now - deadline, now)
+                self._delivered = False
                 try:
                     await self._cycle(now)
                     self.safety.cycle_ok(now)
                 except Exception as exc:  # an athlete may be on the belt: never let a bug end the run
                     self.safety.internal_error(exc, now)
-                if end is not None and deadline >= end - 1e-9:
+                    if self._delivered:  # else the same command goes again: never ahead of the board
+                        self._command = self._next_command(self.guard.setpoint_ma, None)
+                if end is not None and deadline >= end - 1e-9 and not self.stopping:
+                    self.stop()
+                if self.stopping and self._stop_ramp_done(now):
                     break
                 deadline += self.period_s
                 now = clock.now_s()
@@ -255,14 +297,77 @@ class ControlLoop:
                     deadline += skipped * self.period_s
         finally:
             self.stats.transactions = self.board.transactions - tx0
-            if self.session_state in (SessionState.RUNNING, SessionState.PAUSED):
-                self._finish_session()
+            self._finish_if_running()
             await self.deactivate()
+
+    def _finish_if_running(self) -> None:
+        if self.session_state in (SessionState.RUNNING, SessionState.PAUSED):
+            self._finish_session()
+
+    def _stop_ramp_done(self, now_s: float) -> bool:
+        """The brake is down to 0 on the board (the last command written asked for 0 and the next
+        one does too), or the ramp has run out of time."""
+        until = self._stop_ramp_until_s
+        down = self._last_written_ma == 0 and self._command.brake_setpoint_ma == 0
+        if not down and until is not None and now_s >= until:
+            log.warning("stop ramp did not finish within %.1f s (link down?): ending; the board "
+                        "watchdog holds the safe current", until - now_s + STOP_RAMP_GRACE_S)
+            return True
+        return down
+
+    async def _exchange(self, now_s: float) -> BoardSample | None:
+        """Write the pending command and read a sample; None when there is no usable sample.
+        `_delivered` says whether the board answered this cycle's write."""
+        safety = self.safety
+        if safety.link.lost:
+            if safety.link.attempt_due(now_s):
+                await self._reconnect()
+            return None
+        command = self._command
+        try:
+            sample = await self.board.exchange(command)
+        except BoardError as exc:
+            safety.exchange_failed(exc, self.clock.now_s())
+            return None
+        self._last_written_ma = command.brake_setpoint_ma
+        verdict = safety.received(sample, command, self.clock.now_s())
+        if verdict == Verdict.REARM:
+            try:
+                await self._rearm()
+            except BoardError as exc:
+                safety.exchange_failed(exc, self.clock.now_s())
+            return None
+        self._delivered = True
+        return sample if verdict == Verdict.USE else None
+
+    async def _reconnect(self) -> None:
+        try:
+            await self.board.close()
+            await self.board.open()
+            await self._rearm()
+        except BoardError as exc:
+            self.safety.reconnect_failed(exc, self.clock.now_s())
+            return
+        self.safety.reconnected(self.clock.now_s())
+
+    async def _rearm(self) -> None:
+        """Bring a board found again back under control: read where it is, settings first, then
+        the next command (watchdog armed, trip cleared) through the one path. The guard restarts
+        from the measured coil where the board was in charge, so no write jumps from a stale value."""
+        probe = await self.board.read_sample()
+        plan = self.safety.rearm_plan(probe, self.clock.now_s())
+        await self.board.apply_settings(self.board_settings())
+        self._command = self._next_command(self._demand_ma, plan.probe)
 
     async def _cycle(self, now_s: float) -> None:
         # Exchange, link supervision, reconnection and sensor plausibility: None = no usable sample.
-        sample = await self.safety.exchange(self._command, now_s)
+        sample = await self._exchange(now_s)
+        if not self._delivered:
+            # The write did not (surely) land, or the board was just re-armed: what is pending goes
+            # next, so the guard never runs ahead of what the board has.
+            return
         if sample is None:
+            self._command = self._next_command(self.guard.setpoint_ma, None)  # hold the setpoint
             return
         motion = self.estimator.update(sample)
         self.safety.observe(sample, motion, now_s)
@@ -284,8 +389,9 @@ class ControlLoop:
             elif engine.finished:
                 self.set_mode(FreeMode())
                 self._finish_session()
-        setpoint = self.guard.next(self.safety.limit_ma(demand.current_ma), self.period_s)
-        self._command = self.safety.command(setpoint)
+        self._demand_ma = demand.current_ma
+        self._command = self._next_command(demand.current_ma, sample)
+        setpoint = self._command.brake_setpoint_ma
         progress = engine.progress(self.totals) if engine is not None else None
         self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
                                setpoint, self.totals, True, self.session_state,
