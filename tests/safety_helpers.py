@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.core.loop import ControlLoop
+from controller.core.safety.supervisor import BOARD_FORCES_COIL
 from controller.settings.machine import MachineConfig
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
-from drivers.registers import Control
+from drivers.registers import Control, Status
 from drivers.sample import BoardCommand, BoardSample
+from simulator.emulator import BoardEmulator
 from simulator.sim_board import SimBoard
 
 #: An action run between cycles at a machine time: (time_s, callable on the loop).
@@ -27,6 +29,68 @@ class Recording:
     #: rebooted board with its brake off), so the command did not move the coil from our setpoint.
     board_in_charge: list[bool] = field(default_factory=list)
     unguarded_brake: list[float] = field(default_factory=list)  # times the brake ran without watchdog
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of the setpoint and control registers, as the board received it."""
+
+    t_s: float
+    setpoint_ma: int
+    control: Control
+    #: What the board was driving the coil towards just before this write: our last setpoint, or
+    #: its own choice while it was in charge (safe current after a trip or e-stop, 0 with the brake off).
+    coil_target_before_ma: float
+    #: After this write the coil follows its setpoint (brake on, no trip, e-stop or coil fault).
+    coil_follows: bool
+
+
+@dataclass
+class WireRecording:
+    """Every setpoint write that reached the emulator, from power-on to exit, and the watchdog check."""
+
+    writes: list[Write] = field(default_factory=list)
+    unguarded_brake: list[float] = field(default_factory=list)  # brake enabled, watchdog off
+
+    @property
+    def setpoints(self) -> list[int]:
+        return [w.setpoint_ma for w in self.writes]
+
+
+def record_wire(emulator: BoardEmulator) -> WireRecording:
+    """Record at the board's side: wrap the emulator's register writes (the in-process sim board and
+    the Modbus servers both land there), so what is recorded is what the board really got."""
+    recording = WireRecording()
+    setpoint_address = emulator.register_map.field("brake_setpoint_ma").address
+    control_address = emulator.register_map.field("control").address
+    write = emulator.write_holding_registers
+
+    def recorded(address: int, values: Sequence[int]) -> None:
+        emulator.advance()
+        before = emulator.coil_target_ma()
+        write(address, values)
+        if {setpoint_address, control_address} & set(range(address, address + len(values))):
+            status = emulator.status()
+            follows = bool(status & Status.BRAKE_ENABLED) and not status & BOARD_FORCES_COIL
+            recording.writes.append(Write(emulator.clock.now_s(), emulator.setpoint_ma, emulator.control,
+                                          before, follows))
+        if emulator.control & Control.BRAKE_ENABLE and not emulator.control & Control.WATCHDOG_ENABLE:
+            recording.unguarded_brake.append(emulator.clock.now_s())
+
+    emulator.write_holding_registers = recorded  # type: ignore[method-assign]
+    return recording
+
+
+def assert_no_jolt(recording: WireRecording, max_ma: float, step_ma: float) -> None:
+    """The wire rules: within the limit, the watchdog armed with the brake, and no write after which
+    the coil follows the setpoint moves the coil's target more than one slew step from where the
+    board had it (our previous setpoint, or what the board applied while it was in charge)."""
+    assert recording.writes, "the board never received a setpoint"
+    assert recording.unguarded_brake == [], f"brake enabled without the watchdog at {recording.unguarded_brake}"
+    for w in recording.writes:
+        assert 0 <= w.setpoint_ma <= max_ma, w
+        if w.coil_follows:
+            assert abs(w.setpoint_ma - w.coil_target_before_ma) <= step_ma, w
 
 
 def sim_loop(config: MachineConfig, options: dict[str, Any], mode_name: str = "level",
