@@ -305,13 +305,15 @@ class ControlLoop:
             self._finish_session()
 
     def _stop_ramp_done(self, now_s: float) -> bool:
-        """The brake is down to 0 on the board (the last command written asked for 0 and the next
-        one does too), or the ramp has run out of time."""
+        """The board has the brake at 0 (the last command it answered asked for 0 and the next one
+        does too) and can be told to release it, or the ramp has run out of time: with the link down
+        the loop keeps reconnecting until then, so the release reaches the board once it is back."""
         until = self._stop_ramp_until_s
-        down = self._last_written_ma == 0 and self._command.brake_setpoint_ma == 0
+        down = (not self.safety.link.lost and self._last_written_ma == 0
+                and self._command.brake_setpoint_ma == 0)
         if not down and until is not None and now_s >= until:
             log.warning("stop ramp did not finish within %.1f s (link down?): ending; the board "
-                        "watchdog holds the safe current", until - now_s + STOP_RAMP_GRACE_S)
+                        "watchdog holds the safe current", now_s - until + STOP_RAMP_GRACE_S)
             return True
         return down
 
