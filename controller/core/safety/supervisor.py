@@ -168,6 +168,10 @@ class SafetySupervisor:
         self._session_action(p.session)
         return entry
 
+    def active_records(self) -> list[FaultRecord]:
+        """The faults active now, oldest first."""
+        return [self.records[index] for index in sorted(self.active.values())]
+
     def _end(self, code: Fault, now_s: float, outage_s: float | None = None) -> None:
         index = self.active.pop(code, None)
         if index is not None:
