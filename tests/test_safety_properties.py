@@ -16,7 +16,7 @@ from controller.core.commands import Pause, Resume, SetMode, Start, Stop
 from controller.core.guard import SetpointGuard
 from controller.core.loop import ControlLoop
 from controller.settings.machine import MachineConfig, SafetySection
-from simulator.faults import FaultKind, FaultSpec
+from simulator.faults import FaultSpec, Injection
 
 PERIOD_S = 0.01
 
@@ -49,7 +49,7 @@ COMMANDS = [Start(), Pause(), Resume(), Stop(), SetMode(mode="free"), SetMode(mo
             SetMode(mode="parachute", target=3.0)]
 #: Stop signals as the runtime forwards them: the first ramps down, a second (or immediate) ends at once.
 STOPS: list[Callable[[ControlLoop], None]] = [lambda loop: loop.stop(), lambda loop: loop.stop(immediate=True)]
-FAULT_KINDS = [k for k in FaultKind if k != FaultKind.REBOOT]
+INJECTIONS = [k for k in Injection if k != Injection.REBOOT]
 
 
 @st.composite
@@ -61,9 +61,9 @@ def scenarios(draw: st.DrawFn) -> tuple[MachineConfig, list[str], list[tuple[flo
                            watchdog_cycles=draw(st.integers(3, 40)))
     faults = []
     for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from([*FAULT_KINDS, FaultKind.REBOOT]))
+        kind = draw(st.sampled_from([*INJECTIONS, Injection.REBOOT]))
         at = draw(st.floats(0.2, 3.5))
-        duration = None if kind == FaultKind.REBOOT else draw(st.floats(0.05, 1.5))
+        duration = None if kind == Injection.REBOOT else draw(st.floats(0.05, 1.5))
         faults.append(str(FaultSpec(kind, round(at, 2), None if duration is None else round(duration, 2))))
     actions: list[tuple[float, Callable[[ControlLoop], Any]]] = [
         (t, lambda loop, c=COMMANDS[i]: loop.execute(c))
