@@ -21,7 +21,7 @@ SAFE_MA = CONFIG.safety.safe_brake_ma
 def probe(at_s: float, into: dict[str, Any]) -> tuple[float, Any]:
     """An action that remembers the session state and next setpoint at `at_s`."""
     def look(loop: ControlLoop) -> None:
-        into["state"] = loop.session_state
+        into["state"] = loop.session.state
         into["setpoint_ma"] = loop._command.brake_setpoint_ma
         into["brake"] = loop._command.brake_enable
         into["coil_ma"] = loop.board.emulator.truth.coil_ma  # type: ignore[attr-defined]
@@ -105,7 +105,7 @@ async def test_board_reboot_is_detected_rearmed_and_invents_no_distance() -> Non
     assert rec.unguarded_brake == []
     truth = emulator.truth.distance_m
     # the 0.3 s the board was offline may be missing, nothing may be added
-    assert truth - 1.5 < loop.totals.distance_m < truth + 0.05
+    assert truth - 1.5 < loop.session.totals.distance_m < truth + 0.05
 
 
 async def test_encoder_jump_is_a_sensor_fault_not_distance() -> None:
@@ -116,7 +116,7 @@ async def test_encoder_jump_is_a_sensor_fault_not_distance() -> None:
     loop, board, _r = await run_sim(CONFIG, {"runner": "steady:3.0"}, 4.0, [(2.0, glitch)])
     fault = faults_by_code(loop)["encoder_jump"]
     assert "m in" in fault["cause"] and fault["latched"]
-    assert loop.totals.distance_m == pytest.approx(board.emulator.truth.distance_m, abs=0.1)
+    assert loop.session.totals.distance_m == pytest.approx(board.emulator.truth.distance_m, abs=0.1)
     assert loop.latest is not None and abs(loop.latest.motion.speed_mps - 3.0) < 0.5
 
 
@@ -130,7 +130,7 @@ async def test_absurd_current_reading_is_a_sensor_fault_and_not_counted() -> Non
     loop, _b, _r = await run_sim(CONFIG, {"runner": "steady:3.0"}, 4.0, [(2.0, break_sensor), (2.2, fix_sensor)])
     fault = faults_by_code(loop)["current_implausible"]
     assert "65535" in fault["cause"] and fault["ended_t_s"] == pytest.approx(2.2, abs=0.02)
-    assert loop.totals.max_power_w < 1500
+    assert loop.session.totals.max_power_w < 1500
 
 
 async def test_a_bug_in_a_mode_does_not_end_the_run_and_holds_the_safe_brake() -> None:
@@ -166,7 +166,7 @@ async def test_garbled_frames_cost_samples_but_not_control() -> None:
     loop, board, rec = await run_sim(CONFIG, {"runner": "steady:3.0", "faults": ["garble@1s:2s"]}, 4.0)
     assert loop.link_errors > 5 and rec.commands[-1][0] > 3.9
     assert "internal_error" not in faults_by_code(loop) and rec.unguarded_brake == []
-    assert loop.totals.distance_m == pytest.approx(board.emulator.truth.distance_m, rel=0.03)
+    assert loop.session.totals.distance_m == pytest.approx(board.emulator.truth.distance_m, rel=0.03)
 
 
 async def test_a_latched_coil_fault_keeps_the_brake_off_until_a_technician_clears_it(tmp_path: Path) -> None:

@@ -37,5 +37,5 @@ async def test_garbled_rtu_replies_are_rejected_and_control_carries_on(tmp_path:
     assert loop.link_errors >= datastore.garbled // 2  # …and each cost the controller a sample
     assert not [f for f in loop.faults if f["code"] == "internal_error"]
     # lost samples lose no distance: the encoder count is cumulative
-    assert loop.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.01)
+    assert loop.session.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.01)
     assert setpoints[-1] == MachineConfig().levels.current_ma[3]  # back at level 3 after the noise

@@ -69,7 +69,7 @@ async def test_a_3s_silent_link_at_level_6_then_the_end_of_the_run_never_jumps_t
     assert_no_jolt(recording, CONFIG.safety.max_current_ma,
                    CONFIG.safety.slew_ma_per_s * loop.period_s + 1.0)
     assert_ended_released(recording, emulator)
-    assert loop.session_state.value == "finished"
+    assert loop.session.state.value == "finished"
 
 
 async def test_a_stop_at_level_8_ramps_the_brake_down_before_releasing_it() -> None:
@@ -89,7 +89,7 @@ async def test_a_stop_at_level_8_ramps_the_brake_down_before_releasing_it() -> N
     # 1650 mA at 6000 mA/s: about 0.28 s, and the watchdog fed all along (no trip)
     assert ramp[-1].t_s - stop_at_s == pytest.approx(level_8 / CONFIG.safety.slew_ma_per_s, abs=0.15)
     assert not emulator.watchdog_tripped and "watchdog_tripped" not in [f["code"] for f in loop.faults]
-    assert loop.session_state.value == "finished"
+    assert loop.session.state.value == "finished"
 
 
 SECOND_MASTER_MA, SECOND_MASTER_EVERY_S, SECOND_MASTER_FOR_S = 3000, 0.002, 2.0
@@ -137,6 +137,6 @@ async def test_a_second_master_writing_3000_ma_is_a_fault_within_half_a_second(
     after = [w for w in recording.writes if w.t_s > fault["t_s"] + 0.05]
     assert after and not any(w.control & Control.BRAKE_ENABLE for w in after)
     assert emulator.coil.current_ma < 50
-    assert loop.session_state.value == "finished"
+    assert loop.session.state.value == "finished"
     ours = [w.setpoint_ma for w in recording.writes if w.t_s < intruder_at_s]
     assert max(ours) == 600 and ours[-1] == 600  # we asked for 600 mA, never more

@@ -93,4 +93,4 @@ async def test_no_sequence_of_modes_commands_faults_and_stops_breaks_the_setpoin
     codes = {f["code"] for f in loop.faults}
     assert "internal_error" not in codes, loop.faults
     assert "coil_not_following" not in codes, loop.faults  # nobody else on the bus: no false alarm
-    assert loop.session_state.value == "finished"
+    assert loop.session.state.value == "finished"

@@ -26,7 +26,7 @@ async def test_first_stop_ramps_down_at_the_slew_limit_then_releases() -> None:
     assert writes[-1].t_s == pytest.approx(2.0 + CONFIG.levels.current_ma[8] / CONFIG.safety.slew_ma_per_s,
                                            abs=0.05)
     assert not board.emulator.watchdog_tripped
-    assert loop.session_state.value == "finished" and loop.summary().elapsed_s > 2.0
+    assert loop.session.state.value == "finished" and loop.session.summary().elapsed_s > 2.0
 
 
 async def test_a_second_stop_ends_at_once() -> None:
@@ -37,14 +37,14 @@ async def test_a_second_stop_ends_at_once() -> None:
     loop, _board, rec = await run_sim(CONFIG, {"runner": "steady:3.0"}, 10.0, [(2.0, twice)], target=8.0)
     after = [w for w in rec.wire.writes if w.t_s >= 2.0]
     assert len(after) <= 2 and after[-1].control == 0  # released within a cycle, no ramp
-    assert loop.session_state.value == "finished"
+    assert loop.session.state.value == "finished"
 
 
 async def test_immediate_stop_ends_at_once() -> None:
     loop, _board, rec = await run_sim(CONFIG, {"runner": "steady:3.0"}, 10.0,
                                      [(2.0, lambda lp: lp.stop(immediate=True))], target=8.0)
     assert rec.wire.writes[-1].t_s < 2.03 and rec.wire.writes[-1].control == 0
-    assert loop.session_state.value == "finished"
+    assert loop.session.state.value == "finished"
 
 
 async def test_a_link_lost_during_the_ramp_does_not_end_it_early_and_the_release_still_lands() -> None:
@@ -56,4 +56,4 @@ async def test_a_link_lost_during_the_ramp_does_not_end_it_early_and_the_release
     resumed = [w for w in writes if w.t_s > 3.0]
     # picked up from the safe current the tripped board held, not from the setpoint before the cut
     assert abs(resumed[0].setpoint_ma - CONFIG.safety.safe_brake_ma) <= STEP_MA + 50
-    assert board.emulator.control == 0 and loop.session_state.value == "finished"
+    assert board.emulator.control == 0 and loop.session.state.value == "finished"

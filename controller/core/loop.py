@@ -17,21 +17,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from controller.core.brake_model import BrakeModel
-from controller.core.commands import Command, CommandResult, LoadWorkout, SetMode, Start
+from controller.core.commands import Command, CommandResult
 from controller.core.estimator import EncoderEstimator, Motion
 from controller.core.events import Event, EventBus
 from controller.core.guard import BrakeRequest, SetpointGuard
 from controller.core.loop_stats import LoopStats
-from controller.core.modes.catalog import BrakeDemand, FreeMode, Mode, ModeInputs, build_mode
+from controller.core.modes.catalog import BrakeDemand, FreeMode, Mode, ModeInputs
 from controller.core.safety.supervisor import SafetySupervisor, Verdict
-from controller.core.session_state import SessionState, TransitionError, next_state
+from controller.core.session import Session
+from controller.core.session_state import SessionState
 from controller.core.session_totals import SessionTotals
-from controller.core.summary import SessionSummary
-from controller.core.workouts.engine import WorkoutEngine, WorkoutProgress
-from controller.core.workouts.model import Segment, Workout, load_workout, workout_dirs
+from controller.core.workouts.engine import WorkoutProgress
 from controller.settings.machine import MachineConfig
 from drivers.board import Board
 from drivers.clock import Clock
@@ -79,13 +77,7 @@ class ControlLoop:
         self.estimator = EncoderEstimator(metres_per_count or config.encoder.metres_per_count)
         self.guard = SetpointGuard(config.safety.max_current_ma, config.safety.slew_ma_per_s)
         self.stats = LoopStats(config.loop.rate_hz)
-        self.totals = SessionTotals()
         self.mode: Mode = mode or FreeMode()
-        self.session_state = SessionState.READY
-        self.session_id = ""
-        self.session_started_at = ""
-        self.session_board_start_s = 0.0
-        self.session_board_end_s: float | None = None
         self.events = EventBus()
         self._mode_started_s = 0.0
         self.latest: Snapshot | None = None
@@ -101,27 +93,33 @@ class ControlLoop:
         #: Called with each new Snapshot, inside the cycle: must be quick and never raise
         #: (the session recorder takes its 1 Hz records here, the console wakes its push).
         self.snapshot_listeners: list[Callable[[Snapshot], None]] = []
-        # Workouts (controller/core/workouts/model.py): loaded by name from these directories.
-        self.workout_dirs = workout_dirs(None)
-        self.workout: Workout | None = None
-        self.workout_engine: WorkoutEngine | None = None
-        #: End the run when the workout's last segment is done (`millctl run --workout` alone).
-        self.stop_when_finished = False
+        #: The session's lifecycle and the dispatch of commands (controller/core/session.py).
+        self.session = Session(config, clock, self.events, self)
 
     # --- control from outside ---------------------------------------------------------
     def set_mode(self, mode: Mode) -> None:
         """Switch mode; takes effect next cycle, and the guard's slew limit smooths it."""
         self.mode = mode
         self._mode_started_s = self.clock.now_s()
-        self._publish("mode", {"mode": mode.name, "target": mode.target})
+        self.events.publish(Event("mode", self.clock.now_s(), {"mode": mode.name, "target": mode.target}))
 
-    def load_workout(self, name: str) -> Workout:
-        """Load a workout by name for the next session (`WorkoutError` if unknown or bad)."""
-        self.workout = load_workout(name, self.workout_dirs)
-        return self.workout
+    def execute(self, command: Command) -> CommandResult:
+        """The loop's command inbox: apply a validated command between cycles (the session
+        decides what it means; refusals change nothing)."""
+        return self.session.execute(command)
 
-    def _segment_mode(self, segment: Segment) -> Mode:
-        return segment.build_mode(list(self.config.levels.current_ma), self.config.modes)
+    # --- what the session needs from the loop (SessionHost) ---------------------------------
+    def refusal(self, command: str) -> str | None:
+        """Why an active fault forbids `command`, or None."""
+        return self.safety.refusal(command)
+
+    def board_elapsed_s(self) -> float:
+        """Board time since the first sample, unwrapped."""
+        return self.estimator.elapsed_board_s
+
+    @property
+    def calibration_version(self) -> str:
+        return self.model.version
 
     @property
     def faults(self) -> list[dict[str, object]]:
@@ -144,89 +142,14 @@ class ControlLoop:
         self._stop_ramp_until_s = (self.clock.now_s() + max_ma / self.config.safety.slew_ma_per_s
                                    + STOP_RAMP_GRACE_S)
 
-    def execute(self, command: Command) -> CommandResult:
-        """Apply a validated command between cycles; refusals change nothing."""
-        state = self.session_state
-        try:
-            if isinstance(command, SetMode):
-                if state == SessionState.FINISHED:
-                    return CommandResult.refused("session finished; start a new one first", state)
-                self.set_mode(build_mode(command.mode, command.target, list(self.config.levels.current_ma),
-                                         self.config.modes))
-            elif isinstance(command, LoadWorkout):
-                workout = load_workout(command.workout, self.workout_dirs)  # unknown/bad: refused
-                if state in (SessionState.RUNNING, SessionState.PAUSED):
-                    return CommandResult.refused(f"cannot load workout {workout.name!r} while a session is "
-                                                 f"{state.value}; stop it first", state)
-                self.workout = workout
-                self.session_state = SessionState.READY
-            else:
-                refusal = self.safety.refusal(command.name)
-                if refusal:
-                    return CommandResult.refused(refusal, state)
-                new_state = next_state(command.name, state)
-                if isinstance(command, Start) and command.workout is not None:
-                    self.load_workout(command.workout)
-                if command.name == "start":
-                    self._begin_session()
-                elif new_state == SessionState.FINISHED:
-                    self._finish_session()
-                else:
-                    self.session_state = new_state
-                    self._publish("session", {"state": new_state.value, "session_id": self.session_id})
-        except (TransitionError, ValueError) as exc:
-            return CommandResult.refused(str(exc), state)
-        return CommandResult.success(self.session_state)
-
-    # --- session ----------------------------------------------------------------------
-    def _publish(self, kind: str, data: dict[str, object]) -> None:
-        self.events.publish(Event(kind, self.clock.now_s(), data))
-
-    def _begin_session(self) -> None:
-        started = datetime.now(UTC)
-        self.session_id = f"{self.config.machine.name}-{started:%Y%m%dT%H%M%S%f}"[:-3]
-        self.session_started_at = started.isoformat(timespec="seconds")
-        self.totals = SessionTotals()
-        self.session_board_start_s = self.estimator.elapsed_board_s
-        self.session_board_end_s = None
-        self.session_state = SessionState.RUNNING
-        self._publish("session", {"state": "running", "session_id": self.session_id,
-                                  "workout": self.workout.name if self.workout else None})
-        self.workout_engine = None
-        if self.workout is not None:
-            self.workout_engine = WorkoutEngine(self.workout, self._segment_mode, self._publish)
-            self.set_mode(self.workout_engine.start(self.totals))
-
     def session_board_window_ms(self) -> tuple[int, int] | None:
         """The session's span on the board's own clock (unwrapped ms), for test rigs."""
         first = self.estimator.first_board_time_ms
         if first is None:
             return None
-        return (first + round(self.session_board_start_s * 1000),
-                first + round((self.session_board_end_s or self.estimator.elapsed_board_s) * 1000))
-
-    def summary(self, state: str = "finished") -> SessionSummary:
-        t = self.totals
-        return SessionSummary(
-            session_id=self.session_id, machine=self.config.machine.name,
-            started_at=self.session_started_at, state=state, mode=self.mode.name,
-            target=self.mode.target, elapsed_s=t.elapsed_s, distance_m=t.distance_m,
-            forward_m=t.forward_m, backward_m=t.backward_m, work_j=t.work_j,
-            avg_power_w=t.avg_power_w, max_power_w=t.max_power_w, energy_kcal=t.energy_kcal,
-            faults=list(self.faults), workout=self.workout.name if self.workout else None,
-            avg_heart_rate_bpm=t.avg_heart_rate_bpm, max_heart_rate_bpm=t.max_heart_rate_bpm or None,
-            calibration=self.model.version,
-            segments=list(self.workout_engine.summaries) if self.workout_engine else [])
-
-    def _finish_session(self) -> None:
-        if self.workout_engine is not None:
-            self.workout_engine.close_partial(self.totals)
-        self.session_board_end_s = self.estimator.elapsed_board_s
-        self.session_state = SessionState.FINISHED
-        self._publish("session", {"state": "finished", "session_id": self.session_id,
-                                  "summary": self.summary().model_dump()})
-        if self.stop_when_finished and not self.stopping:
-            self.stop()
+        session = self.session
+        return (first + round(session.board_start_s * 1000),
+                first + round((session.board_end_s or self.estimator.elapsed_board_s) * 1000))
 
     # --- lifecycle --------------------------------------------------------------------
     def board_settings(self) -> BoardSettings:
@@ -265,8 +188,8 @@ class ControlLoop:
         await self.activate()
         start = clock.now_s()
         self._mode_started_s = start
-        if self.session_state == SessionState.READY:
-            self._begin_session()
+        if self.session.state == SessionState.READY:
+            self.session.begin()
         deadline = start + self.period_s
         self.stats.start(start)
         tx0 = self.board.transactions
@@ -301,8 +224,8 @@ class ControlLoop:
             await self.deactivate()
 
     def _finish_if_running(self) -> None:
-        if self.session_state in (SessionState.RUNNING, SessionState.PAUSED):
-            self._finish_session()
+        if self.session.recording:
+            self.session.finish()
 
     def _stop_ramp_done(self, now_s: float) -> bool:
         """The board has the brake at 0 (the last command it answered asked for 0 and the next one
@@ -374,29 +297,31 @@ class ControlLoop:
         motion = self.estimator.update(sample)
         self.safety.observe(sample, motion, now_s)
         dt = motion.board_dt_s
-        running = self.session_state == SessionState.RUNNING
+        session = self.session
+        totals = session.totals
+        running = session.state == SessionState.RUNNING
         if running:
-            self.totals.add(motion, sample.brake_current_ma, self.model, dt)
-            self.totals.add_heart_rate(sample.heart_rate_bpm, dt)
+            totals.add(motion, sample.brake_current_ma, self.model, dt)
+            totals.add_heart_rate(sample.heart_rate_bpm, dt)
         demand = self.mode.demand(ModeInputs(
             speed_mps=motion.speed_mps, accel_mps2=motion.accel_mps2, dt_s=dt,
             time_in_mode_s=now_s - self._mode_started_s,
             measured_current_ma=sample.brake_current_ma, model=self.model,
             current_limit_ma=self.config.safety.max_current_ma))
-        engine = self.workout_engine
+        engine = session.engine
         if running and engine is not None:
-            next_mode = engine.update(self.totals, motion.speed_mps, demand.saturated, sample.heart_rate_bpm, dt)
+            next_mode = engine.update(totals, motion.speed_mps, demand.saturated, sample.heart_rate_bpm, dt)
             if next_mode is not None:
                 self.set_mode(next_mode)  # the guard's slew limit smooths the change
             elif engine.finished:
                 self.set_mode(FreeMode())
-                self._finish_session()
+                session.finish()
         self._demand_ma = demand.current_ma
         self._command = self._next_command(demand.current_ma, sample)
         setpoint = self._command.brake_setpoint_ma
-        progress = engine.progress(self.totals) if engine is not None else None
+        progress = engine.progress(totals) if engine is not None else None
         self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
-                               setpoint, self.totals, True, self.session_state,
+                               setpoint, totals, True, session.state,
                                engine.workout.name if engine else None,
                                progress.index if progress else None, progress)
         for listener in self.snapshot_listeners:

@@ -136,11 +136,12 @@ class SafetySupervisor:
         loop = self.loop
         latest = loop.latest
         sample = sample or (latest.sample if latest else None) or self.last_good
+        totals = loop.session.totals
         state: dict[str, Any] = {
-            "session_state": loop.session_state.value, "mode": loop.mode.name, "target": loop.mode.target,
+            "session_state": loop.session.state.value, "mode": loop.mode.name, "target": loop.mode.target,
             "speed_mps": round(latest.motion.speed_mps, 3) if latest else 0.0,
             "setpoint_ma": loop._command.brake_setpoint_ma, "brake_enabled": loop._command.brake_enable,
-            "distance_m": round(loop.totals.distance_m, 3), "elapsed_s": round(loop.totals.elapsed_s, 3),
+            "distance_m": round(totals.distance_m, 3), "elapsed_s": round(totals.elapsed_s, 3),
         }
         if sample is not None:
             state.update(coil_ma=sample.brake_current_ma, status=sample.status_names(),
@@ -179,9 +180,9 @@ class SafetySupervisor:
 
     def _session_action(self, action: SessionAction) -> None:
         loop = self.loop
-        if action == SessionAction.PAUSE and loop.session_state == SessionState.RUNNING:
+        if action == SessionAction.PAUSE and loop.session.state == SessionState.RUNNING:
             loop.execute(Pause())
-        elif action == SessionAction.STOP and loop.session_state in (SessionState.RUNNING, SessionState.PAUSED):
+        elif action == SessionAction.STOP and loop.session.state in (SessionState.RUNNING, SessionState.PAUSED):
             loop.execute(Stop())
 
     def refusal(self, command: str) -> str | None:

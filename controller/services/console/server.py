@@ -125,7 +125,7 @@ class Console:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session_state.value)
+            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session.state.value)
         return self.loop.execute(command)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
@@ -168,7 +168,7 @@ class Console:
             from controller.core.workouts.model import available_workouts, load_workout_file
         except ImportError:
             return web.json_response([])
-        for name, path in sorted(available_workouts(getattr(self.loop, "workout_dirs", [])).items()):
+        for name, path in sorted(available_workouts(self.loop.session.workout_dirs).items()):
             try:
                 w = load_workout_file(path)
             except Exception as exc:  # one bad file must not hide the others

@@ -30,7 +30,7 @@ def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
     if progress is None:
         return None
     fraction = None
-    workout = getattr(loop, "workout", None)
+    workout = loop.session.workout
     try:
         seg = workout.segments[progress.index] if workout is not None else None
     except (AttributeError, IndexError):
@@ -50,9 +50,9 @@ def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
 def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: float | None) -> dict[str, Any]:
     """Everything the operator page displays; `sample_wall_ms` is when the sample arrived
     (wall clock, ms) so the browser can measure the update latency."""
-    workout = getattr(loop, "workout", None)
+    workout = loop.session.workout
     base: dict[str, Any] = {"type": "state", "machine": loop.config.machine.name,
-                            "session": {"id": loop.session_id, "state": str(loop.session_state.value)},
+                            "session": {"id": loop.session.id, "state": str(loop.session.state.value)},
                             "mode": loop.mode.name, "target": loop.mode.target,
                             "target_step": TARGET_STEPS.get(loop.mode.name), "faults": _faults(loop),
                             "workout": workout.name if workout is not None else None,
@@ -62,7 +62,7 @@ def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: floa
     if snap is None:
         return base
     t = snap.totals
-    running = loop.session_state.value == "running"
+    running = loop.session.state.value == "running"
     speed = snap.motion.speed_mps
     progress = getattr(snap, "progress", None)
     base.update({
