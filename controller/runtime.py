@@ -67,13 +67,13 @@ class RunResult:
 
 def session_json(lp: ControlLoop) -> dict[str, Any]:
     """The `session` object of the JSON report: totals, mode, and the workout's laps."""
-    out: dict[str, Any] = {**lp.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target,
-                           "mets": round(lp.totals.mets(lp.config.athlete.body_mass_kg), 2)}
-    if lp.workout is not None:
-        engine = lp.workout_engine
+    out: dict[str, Any] = {**lp.session.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target,
+                           "mets": round(lp.session.totals.mets(lp.config.athlete.body_mass_kg), 2)}
+    if lp.session.workout is not None:
+        engine = lp.session.engine
         out["workout"] = {
-            "name": lp.workout.name, "title": lp.workout.title,
-            "completed": bool(engine and engine.finished and len(engine.summaries) == len(lp.workout.segments)
+            "name": lp.session.workout.name, "title": lp.session.workout.title,
+            "completed": bool(engine and engine.finished and len(engine.summaries) == len(lp.session.workout.segments)
                               and not engine.summaries[-1].label.endswith("(partial)")),
             "segments": [seg.model_dump() for seg in engine.summaries] if engine else [],
         }
@@ -130,10 +130,10 @@ async def run_controller(config: MachineConfig, options: RunOptions,
         loop = ControlLoop(board, clock, config, mode=mode,
                            model=calibration.brake_map if calibration else None,
                            metres_per_count=calibration.metres_per_count if calibration else None)
-        loop.workout_dirs = dirs
+        loop.session.workout_dirs = dirs
         if workout is not None:
-            loop.workout = workout
-            loop.stop_when_finished = options.duration_s is None
+            loop.session.workout = workout
+            loop.session.stop_when_finished = options.duration_s is None
         if options.data_dir is not None:
             loop.safety.attach_log(FaultLog(options.data_dir))
         if handle_signals:

@@ -113,6 +113,11 @@ HOLDING_FIELDS: tuple[RegisterField, ...] = (
 
 HANDLE_FORCE_NOT_FITTED = -32768
 BRAKE_SETPOINT_MAX_MA = 3000
+#: The board's holding registers 2..4 at power-on (docs/board.md): what a rebooted board runs on
+#: until the controller writes its own settings again.
+POWER_ON_WATCHDOG_MS = 250
+POWER_ON_SAFE_BRAKE_MA = 1200
+POWER_ON_RAMP_MA_PER_S = 6000
 
 
 def to_signed16(raw: int) -> int:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from drivers.registers import (
     BRAKE_SETPOINT_MAX_MA,
     HANDLE_FORCE_NOT_FITTED,
+    POWER_ON_RAMP_MA_PER_S,
+    POWER_ON_SAFE_BRAKE_MA,
+    POWER_ON_WATCHDOG_MS,
     Control,
     FaultCode,
     Status,
@@ -53,9 +56,9 @@ SAFE_IDLE = BoardCommand()
 class BoardSettings:
     """Written once when the board is armed (holding registers 2..4)."""
 
-    watchdog_ms: int = 250
-    safe_brake_ma: int = 1200
-    ramp_ma_per_s: int = 6000
+    watchdog_ms: int = POWER_ON_WATCHDOG_MS
+    safe_brake_ma: int = POWER_ON_SAFE_BRAKE_MA
+    ramp_ma_per_s: int = POWER_ON_RAMP_MA_PER_S
 
     def __post_init__(self) -> None:
         if not 10 <= self.watchdog_ms <= 65535:

@@ -18,6 +18,9 @@ from drivers.clock import Clock
 from drivers.registers import (
     DEFAULT_MAP,
     HANDLE_FORCE_NOT_FITTED,
+    POWER_ON_RAMP_MA_PER_S,
+    POWER_ON_SAFE_BRAKE_MA,
+    POWER_ON_WATCHDOG_MS,
     Control,
     FaultCode,
     RegisterMap,
@@ -115,9 +118,9 @@ class BoardEmulator:
         # holding registers, by name
         self.setpoint_ma = 0
         self.control = 0  # Control bits
-        self.watchdog_ms = 250
-        self.safe_brake_ma = 1200
-        self.ramp_ma_per_s = 6000
+        self.watchdog_ms = POWER_ON_WATCHDOG_MS
+        self.safe_brake_ma = POWER_ON_SAFE_BRAKE_MA
+        self.ramp_ma_per_s = POWER_ON_RAMP_MA_PER_S
         self._last_command_s = self._start_s
         # board conditions: injected faults and latched trips
         self._condition_bits = 0
@@ -316,9 +319,9 @@ class BoardEmulator:
         self._time_offset_ms = -math.floor(self.elapsed_s * 1000.0)
         self.setpoint_ma = 0
         self.control = 0
-        self.watchdog_ms = 250
-        self.safe_brake_ma = 1200
-        self.ramp_ma_per_s = 6000
+        self.watchdog_ms = POWER_ON_WATCHDOG_MS
+        self.safe_brake_ma = POWER_ON_SAFE_BRAKE_MA
+        self.ramp_ma_per_s = POWER_ON_RAMP_MA_PER_S
         self.watchdog_tripped = False
         self.fault_code = FaultCode.NONE
         self._last_command_s = self._t_s

@@ -46,7 +46,11 @@ GLITCH_SHARE = 0.01
 GLITCH_BITS = range(16, 31)
 
 
-class FaultKind(enum.StrEnum):
+class Injection(enum.StrEnum):
+    """What the simulated board is made to do: causes, not the controller's fault codes. The
+    controller names what it observes in its own vocabulary (`Fault` in the controller's safety
+    package; e.g. `coil-fault` shows up as `brake_coil`, `link-drop` as `link_lost`)."""
+
     LINK_DROP = "link-drop"  # the board stops answering (cable pulled, network down)
     TIMEOUTS = "timeouts"  # alias of link-drop for short bursts
     GARBLE = "garble"  # one frame in ten corrupted (dropped on CRC)
@@ -61,17 +65,17 @@ class FaultKind(enum.StrEnum):
 
 
 #: Board conditions each machine fault raises, with the fault code the board latches.
-CONDITIONS: dict[FaultKind, tuple[Status, FaultCode]] = {
-    FaultKind.ESTOP: (Status.ESTOP, FaultCode.ESTOP),
-    FaultKind.SAFETY_KEY: (Status.SAFETY_KEY_REMOVED, FaultCode.SAFETY_KEY),
-    FaultKind.COIL_FAULT: (Status.BRAKE_FAULT, FaultCode.BRAKE_COIL),
-    FaultKind.OVER_TEMPERATURE: (Status.OVER_TEMPERATURE, FaultCode.OVER_TEMPERATURE),
-    FaultKind.UNDER_VOLTAGE: (Status.UNDER_VOLTAGE, FaultCode.UNDER_VOLTAGE),
+CONDITIONS: dict[Injection, tuple[Status, FaultCode]] = {
+    Injection.ESTOP: (Status.ESTOP, FaultCode.ESTOP),
+    Injection.SAFETY_KEY: (Status.SAFETY_KEY_REMOVED, FaultCode.SAFETY_KEY),
+    Injection.COIL_FAULT: (Status.BRAKE_FAULT, FaultCode.BRAKE_COIL),
+    Injection.OVER_TEMPERATURE: (Status.OVER_TEMPERATURE, FaultCode.OVER_TEMPERATURE),
+    Injection.UNDER_VOLTAGE: (Status.UNDER_VOLTAGE, FaultCode.UNDER_VOLTAGE),
 }
 
 
 #: The same conditions as plain bits: the injector runs before every request the board answers.
-_CONDITION_BITS: dict[FaultKind, int] = {kind: int(flag) for kind, (flag, _) in CONDITIONS.items()}
+_CONDITION_BITS: dict[Injection, int] = {kind: int(flag) for kind, (flag, _) in CONDITIONS.items()}
 
 
 class LinkFault(enum.Enum):
@@ -86,7 +90,7 @@ class LinkFault(enum.Enum):
 _SPEC = re.compile(r"^(?P<kind>[a-z-]+)@(?P<at>\d+(?:\.\d+)?)s?(?::(?P<dur>\d+(?:\.\d+)?)s?)?"
                    r"(?:/(?P<rate>\d+(?:\.\d+)?)(?P<pct>%)?)?$")
 #: The lossy kinds, which take a rate, and their default rates.
-DEFAULT_RATES: dict[FaultKind, float] = {FaultKind.GARBLE: GARBLE_LOSS, FaultKind.GLITCH: GLITCH_SHARE}
+DEFAULT_RATES: dict[Injection, float] = {Injection.GARBLE: GARBLE_LOSS, Injection.GLITCH: GLITCH_SHARE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,7 @@ class FaultSpec:
     """One scheduled fault: `kind` from `at_s` for `duration_s` (None = until the end);
     `rate` is the share of replies a lossy kind (garble, glitch) spoils (None = its default)."""
 
-    kind: FaultKind
+    kind: Injection
     at_s: float
     duration_s: float | None = None
     rate: float | None = None
@@ -103,18 +107,18 @@ class FaultSpec:
     def parse(cls, text: str) -> FaultSpec:
         """Parse `KIND@STARTs[:DURATIONs]`; the error names what is allowed."""
         m = _SPEC.match(text.strip().lower())
-        kinds = ", ".join(k.value for k in FaultKind)
+        kinds = ", ".join(k.value for k in Injection)
         if not m:
             raise ValueError(f"fault {text!r}: expected KIND@START[:DURATION] in seconds, "
                              f"e.g. link-drop@20s:3s or estop@30s; kinds: {kinds}")
         try:
-            kind = FaultKind(m["kind"])
+            kind = Injection(m["kind"])
         except ValueError:
             raise ValueError(f"fault {text!r}: unknown kind {m['kind']!r}; kinds: {kinds}") from None
         duration = float(m["dur"]) if m["dur"] is not None else None
         if duration is not None and duration <= 0:
             raise ValueError(f"fault {text!r}: duration must be positive")
-        if kind == FaultKind.REBOOT and duration is not None:
+        if kind == Injection.REBOOT and duration is not None:
             raise ValueError(f"fault {text!r}: a reboot has no duration (offline {REBOOT_OFFLINE_S} s)")
         rate = None
         if m["rate"] is not None:
@@ -131,7 +135,7 @@ class FaultSpec:
         return self.rate if self.rate is not None else DEFAULT_RATES.get(self.kind, 1.0)
 
     def active(self, t_s: float) -> bool:
-        if self.kind == FaultKind.REBOOT:
+        if self.kind == Injection.REBOOT:
             return self.at_s <= t_s < self.at_s + REBOOT_OFFLINE_S
         return self.at_s <= t_s and (self.duration_s is None or t_s < self.at_s + self.duration_s)
 
@@ -187,7 +191,7 @@ class FaultInjector:
                     self.history.append((t_s, f"{kind.value} off"))
             self._condition_bits = wanted
         for index, spec in enumerate(self.schedule):
-            if (spec.kind == FaultKind.REBOOT and index not in self._rebooted
+            if (spec.kind == Injection.REBOOT and index not in self._rebooted
                     and t_s >= spec.at_s + REBOOT_OFFLINE_S):
                 self._rebooted.add(index)
                 emulator.reboot()
@@ -198,11 +202,11 @@ class FaultInjector:
         for spec in self.schedule:
             if not spec.active(t_s):
                 continue
-            if spec.kind in (FaultKind.LINK_DROP, FaultKind.TIMEOUTS, FaultKind.REBOOT):
+            if spec.kind in (Injection.LINK_DROP, Injection.TIMEOUTS, Injection.REBOOT):
                 return LinkFault.SILENT
-            if spec.kind == FaultKind.GARBLE and self._rng.random() < spec.share:
+            if spec.kind == Injection.GARBLE and self._rng.random() < spec.share:
                 return LinkFault.GARBLE
-            if spec.kind == FaultKind.EXCEPTION:
+            if spec.kind == Injection.EXCEPTION:
                 return LinkFault.EXCEPTION
         return LinkFault.NONE
 
@@ -210,11 +214,11 @@ class FaultInjector:
         """The encoder count a reply latched at machine time `t_s` carries: `count`, or (while a
         `glitch` is active, for its share of replies) `count` with one high bit flipped."""
         for spec in self.schedule:
-            if spec.kind == FaultKind.GLITCH and spec.active(t_s) and self._rng.random() < spec.share:
+            if spec.kind == Injection.GLITCH and spec.active(t_s) and self._rng.random() < spec.share:
                 return count ^ (1 << self._rng.choice(GLITCH_BITS))
         return count
 
     def link_down(self, t_s: float) -> bool:
         """True while the link is cut outright (not merely lossy): servers close connections."""
-        return any(spec.active(t_s) and spec.kind in (FaultKind.LINK_DROP, FaultKind.REBOOT)
+        return any(spec.active(t_s) and spec.kind in (Injection.LINK_DROP, Injection.REBOOT)
                    for spec in self.schedule)

@@ -74,4 +74,4 @@ def erg_and_distance(data_dir: Path | None, hardware_seed: int) -> tuple[dict[fl
     for k, target in enumerate(ERG_TARGETS_W):
         steady = trace.times(k * ERG_SEGMENT_S + ERG_STEADY_FROM_S, (k + 1) * ERG_SEGMENT_S - 0.1)
         errors[target] = p95([abs(trace.athlete_power_w(t) / target - 1.0) for t in steady])
-    return errors, loop.totals.distance_m / truth_distance - 1.0
+    return errors, loop.session.totals.distance_m / truth_distance - 1.0

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.core.loop import ControlLoop
+from controller.core.safety.supervisor import BOARD_FORCES_COIL
 from controller.settings.machine import MachineConfig
 from drivers.board import BoardContext, open_board
 from drivers.clock import VirtualClock
-from drivers.registers import Control
+from drivers.registers import Control, Status
 from drivers.sample import BoardCommand, BoardSample
+from simulator.emulator import BoardEmulator
 from simulator.sim_board import SimBoard
 
 #: An action run between cycles at a machine time: (time_s, callable on the loop).
@@ -27,6 +29,82 @@ class Recording:
     #: rebooted board with its brake off), so the command did not move the coil from our setpoint.
     board_in_charge: list[bool] = field(default_factory=list)
     unguarded_brake: list[float] = field(default_factory=list)  # times the brake ran without watchdog
+    #: The same run seen from the board's side: every setpoint write it received.
+    wire: WireRecording = field(default_factory=lambda: WireRecording())
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of the setpoint and control registers, as the board received it."""
+
+    t_s: float
+    setpoint_ma: int
+    control: Control
+    #: Where the coil was just before this write: our last setpoint while the coil followed it, else
+    #: the current it really carried while the board was in charge (after a trip, e-stop, reboot).
+    coil_before_ma: float
+    #: Before this write the coil was following our setpoint (the reference is exact, not measured).
+    followed_before: bool
+    #: After this write the coil follows its setpoint (brake on, no trip, e-stop or coil fault).
+    coil_follows: bool
+
+
+@dataclass
+class WireRecording:
+    """Every setpoint write that reached the emulator, from power-on to exit, and the watchdog check."""
+
+    writes: list[Write] = field(default_factory=list)
+    unguarded_brake: list[float] = field(default_factory=list)  # brake enabled, watchdog off
+
+    @property
+    def setpoints(self) -> list[int]:
+        return [w.setpoint_ma for w in self.writes]
+
+
+def record_wire(emulator: BoardEmulator) -> WireRecording:
+    """Record at the board's side: wrap the emulator's register writes (the in-process sim board and
+    the Modbus servers both land there), so what is recorded is what the board really got."""
+    recording = WireRecording()
+    setpoint_address = emulator.register_map.field("brake_setpoint_ma").address
+    control_address = emulator.register_map.field("control").address
+    write = emulator.write_holding_registers
+
+    def follows() -> bool:
+        status = emulator.status()
+        return bool(status & Status.BRAKE_ENABLED) and not status & BOARD_FORCES_COIL
+
+    def recorded(address: int, values: Sequence[int]) -> None:
+        emulator.advance()
+        followed = follows()
+        before = float(emulator.setpoint_ma) if followed else emulator.coil.current_ma
+        write(address, values)
+        if {setpoint_address, control_address} & set(range(address, address + len(values))):
+            recording.writes.append(Write(emulator.clock.now_s(), emulator.setpoint_ma, emulator.control,
+                                          before, followed, follows()))
+        if emulator.control & Control.BRAKE_ENABLE and not emulator.control & Control.WATCHDOG_ENABLE:
+            recording.unguarded_brake.append(emulator.clock.now_s())
+
+    emulator.write_holding_registers = recorded  # type: ignore[method-assign]
+    return recording
+
+
+#: Taking over from the board, the controller starts from the coil current it measured: allow for the
+#: simulated sensor's noise (3 mA rms) and what a coil still settling (30 ms lag) moves in the cycle
+#: between that reading and the write.
+TAKE_OVER_ALLOWANCE_MA = 50.0
+
+
+def assert_no_jolt(recording: WireRecording, max_ma: float, step_ma: float) -> None:
+    """The wire rules: within the limit, the watchdog armed with the brake, and no write after which
+    the coil follows the setpoint moves it more than one slew step from where the coil was (our
+    previous setpoint, or the current the coil carried while the board was in charge)."""
+    assert recording.writes, "the board never received a setpoint"
+    assert recording.unguarded_brake == [], f"brake enabled without the watchdog at {recording.unguarded_brake}"
+    for w in recording.writes:
+        assert 0 <= w.setpoint_ma <= max_ma, w
+        if w.coil_follows:
+            allowed = step_ma if w.followed_before else step_ma + TAKE_OVER_ALLOWANCE_MA
+            assert abs(w.setpoint_ma - w.coil_before_ma) <= allowed, w
 
 
 def sim_loop(config: MachineConfig, options: dict[str, Any], mode_name: str = "level",
@@ -44,10 +122,10 @@ def sim_loop(config: MachineConfig, options: dict[str, Any], mode_name: str = "l
 
 def record_board(loop: ControlLoop, board: SimBoard, actions: Sequence[Action] = ()) -> Recording:
     """Wrap the board's exchange: record commands, check the watchdog, run due actions first."""
-    recording = Recording()
+    emulator = board.emulator
+    recording = Recording(wire=record_wire(emulator))
     pending = sorted(actions, key=lambda a: a[0])
     exchange = board.exchange
-    emulator = board.emulator
     clock = loop.clock
 
     async def recorded(command: BoardCommand) -> BoardSample:

@@ -40,7 +40,7 @@ def jar() -> aiohttp.CookieJar:
 
 async def test_without_a_session_a_command_gets_401_and_changes_nothing(tmp_path: Path) -> None:
     async with running_console(tmp_path, locked_down()) as console, aiohttp.ClientSession() as http:
-        before = (console.loop.mode.name, console.loop.session_state)
+        before = (console.loop.mode.name, console.loop.session.state)
         async with http.post(console.url + "api/command", json=LEVEL_7) as r:
             assert r.status == 401 and "sign in" in (await r.json())["error"]
         async with http.post(console.url + "api/command", json={"name": "stop"}) as r:
@@ -50,7 +50,7 @@ async def test_without_a_session_a_command_gets_401_and_changes_nothing(tmp_path
             while (msg := await ws.receive_json(timeout=5))["type"] != "result":
                 pass
             assert not msg["ok"] and "sign in" in msg["error"]
-        assert (console.loop.mode.name, console.loop.session_state) == before
+        assert (console.loop.mode.name, console.loop.session.state) == before
 
 
 async def test_the_right_pin_opens_a_session_that_commands(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ async def test_the_right_pin_opens_a_session_that_commands(tmp_path: Path) -> No
             await ws.send_json({"type": "command", "command": {"name": "pause"}})
             while (msg := await ws.receive_json(timeout=5))["type"] != "result":
                 pass
-            assert msg["ok"] and console.loop.session_state == "paused"
+            assert msg["ok"] and console.loop.session.state == "paused"
 
 
 async def test_a_foreign_origin_is_refused_even_with_a_session(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ async def test_trusted_loopback_still_refuses_a_foreign_origin(tmp_path: Path) -
             assert r.status == 200
         async with http.post(console.url + "api/command", json={"name": "pause"}, headers=EVIL) as r:
             assert r.status == 403
-        assert console.loop.session_state == "running"
+        assert console.loop.session.state == "running"
 
 
 async def test_pairing_code_is_shown_on_the_machine_and_works_once(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ async def test_a_front_desk_screen_paired_read_only_cannot_command(tmp_path: Pat
             assert r.status == 200 and "speed_kmh" in await r.json()
         async with desk.post(console.url + "api/command", json={"name": "stop"}) as r:
             assert r.status == 403 and "read-only" in (await r.json())["error"]
-        assert console.loop.session_state == "running"
+        assert console.loop.session.state == "running"
 
 
 async def test_wrong_pins_lock_the_client_out(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ async def test_console_start_workout_numbers_pause(tmp_path: Path) -> None:
         await page.select_option("#workout", value)
         await page.click("#start")
         await page.wait_for_selector("#state[data-state=running]")
-        assert console.loop.workout is not None and console.loop.workout.name == value
+        assert console.loop.session.workout is not None and console.loop.session.workout.name == value
         first = await page.locator("#distance").text_content()
         await page.wait_for_function(f"document.getElementById('distance').textContent !== '{first}'", timeout=10_000)
         await page.wait_for_function("parseFloat(document.getElementById('speed').textContent) > 5")
@@ -49,7 +49,7 @@ async def test_console_start_workout_numbers_pause(tmp_path: Path) -> None:
         await page.screenshot(path=str(ARTIFACTS / "console-running.png"))
         await page.click("#pause")
         await page.wait_for_selector("#state[data-state=paused]")
-        assert console.loop.session_state == "paused"
+        assert console.loop.session.state == "paused"
         assert await page.locator("#resume").is_enabled()
         assert not await page.locator("#pause").is_enabled()
         paused_elapsed = await page.locator("#elapsed").text_content()

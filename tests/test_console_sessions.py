@@ -35,9 +35,9 @@ async def test_workout_session_is_stored_with_records_laps_and_summary(tmp_path:
         laps = store.laps(stored.id)
     s = stored.summary
     assert stored.state == "finished" and s.workout == "short"
-    assert s.session_id == loop.session_id
-    assert s.elapsed_s == pytest.approx(loop.totals.elapsed_s)
-    assert s.distance_m == pytest.approx(loop.totals.distance_m)
+    assert s.session_id == loop.session.id
+    assert s.elapsed_s == pytest.approx(loop.session.totals.elapsed_s)
+    assert s.distance_m == pytest.approx(loop.session.totals.distance_m)
     assert [lap.label for lap in laps] == ["Warm-up", "Push", "Back"]
     assert len(records) == int(s.elapsed_s)  # one per second of session time
     assert [round(r.t_s) for r in records] == list(range(1, len(records) + 1))

@@ -44,7 +44,7 @@ async def test_commands_go_through_the_loop_and_refusals_say_why(tmp_path: Path)
             await ws.send_json({"type": "command", "command": {"name": "pause"}})
             result = await _next_result(ws)
             assert result["ok"] and result["state"] == "paused"
-            assert console.loop.session_state == "paused"
+            assert console.loop.session.state == "paused"
             await ws.send_json({"type": "command", "command": {"name": "pause"}})
             result = await _next_result(ws)
             assert not result["ok"] and "cannot pause while paused" in result["error"]
@@ -146,5 +146,5 @@ async def test_a_busy_port_leaves_the_controller_running(tmp_path: Path, caplog:
         port = busy.getsockname()[1]
         result = await run_controller(config_with(), RunOptions(runner="steady:3.0", duration_s=3),
                                       [console_service(f"127.0.0.1:{port}", tmp_path)], clock=VirtualClock(None))
-    assert result.loop.totals.distance_m > 3
+    assert result.loop.session.totals.distance_m > 3
     assert f"cannot listen on 127.0.0.1:{port}" in caplog.text and "--web HOST:PORT" in caplog.text

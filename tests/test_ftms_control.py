@@ -43,7 +43,7 @@ def test_every_request_before_request_control_is_not_permitted_and_changes_nothi
     control = _control()
     assert _answer(control, hex_packet) == "CONTROL_NOT_PERMITTED"
     assert control.loop.mode.name == "free"
-    assert control.loop.session_state == SessionState.READY
+    assert control.loop.session.state == SessionState.READY
 
 
 @pytest.mark.parametrize("hex_packet", [
@@ -101,18 +101,18 @@ def test_start_pause_resume_stop_drive_the_session_and_repeat_harmlessly() -> No
     loop = control.loop
     _answer(control, CONTROL)
     assert _answer(control, "07") == "SUCCESS"
-    assert loop.session_state == SessionState.RUNNING
+    assert loop.session.state == SessionState.RUNNING
     assert _answer(control, "07") == "SUCCESS"  # already running
     assert _answer(control, f"08{StopPause.PAUSE:02x}") == "SUCCESS"
-    assert loop.session_state == SessionState.PAUSED
+    assert loop.session.state == SessionState.PAUSED
     assert _answer(control, "0802") == "SUCCESS"  # already paused
     assert _answer(control, "07") == "SUCCESS"
-    assert loop.session_state == SessionState.RUNNING
+    assert loop.session.state == SessionState.RUNNING
     assert _answer(control, "0801") == "SUCCESS"
-    assert loop.session_state == SessionState.FINISHED
+    assert loop.session.state == SessionState.FINISHED
     assert _answer(control, "0801") == "SUCCESS"  # already stopped
     assert _answer(control, "07") == "SUCCESS"  # a new session
-    assert loop.session_state == SessionState.RUNNING
+    assert loop.session.state == SessionState.RUNNING
 
 
 def test_a_request_the_controller_refuses_is_operation_failed() -> None:
@@ -131,9 +131,9 @@ def test_the_safety_rules_still_apply_a_latched_fault_refuses_start() -> None:
     loop = control.loop
     _answer(control, CONTROL)
     loop.safety.record("safety_key", 0.0, "test: safety key pulled")
-    assert loop.session_state != SessionState.RUNNING
+    assert loop.session.state != SessionState.RUNNING
     assert _answer(control, "07") == "OPERATION_FAILED"
-    assert loop.session_state != SessionState.RUNNING
+    assert loop.session.state != SessionState.RUNNING
 
 
 def test_reset_frees_the_brake_reports_reset_and_releases_control() -> None:
@@ -180,8 +180,8 @@ def test_reset_after_stop_releases_control_without_touching_the_finished_session
     _answer(control, CONTROL)
     _answer(control, "07")
     _answer(control, "0801")
-    summary_before = loop.summary().model_dump()
+    summary_before = loop.session.summary().model_dump()
     assert _answer(control, "01") == "SUCCESS"
-    assert loop.session_state == SessionState.FINISHED
-    assert loop.summary().model_dump() == summary_before
+    assert loop.session.state == SessionState.FINISHED
+    assert loop.session.summary().model_dump() == summary_before
     assert not control.controlled

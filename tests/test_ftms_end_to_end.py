@@ -80,7 +80,7 @@ async def test_target_power_from_an_app_is_delivered_by_erg_within_tolerance() -
     elapsed = [r.elapsed_time_s for _, r in records]
     assert elapsed == sorted(elapsed)  # the pause holds the clock, it never runs backwards
     _, last = records[-1]
-    assert last.total_distance_m == pytest.approx(loop.totals.distance_m, abs=3.0)
+    assert last.total_distance_m == pytest.approx(loop.session.totals.distance_m, abs=3.0)
     assert last.heart_rate_bpm is not None and last.heart_rate_bpm > 60
     assert transport.read_values[FEATURE].hex() == "05de00000d000000"
     assert transport.read_values[SUPPORTED_POWER_RANGE].hex() == "0a00dc050100"
@@ -95,22 +95,22 @@ async def test_app_pause_stops_the_session_clock_and_totals() -> None:
     actions = [
         (1.0, _write(transport, encode_request(OpCode.REQUEST_CONTROL))),
         (5.0, _write(transport, encode_request(OpCode.STOP_OR_PAUSE, 2))),
-        (5.0, lambda lp: paused_at.append(lp.totals.elapsed_s)),
-        (9.0, lambda lp: paused_at.append(lp.totals.elapsed_s)),
+        (5.0, lambda lp: paused_at.append(lp.session.totals.elapsed_s)),
+        (9.0, lambda lp: paused_at.append(lp.session.totals.elapsed_s)),
     ]
     await run_traced(loop, board, 10.0, actions)
     server.cancel()
     with pytest.raises(asyncio.CancelledError):
         await server
     assert paused_at[0] == pytest.approx(paused_at[1], abs=0.02)
-    assert loop.session_state == SessionState.FINISHED
+    assert loop.session.state == SessionState.FINISHED
 
 
 async def test_without_bluetooth_the_controller_keeps_running_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     options = RunOptions(board_url="sim", runner="steady:3.0", duration_s=5.0, speedup=0)
     result = await run_controller(load_config(), options, [ftms_service()])
-    assert result.loop.totals.elapsed_s == pytest.approx(5.0, abs=0.1)
+    assert result.loop.session.totals.elapsed_s == pytest.approx(5.0, abs=0.1)
     messages = [r.getMessage() for r in caplog.records if "FTMS Bluetooth off" in r.getMessage()]
     assert len(messages) == 1, caplog.text
     assert "keeps running" in messages[0]
@@ -123,7 +123,7 @@ async def test_without_the_ble_extra_the_message_says_how_to_install_it(
     caplog.set_level(logging.WARNING)
     options = RunOptions(board_url="sim", runner="steady:3.0", duration_s=2.0, speedup=0)
     result = await run_controller(load_config(), options, [ftms_service()])
-    assert result.loop.totals.elapsed_s == pytest.approx(2.0, abs=0.1)
+    assert result.loop.session.totals.elapsed_s == pytest.approx(2.0, abs=0.1)
     assert "pip install 'millctl[ble]'" in caplog.text
 
 

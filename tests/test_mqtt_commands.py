@@ -73,7 +73,7 @@ async def test_set_mode_changes_the_mode_and_the_retained_state(remote: Remote) 
 
 
 async def test_pause_resume_stop_start_walk_the_session(remote: Remote) -> None:
-    first_session = remote.loop.session_id
+    first_session = remote.loop.session.id
     assert (await remote.send("pause")).state == "paused"
     assert (await remote.send("resume")).state == "running"
     stop = await remote.send("stop")
@@ -82,7 +82,7 @@ async def test_pause_resume_stop_start_walk_the_session(remote: Remote) -> None:
     assert json.loads(summary.payload)["session_id"] == first_session
     start = await remote.send("start")
     assert (start.ok, start.state) == (True, "running")
-    assert remote.loop.session_id != first_session
+    assert remote.loop.session.id != first_session
 
 
 async def test_ack_carries_the_correlation_id_and_machine(remote: Remote) -> None:
@@ -109,12 +109,12 @@ async def test_ack_carries_the_correlation_id_and_machine(remote: Remote) -> Non
 ])
 async def test_invalid_command_gets_error_ack_and_changes_nothing(
         remote: Remote, name: str, body: dict[str, Any] | bytes, kind: str, message: str) -> None:
-    before = (remote.loop.session_state, remote.loop.session_id, remote.loop.mode.name, remote.loop.mode.target)
+    before = (remote.loop.session.state, remote.loop.session.id, remote.loop.mode.name, remote.loop.mode.target)
     ack = await remote.send(name, body)
     assert ack.ok is False
     assert ack.error_kind == kind
     assert message in (ack.error or "")
-    after = (remote.loop.session_state, remote.loop.session_id, remote.loop.mode.name, remote.loop.mode.target)
+    after = (remote.loop.session.state, remote.loop.session.id, remote.loop.mode.name, remote.loop.mode.target)
     assert after == before
 
 
@@ -125,7 +125,7 @@ async def test_retained_command_is_not_replayed_on_connect(broker: Broker, tmp_p
         task, _telemetry, holder = start_controller(mqtt_config(broker), tmp_path, duration_s=60)
         [ack_msg] = await seen.wait_for(T.ack("pause"))
         assert holder.loop is not None
-        state = holder.loop.session_state
+        state = holder.loop.session.state
         holder.loop.stop()
         await task
     ack = CommandAck.model_validate_json(ack_msg.payload)
@@ -160,9 +160,9 @@ async def test_a_latched_fault_refuses_resume_and_start_over_mqtt(broker: Broker
             while not [m for m in seen.on(T.state) if StatePayload.model_validate_json(m.payload).faults]:
                 await asyncio.sleep(0.05)
         fault_events = [json.loads(m.payload) for m in seen.on(T.event) if json.loads(m.payload)["kind"] == "fault"]
-        held = holder.loop.session_state
+        held = holder.loop.session.state
         acks = [await remote.send(name) for name in ("resume", "start")]
-        after = holder.loop.session_state
+        after = holder.loop.session.state
         holder.loop.stop()
         await task
     assert fault_events, "the fault is published as an event"

@@ -82,14 +82,14 @@ async def test_the_acl_keeps_other_machines_and_anonymous_clients_off_the_brake(
             await mill_2.publish(*command("pause", "from-mill-2"), qos=1)
             await mill_2.publish(MILL_1.status, "offline", qos=1, retain=True)
             await asyncio.sleep(QUIET_S)
-            assert holder.loop.session_state == "running"
+            assert holder.loop.session.state == "running"
             assert desk_seen.on(MILL_1.ack("pause")) == []
             assert [m.payload for m in desk_seen.on(MILL_1.status)] == [b"online"]
             # The operator identity can; the other machine cannot even read the command.
             await desk.publish(*command("pause", "from-desk"), qos=1)
             acks = await desk_seen.wait_for(MILL_1.ack("pause"))
             assert CommandAck.model_validate_json(acks[0].payload).ok
-            assert holder.loop.session_state == "paused"
+            assert holder.loop.session.state == "paused"
             assert mill_2_seen.on(MILL_1.cmd("pause")) == []
             # A machine cannot speak for itself under another machine's name either.
             await mill_2.publish(MILL_2.status, "online", qos=1, retain=True)  # its own: allowed
@@ -97,7 +97,7 @@ async def test_the_acl_keeps_other_machines_and_anonymous_clients_off_the_brake(
         with pytest.raises(aiomqtt.MqttError):  # anonymous: not even a connection
             async with aiomqtt.Client("127.0.0.1", locked_broker.port) as anonymous:
                 await anonymous.publish(*command("resume", "anonymous"), qos=1)
-        assert holder.loop.session_state == "paused"
+        assert holder.loop.session.state == "paused"
     finally:
         if holder.loop is not None:
             holder.loop.stop()

@@ -51,19 +51,19 @@ async def test_broker_down_10_s_every_summary_arrives_once_and_the_loop_keeps_ti
         await asyncio.wait_for(telemetry.connected.wait(), 10)
         loop = holder.loop
         assert loop is not None
-        recorded = [loop.session_id]
+        recorded = [loop.session.id]
         await asyncio.sleep(1.0)
         new_session(loop)  # summary 1: delivered live
-        recorded.append(loop.session_id)
+        recorded.append(loop.session.id)
         await seen.wait_for(T.session, count=1)
         cycles_before, missed_before = loop.stats.cycles, loop.stats.missed
         await asyncio.to_thread(broker.stop)  # in a thread: the test must not block the loop either
         await asyncio.sleep(2.0)
         new_session(loop)  # summaries 2 and 3 while the broker is down
-        recorded.append(loop.session_id)
+        recorded.append(loop.session.id)
         await asyncio.sleep(3.0)
         new_session(loop)
-        recorded.append(loop.session_id)
+        recorded.append(loop.session.id)
         await asyncio.sleep(5.0)
         assert not telemetry.connected.is_set()
         assert telemetry.outbox.count_pending() == 2
@@ -116,7 +116,7 @@ async def test_summary_recorded_without_a_broker_is_sent_by_the_next_run(broker:
         with contextlib.suppress(asyncio.CancelledError):
             await warehouse
     ids = [json.loads(m.payload)["session_id"] for m in seen.on(T.session)]
-    assert ids == [first.loop.session_id, second.loop.session_id]
+    assert ids == [first.loop.session.id, second.loop.session.id]
 
 
 async def test_a_broker_that_never_answers_does_not_hold_up_the_loop(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ async def test_run_publishes_documented_payloads_and_offline_on_clean_stop(broke
     assert [e.data["state"] for e in events if e.kind == "session"] == ["running", "finished"]
     [summary_msg] = seen.on(T.session)
     summary = SessionSummary.model_validate_json(summary_msg.payload)
-    assert summary.distance_m == result.loop.totals.distance_m
+    assert summary.distance_m == result.loop.session.totals.distance_m
     assert telemetry.outbox.count_pending() == 0
     # A reader arriving later sees the retained status and state.
     async with collecting(broker.port, [T.status, T.state]) as (_client, late):

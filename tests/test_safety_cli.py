@@ -10,7 +10,7 @@ import pytest
 from skeleton_helpers import MILLCTL, cli_env, run_json
 
 from controller.core.safety.faults import POLICIES
-from simulator.faults import FaultKind, FaultSpec, parse_faults
+from simulator.faults import FaultSpec, Injection, parse_faults
 
 
 def millctl(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -64,9 +64,9 @@ def test_bad_fault_specs_are_refused_with_what_is_allowed(tmp_path: Path, args: 
 
 def test_fault_spec_parsing() -> None:
     assert parse_faults(["link-drop@20s:3s", "estop@30"]) == [
-        FaultSpec(FaultKind.LINK_DROP, 20.0, 3.0), FaultSpec(FaultKind.ESTOP, 30.0, None)]
+        FaultSpec(Injection.LINK_DROP, 20.0, 3.0), FaultSpec(Injection.ESTOP, 30.0, None)]
     assert parse_faults("reboot@5s,garble@1.5:2") == [
-        FaultSpec(FaultKind.REBOOT, 5.0), FaultSpec(FaultKind.GARBLE, 1.5, 2.0)]
+        FaultSpec(Injection.REBOOT, 5.0), FaultSpec(Injection.GARBLE, 1.5, 2.0)]
     with pytest.raises(ValueError, match="no duration"):
         FaultSpec.parse("reboot@5s:1s")
     spec = FaultSpec.parse("estop@2s:1s")

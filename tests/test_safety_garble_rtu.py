@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller, truth_delta
 from controller.settings.machine import MachineConfig
 from drivers.clock import VirtualClock
@@ -21,9 +22,14 @@ async def test_garbled_rtu_replies_are_rejected_and_control_carries_on(tmp_path:
     async with serve_serial(emu, str(tmp_path / "tty")) as server:
         datastore = server.context
         start = emu.truth.as_dict()
+        setpoints: list[int] = []
+
+        async def remember(loop: ControlLoop) -> None:
+            loop.snapshot_listeners.append(lambda snap: None if loop.stopping else setpoints.append(snap.setpoint_ma))
+
         result = await run_controller(
             MachineConfig(), RunOptions(board_url=f"serial://{tmp_path / 'tty'}", mode="level", target=3,
-                                        duration_s=12.0), clock=clock)
+                                        duration_s=12.0), [remember], clock=clock)
         emu.advance()
         truth = truth_delta(start, emu.truth.as_dict())
     loop = result.loop
@@ -31,5 +37,5 @@ async def test_garbled_rtu_replies_are_rejected_and_control_carries_on(tmp_path:
     assert loop.link_errors >= datastore.garbled // 2  # …and each cost the controller a sample
     assert not [f for f in loop.faults if f["code"] == "internal_error"]
     # lost samples lose no distance: the encoder count is cumulative
-    assert loop.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.01)
-    assert loop.guard.setpoint_ma == MachineConfig().levels.current_ma[3]  # back at level 3 after the noise
+    assert loop.session.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.01)
+    assert setpoints[-1] == MachineConfig().levels.current_ma[3]  # back at level 3 after the noise

@@ -24,7 +24,7 @@ async def test_lost_link_is_reported_at_its_configured_time_and_found_again_with
     assert lost["outage_s"] == pytest.approx(lost["ended_t_s"] - lost["t_s"], abs=0.002)
     assert rec.unguarded_brake == []
     # the whole session's distance is there: before, during (the encoder kept counting) and after
-    assert loop.totals.distance_m == pytest.approx(board.emulator.truth.distance_m, rel=0.01)
+    assert loop.session.totals.distance_m == pytest.approx(board.emulator.truth.distance_m, rel=0.01)
 
 
 def test_reconnect_attempts_back_off_up_to_the_bound() -> None:

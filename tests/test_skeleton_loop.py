@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from safety_helpers import run_sim
 from skeleton_helpers import MILLCTL, cli_env
 
 from controller.core.commands import Pause, Resume, SetMode, Start, Stop
@@ -40,13 +41,13 @@ async def test_encoder_and_board_clock_wraps_cause_no_jump(runner: str, offset: 
     assert max(abs(s) for s in speeds) < 4.0  # a wrap misread would show as a huge speed
     steps = [abs(b - a) for a, b in itertools.pairwise(speeds)]
     assert max(steps) < 0.2
-    assert loop.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.001)
+    assert loop.session.totals.distance_m == pytest.approx(truth["distance_m"], rel=0.001)
 
 
 async def test_idle_belt_reads_zero_speed_and_no_distance() -> None:
     speeds, truth, loop = await run_recording(RunOptions(runner="idle", duration_s=5.0))
     assert max(abs(s) for s in speeds) == 0.0
-    assert loop.totals.distance_m == 0.0 == truth["distance_m"]
+    assert loop.session.totals.distance_m == 0.0 == truth["distance_m"]
 
 
 async def test_loop_keeps_its_rate_on_virtual_time_and_counts_one_transaction_per_cycle() -> None:
@@ -66,13 +67,11 @@ async def test_brake_is_released_and_watchdog_disarmed_on_exit() -> None:
 
 async def test_level_mode_sets_the_table_current_through_the_slew_limit() -> None:
     config = MachineConfig()
-    result = await run_controller(config, RunOptions(mode="level", target=10, duration_s=0.2),
-                                  clock=VirtualClock())
+    _loop, _board, rec = await run_sim(config, {"runner": "steady:3.0"}, 2.0, target=10.0)
+    at = {round(t, 2): c.brake_setpoint_ma for t, c in rec.commands}
     # 0.2 s at 6000 mA/s can reach at most 1200 mA, not the 2100 mA of level 10
-    assert result.loop.guard.setpoint_ma == pytest.approx(1200, abs=61)
-    result = await run_controller(config, RunOptions(mode="level", target=10, duration_s=2.0),
-                                  clock=VirtualClock())
-    assert result.loop.guard.setpoint_ma == config.levels.current_ma[10]
+    assert at[0.2] == pytest.approx(1200, abs=61)
+    assert at[2.0] == config.levels.current_ma[10]
 
 
 async def test_commands_follow_the_session_state_machine() -> None:
@@ -83,9 +82,9 @@ async def test_commands_follow_the_session_state_machine() -> None:
         await clock.sleep_until(1.0)
         results["pause"] = loop.execute(Pause())
         results["pause again"] = loop.execute(Pause())
-        before = loop.totals.distance_m
+        before = loop.session.totals.distance_m
         await clock.sleep_until(3.0)
-        results["frozen"] = loop.totals.distance_m == before
+        results["frozen"] = loop.session.totals.distance_m == before
         results["resume"] = loop.execute(Resume())
         results["mode"] = loop.execute(SetMode(mode="level", target=4))
         results["bad mode"] = loop.execute(SetMode(mode="warp", target=4))

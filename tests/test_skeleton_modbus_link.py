@@ -137,7 +137,7 @@ async def test_distance_over_a_real_link_matches_the_simulators_truth(link: str,
                                                                   duration_s=30.0), clock=clock)
         emu.advance()
         truth = truth_delta(start, emu.truth.as_dict())
-    totals = result.loop.totals
+    totals = result.loop.session.totals
     assert result.loop.link_errors == 0
     assert totals.forward_m == pytest.approx(truth["forward_m"], rel=0.001)
     assert totals.backward_m == pytest.approx(truth["backward_m"], rel=0.001)

@@ -117,14 +117,14 @@ async def test_a_write_failing_mid_session_is_journaled_and_recovered_at_the_nex
     assert status_while_failing and status_while_failing[0]["ok"] is False
     assert "cannot be written" in str(status_while_failing[0]["problem"])
     with SessionStore(tmp_path) as store:
-        before = store.get(first.loop.session_id)
+        before = store.get(first.loop.session.id)
     assert before.state != "finished"  # the database alone lost the end of it
     # The next start takes the journal back into the store, and the session is whole.
     await run_controller(config_with(), RunOptions(data_dir=tmp_path, speedup=0, duration_s=1),
                          [session_recorder(tmp_path)])
     assert not (tmp_path / JOURNAL_NAME).exists() and storage_status(tmp_path)["ok"] is True
     with SessionStore(tmp_path) as store:
-        recovered = store.get(first.loop.session_id)
-        records = store.records(first.loop.session_id)
+        recovered = store.get(first.loop.session.id)
+        records = store.records(first.loop.session.id)
     assert recovered.state == "finished" and recovered.summary.workout == "short"
     assert recovered.summary.elapsed_s >= 23 and len(records) >= 23

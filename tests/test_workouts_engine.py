@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from modes_helpers import run_traced, sim_loop
@@ -43,7 +44,7 @@ def _loop_with(tmp_path: Path, runner: str, text: str = SHORT) -> tuple[ControlL
     (tmp_path / "workouts").mkdir()
     (tmp_path / "workouts" / "short.toml").write_text(text, encoding="utf-8")
     loop, board = sim_loop(runner)
-    loop.workout_dirs = workout_dirs(tmp_path)
+    loop.session.workout_dirs = workout_dirs(tmp_path)
     return loop, board
 
 
@@ -57,8 +58,8 @@ def _drain(loop: ControlLoop, sub: object) -> list[Event]:
 
 async def test_segments_run_in_order_with_countdowns_and_summaries(tmp_path: Path) -> None:
     loop, board = _loop_with(tmp_path, "plan:6@3,5@-1.5,30@1.2")
-    loop.load_workout("short")
-    loop.stop_when_finished = True
+    loop.session.load_workout("short")
+    loop.session.stop_when_finished = True
     sub = loop.events.subscribe(5000)
     await run_traced(loop, board, 60.0)  # type: ignore[arg-type]
     events = _drain(loop, sub)
@@ -68,7 +69,7 @@ async def test_segments_run_in_order_with_countdowns_and_summaries(tmp_path: Pat
     countdowns = [e["in_s"] for e in segment_events if e["event"] == "countdown" and e["index"] == 0]
     assert countdowns == [3, 2, 1]
     assert segment_events[-1]["event"] == "workout-finished"
-    summary = loop.summary()
+    summary = loop.session.summary()
     assert summary.workout == "short"
     laps = summary.segments
     assert [lap.label for lap in laps] == ["Run", "Back", "Walk"]
@@ -78,7 +79,7 @@ async def test_segments_run_in_order_with_countdowns_and_summaries(tmp_path: Pat
     assert laps[1].backward_m > 2.0 and laps[0].forward_m > 10.0
     assert sum(lap.work_j for lap in laps) == pytest.approx(summary.work_j, rel=1e-9)
     assert sum(lap.forward_m for lap in laps) == pytest.approx(summary.forward_m, rel=1e-9)
-    assert loop.session_state == SessionState.FINISHED
+    assert loop.session.state == SessionState.FINISHED
     assert loop.clock.now_s() < 30.0, "the run did not stop when the workout ended"
     session_end = [e for e in events if e.kind == "session" and e.data["state"] == "finished"]
     assert session_end and len(session_end[0].data["summary"]["segments"]) == 3
@@ -86,28 +87,30 @@ async def test_segments_run_in_order_with_countdowns_and_summaries(tmp_path: Pat
 
 async def test_pause_freezes_the_segment_clock(tmp_path: Path) -> None:
     loop, board = _loop_with(tmp_path, "steady:3.0")
-    loop.load_workout("short")
-    actions = [(2.0, lambda lp: lp.execute(Pause())), (7.0, lambda lp: lp.execute(Resume()))]
+    loop.session.load_workout("short")
+    seen: list[Any] = []  # the snapshot at the end of the 9 s, before the stop ramp
+    actions = [(2.0, lambda lp: lp.execute(Pause())), (7.0, lambda lp: lp.execute(Resume())),
+               (9.0, lambda lp: seen.append(lp.latest))]
     await run_traced(loop, board, 9.0, actions)  # type: ignore[arg-type]
-    assert loop.latest is not None and loop.latest.progress is not None
-    progress = loop.latest.progress
+    assert seen and seen[0] is not None and seen[0].progress is not None
+    progress = seen[0].progress
     # 9 s of machine time, 5 s of them paused: 4 s done of the 6 s segment
     assert progress.index == 0 and progress.label == "Run"
     assert progress.remaining_s == pytest.approx(2.0, abs=0.05)
-    assert loop.latest.workout == "short" and loop.latest.segment == 0
+    assert seen[0].workout == "short" and seen[0].segment == 0
     assert progress.workout_remaining_s is None  # a distance segment is still to come
 
 
 async def test_running_the_wrong_way_warns_the_athlete(tmp_path: Path) -> None:
     loop, board = _loop_with(tmp_path, "steady:3.0")  # runs forward through the backward segment
-    loop.load_workout("short")
+    loop.session.load_workout("short")
     sub = loop.events.subscribe(5000)
     await run_traced(loop, board, 10.0)  # type: ignore[arg-type]
     warnings = [e.data for e in _drain(loop, sub) if e.kind == "segment" and e.data["event"] == "wrong-direction"]
     assert len(warnings) == 1 and warnings[0]["expected"] == "backward" and warnings[0]["index"] == 1
     assert loop.latest is not None and loop.latest.progress is not None and loop.latest.progress.wrong_direction
     loop.execute(Stop())
-    back = loop.summary().segments[1]
+    back = loop.session.summary().segments[1]
     assert back.label.endswith("(partial)") and back.wrong_direction_s > 2.0
 
 
@@ -126,8 +129,8 @@ async def test_workout_commands_through_execute(tmp_path: Path) -> None:
     await run_traced(loop, board, 4.0, [(1.0, during)])  # type: ignore[arg-type]
     assert not result["load_while_running"].ok  # type: ignore[attr-defined]
     assert result["start"].ok and result["set_mode"].ok  # type: ignore[attr-defined]
-    assert loop.workout is not None and loop.workout.name == "short"
-    assert loop.summary().segments[0].label == "Run (partial)"  # the run ended mid-segment
+    assert loop.session.workout is not None and loop.session.workout.name == "short"
+    assert loop.session.summary().segments[0].label == "Run (partial)"  # the run ended mid-segment
     assert loop.mode.name == "sled"  # an operator's mode change holds until the next segment
 
 

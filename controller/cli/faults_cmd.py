@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.cli.common import DataDirOption, fail
-from controller.core.safety.faults import POLICIES, FaultLog, FaultLogError
+from controller.core.safety.faults import FaultLog, FaultLogError, inhibits_brake
 from controller.datadir import data_dir
 from drivers.board import BoardURL
 
@@ -76,7 +76,7 @@ def show(
         else:
             table.add_row(*_row(entry))
     Console().print(table)
-    inhibiting = [e for e in entries if e.get("code") in POLICIES and POLICIES[str(e["code"])].inhibits_brake]
+    inhibiting = [e for e in entries if inhibits_brake(e.get("code"))]
     if inhibiting and not show_all:
         print("The brake stays disabled until these faults are cleared: check the coil and its wiring, "
               "then run `millctl faults clear`.")

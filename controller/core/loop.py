@@ -2,11 +2,13 @@
 
 Each cycle: wait for the deadline → exchange (write last cycle's command, read a sample) →
 estimate motion from encoder counts and board time → update the session → ask the mode for
-a brake demand → the setpoint guard decides the next command. Readers (terminal, web, MQTT)
-look at `latest` at their own pace; the loop never waits for them.
+a brake demand → the safety supervisor turns it into a `BrakeRequest` → the setpoint guard
+makes the next command (`_next_command`, the only place a command is made). Readers
+(terminal, web, MQTT) look at `latest` at their own pace; the loop never waits for them.
 
 Lifecycle, as in ros2_control: inactive (board configured, brake off) → active (watchdog
-armed first, then the brake) → inactive again on the way out.
+armed first, then the brake) → stopping (the brake ramps down to 0 at the slew limit, the
+watchdog still fed) → inactive again (brake off, watchdog off). A second stop skips the ramp.
 """
 
 from __future__ import annotations
@@ -15,27 +17,30 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from controller.core.brake_model import BrakeModel
-from controller.core.commands import Command, CommandResult, LoadWorkout, SetMode, Start
+from controller.core.commands import Command, CommandResult
 from controller.core.estimator import EncoderEstimator, Motion
 from controller.core.events import Event, EventBus
-from controller.core.guard import SetpointGuard
+from controller.core.guard import BrakeRequest, SetpointGuard
 from controller.core.loop_stats import LoopStats
-from controller.core.modes.catalog import BrakeDemand, FreeMode, Mode, ModeInputs, build_mode
-from controller.core.safety.supervisor import SafetySupervisor
-from controller.core.session_state import SessionState, TransitionError, next_state
+from controller.core.modes.catalog import BrakeDemand, FreeMode, Mode, ModeInputs
+from controller.core.safety.supervisor import SafetySupervisor, Verdict
+from controller.core.session import Session
+from controller.core.session_state import SessionState
 from controller.core.session_totals import SessionTotals
-from controller.core.summary import SessionSummary
-from controller.core.workouts.engine import WorkoutEngine, WorkoutProgress
-from controller.core.workouts.model import Segment, Workout, load_workout, workout_dirs
+from controller.core.workouts.engine import WorkoutProgress
 from controller.settings.machine import MachineConfig
 from drivers.board import Board
 from drivers.clock import Clock
+from drivers.errors import BoardError
 from drivers.sample import BoardCommand, BoardSample, BoardSettings
 
 log = logging.getLogger(__name__)
+
+#: A stop ramp that cannot finish (the link is down and stays down) ends after its own length
+#: plus this: the board's watchdog then holds the safe current, as for any lost link.
+STOP_RAMP_GRACE_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class Snapshot:
 
 
 class ControlLoop:
+    """The real-time loop of one machine: owns the board, the estimator, the mode and the guard."""
+
     def __init__(self, board: Board, clock: Clock, config: MachineConfig,
                  model: BrakeModel | None = None, mode: Mode | None = None,
                  metres_per_count: float | None = None) -> None:
@@ -70,134 +77,79 @@ class ControlLoop:
         self.estimator = EncoderEstimator(metres_per_count or config.encoder.metres_per_count)
         self.guard = SetpointGuard(config.safety.max_current_ma, config.safety.slew_ma_per_s)
         self.stats = LoopStats(config.loop.rate_hz)
-        self.totals = SessionTotals()
         self.mode: Mode = mode or FreeMode()
-        self.session_state = SessionState.READY
-        self.session_id = ""
-        self.session_started_at = ""
-        self.session_board_start_s = 0.0
-        self.session_board_end_s: float | None = None
         self.events = EventBus()
         self._mode_started_s = 0.0
         self.latest: Snapshot | None = None
         self.link_errors = 0
-        self.faults: list[dict[str, object]] = []
         self._command = BoardCommand()
+        self._stop_ramp_until_s: float | None = None  # stopping: the ramp to 0 must end by then
+        self._last_written_ma = 0  # setpoint of the last command the board answered
+        self._delivered = False  # the board answered this cycle's write
+        self._demand_ma = 0.0  # the mode's last demand, for re-arming between two samples
         #: Link supervision and fault responses (controller/core/safety/); `faults` is its record.
         self.safety = SafetySupervisor(self)
         self._stop = asyncio.Event()
         #: Called with each new Snapshot, inside the cycle: must be quick and never raise
         #: (the session recorder takes its 1 Hz records here, the console wakes its push).
         self.snapshot_listeners: list[Callable[[Snapshot], None]] = []
-        # Workouts (controller/core/workouts/model.py): loaded by name from these directories.
-        self.workout_dirs = workout_dirs(None)
-        self.workout: Workout | None = None
-        self.workout_engine: WorkoutEngine | None = None
-        #: End the run when the workout's last segment is done (`millctl run --workout` alone).
-        self.stop_when_finished = False
+        #: The session's lifecycle and the dispatch of commands (controller/core/session.py).
+        self.session = Session(config, clock, self.events, self)
 
     # --- control from outside ---------------------------------------------------------
     def set_mode(self, mode: Mode) -> None:
         """Switch mode; takes effect next cycle, and the guard's slew limit smooths it."""
         self.mode = mode
         self._mode_started_s = self.clock.now_s()
-        self._publish("mode", {"mode": mode.name, "target": mode.target})
-
-    def load_workout(self, name: str) -> Workout:
-        """Load a workout by name for the next session (`WorkoutError` if unknown or bad)."""
-        self.workout = load_workout(name, self.workout_dirs)
-        return self.workout
-
-    def _segment_mode(self, segment: Segment) -> Mode:
-        return segment.build_mode(list(self.config.levels.current_ma), self.config.modes)
-
-    def stop(self) -> None:
-        """End the run (the process is shutting down)."""
-        self._stop.set()
+        self.events.publish(Event("mode", self.clock.now_s(), {"mode": mode.name, "target": mode.target}))
 
     def execute(self, command: Command) -> CommandResult:
-        """Apply a validated command between cycles; refusals change nothing."""
-        state = self.session_state
-        try:
-            if isinstance(command, SetMode):
-                if state == SessionState.FINISHED:
-                    return CommandResult.refused("session finished; start a new one first", state)
-                self.set_mode(build_mode(command.mode, command.target, list(self.config.levels.current_ma),
-                                         self.config.modes))
-            elif isinstance(command, LoadWorkout):
-                workout = load_workout(command.workout, self.workout_dirs)  # unknown/bad: refused
-                if state in (SessionState.RUNNING, SessionState.PAUSED):
-                    return CommandResult.refused(f"cannot load workout {workout.name!r} while a session is "
-                                                 f"{state.value}; stop it first", state)
-                self.workout = workout
-                self.session_state = SessionState.READY
-            else:
-                refusal = self.safety.refusal(command.name)
-                if refusal:
-                    return CommandResult.refused(refusal, state)
-                new_state = next_state(command.name, state)
-                if isinstance(command, Start) and command.workout is not None:
-                    self.load_workout(command.workout)
-                if command.name == "start":
-                    self._begin_session()
-                elif new_state == SessionState.FINISHED:
-                    self._finish_session()
-                else:
-                    self.session_state = new_state
-                    self._publish("session", {"state": new_state.value, "session_id": self.session_id})
-        except (TransitionError, ValueError) as exc:
-            return CommandResult.refused(str(exc), state)
-        return CommandResult.success(self.session_state)
+        """The loop's command inbox: apply a validated command between cycles (the session
+        decides what it means; refusals change nothing)."""
+        return self.session.execute(command)
 
-    # --- session ----------------------------------------------------------------------
-    def _publish(self, kind: str, data: dict[str, object]) -> None:
-        self.events.publish(Event(kind, self.clock.now_s(), data))
+    # --- what the session needs from the loop (SessionHost) ---------------------------------
+    def refusal(self, command: str) -> str | None:
+        """Why an active fault forbids `command`, or None."""
+        return self.safety.refusal(command)
 
-    def _begin_session(self) -> None:
-        started = datetime.now(UTC)
-        self.session_id = f"{self.config.machine.name}-{started:%Y%m%dT%H%M%S%f}"[:-3]
-        self.session_started_at = started.isoformat(timespec="seconds")
-        self.totals = SessionTotals()
-        self.session_board_start_s = self.estimator.elapsed_board_s
-        self.session_board_end_s = None
-        self.session_state = SessionState.RUNNING
-        self._publish("session", {"state": "running", "session_id": self.session_id,
-                                  "workout": self.workout.name if self.workout else None})
-        self.workout_engine = None
-        if self.workout is not None:
-            self.workout_engine = WorkoutEngine(self.workout, self._segment_mode, self._publish)
-            self.set_mode(self.workout_engine.start(self.totals))
+    def board_elapsed_s(self) -> float:
+        """Board time since the first sample, unwrapped."""
+        return self.estimator.elapsed_board_s
+
+    @property
+    def calibration_version(self) -> str:
+        return self.model.version
+
+    @property
+    def faults(self) -> list[dict[str, object]]:
+        """This run's faults, oldest first, as the JSON shape of reports, MQTT and the console."""
+        return [record.as_dict() for record in self.safety.records]
+
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for: the brake is ramping down before the run ends."""
+        return self._stop_ramp_until_s is not None
+
+    def stop(self, immediate: bool = False) -> None:
+        """End the run. The first stop ramps the brake down to 0 at the configured slew, then
+        releases it and disarms the watchdog; a second stop, or `immediate`, ends at the next
+        cycle (the board's own ramp and watchdog still hold). The session is finished either way."""
+        if immediate or self.stopping:
+            self._stop.set()
+            return
+        max_ma = self.config.safety.max_current_ma
+        self._stop_ramp_until_s = (self.clock.now_s() + max_ma / self.config.safety.slew_ma_per_s
+                                   + STOP_RAMP_GRACE_S)
 
     def session_board_window_ms(self) -> tuple[int, int] | None:
         """The session's span on the board's own clock (unwrapped ms), for test rigs."""
         first = self.estimator.first_board_time_ms
         if first is None:
             return None
-        return (first + round(self.session_board_start_s * 1000),
-                first + round((self.session_board_end_s or self.estimator.elapsed_board_s) * 1000))
-
-    def summary(self, state: str = "finished") -> SessionSummary:
-        t = self.totals
-        return SessionSummary(
-            session_id=self.session_id, machine=self.config.machine.name,
-            started_at=self.session_started_at, state=state, mode=self.mode.name,
-            target=self.mode.target, elapsed_s=t.elapsed_s, distance_m=t.distance_m,
-            forward_m=t.forward_m, backward_m=t.backward_m, estimated_m=t.estimated_m, work_j=t.work_j,
-            avg_power_w=t.avg_power_w, max_power_w=t.max_power_w, energy_kcal=t.energy_kcal,
-            faults=list(self.faults), workout=self.workout.name if self.workout else None,
-            avg_heart_rate_bpm=t.avg_heart_rate_bpm, max_heart_rate_bpm=t.max_heart_rate_bpm or None,
-            calibration=self.model.version,
-            segments=list(self.workout_engine.summaries) if self.workout_engine else [])
-
-    def _finish_session(self) -> None:
-        if self.workout_engine is not None:
-            self.workout_engine.close_partial(self.totals)
-        self.session_board_end_s = self.estimator.elapsed_board_s
-        self.session_state = SessionState.FINISHED
-        self._publish("session", {"state": "finished", "session_id": self.session_id,
-                                  "summary": self.summary().model_dump()})
-        if self.stop_when_finished:
-            self._stop.set()
+        session = self.session
+        return (first + round(session.board_start_s * 1000),
+                first + round((session.board_end_s or self.estimator.elapsed_board_s) * 1000))
 
     # --- lifecycle --------------------------------------------------------------------
     def board_settings(self) -> BoardSettings:
@@ -205,31 +157,39 @@ class ControlLoop:
         return BoardSettings(watchdog_ms=self.config.watchdog_ms, safe_brake_ma=s.safe_brake_ma,
                              ramp_ma_per_s=s.board_ramp_ma_per_s)
 
+    def _next_command(self, demand_ma: float, sample: BoardSample | None) -> BoardCommand:
+        """The one way a board command is made: the supervisor decides, the guard has the last word."""
+        return self.guard.command(self.safety.request(demand_ma, sample, self.stopping), self.period_s)
+
     async def activate(self) -> BoardSample:
         """Configure the board, clear a stale trip, arm the watchdog: brake still off."""
         await self.board.apply_settings(self.board_settings())
-        sample = await self.board.exchange(BoardCommand(0, False, True, fault_reset=True))
-        self.estimator.update(sample)
         self.guard.reset()
+        arm = self.guard.command(BrakeRequest(0.0, brake_enable=False, watchdog_enable=True, fault_reset=True),
+                                 self.period_s)
+        sample = await self.board.exchange(arm)
+        self.estimator.update(sample)
         self.safety.start(sample, self.clock.now_s())
-        self._command = self.safety.command(0)
+        self._command = self._next_command(0.0, sample)
         return sample
 
     async def deactivate(self) -> None:
         """Brake off, watchdog off: the belt runs free."""
+        release = self.guard.command(BrakeRequest(0.0, brake_enable=False, watchdog_enable=False), self.period_s)
         try:
-            await self.board.exchange(BoardCommand(0, False, False))
+            await self.board.exchange(release)
         except Exception as exc:  # on the way out nothing may hide the session report
             log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
 
     async def run(self, duration_s: float | None = None) -> None:
-        """Run cycles until `duration_s` of clock time has passed or `stop()` is called."""
+        """Run cycles until `duration_s` of clock time has passed or `stop()` is called; then ramp
+        the brake down (unless stopped twice), finish the session and release the board."""
         clock = self.clock
         await self.activate()
         start = clock.now_s()
         self._mode_started_s = start
-        if self.session_state == SessionState.READY:
-            self._begin_session()
+        if self.session.state == SessionState.READY:
+            self.session.begin()
         deadline = start + self.period_s
         self.stats.start(start)
         tx0 = self.board.transactions
@@ -239,12 +199,17 @@ class ControlLoop:
                 await clock.tick_until(deadline)
                 now = clock.now_s()
                 self.stats.record(now - deadline, now)
+                self._delivered = False
                 try:
                     await self._cycle(now)
                     self.safety.cycle_ok(now)
                 except Exception as exc:  # an athlete may be on the belt: never let a bug end the run
                     self.safety.internal_error(exc, now)
-                if end is not None and deadline >= end - 1e-9:
+                    if self._delivered:  # else the same command goes again: never ahead of the board
+                        self._command = self._next_command(self.guard.setpoint_ma, None)
+                if end is not None and deadline >= end - 1e-9 and not self.stopping:
+                    self.stop()
+                if self.stopping and self._stop_ramp_done(now):
                     break
                 deadline += self.period_s
                 now = clock.now_s()
@@ -255,40 +220,108 @@ class ControlLoop:
                     deadline += skipped * self.period_s
         finally:
             self.stats.transactions = self.board.transactions - tx0
-            if self.session_state in (SessionState.RUNNING, SessionState.PAUSED):
-                self._finish_session()
+            self._finish_if_running()
             await self.deactivate()
+
+    def _finish_if_running(self) -> None:
+        if self.session.recording:
+            self.session.finish()
+
+    def _stop_ramp_done(self, now_s: float) -> bool:
+        """The board has the brake at 0 (the last command it answered asked for 0 and the next one
+        does too) and can be told to release it, or the ramp has run out of time: with the link down
+        the loop keeps reconnecting until then, so the release reaches the board once it is back."""
+        until = self._stop_ramp_until_s
+        down = (not self.safety.link.lost and self._last_written_ma == 0
+                and self._command.brake_setpoint_ma == 0)
+        if not down and until is not None and now_s >= until:
+            log.warning("stop ramp did not finish within %.1f s (link down?): ending; the board "
+                        "watchdog holds the safe current", now_s - until + STOP_RAMP_GRACE_S)
+            return True
+        return down
+
+    async def _exchange(self, now_s: float) -> BoardSample | None:
+        """Write the pending command and read a sample; None when there is no usable sample.
+        `_delivered` says whether the board answered this cycle's write."""
+        safety = self.safety
+        if safety.link.lost:
+            if safety.link.attempt_due(now_s):
+                await self._reconnect()
+            return None
+        command = self._command
+        try:
+            sample = await self.board.exchange(command)
+        except BoardError as exc:
+            safety.exchange_failed(exc, self.clock.now_s())
+            return None
+        self._last_written_ma = command.brake_setpoint_ma
+        verdict = safety.received(sample, command, self.clock.now_s())
+        if verdict == Verdict.REARM:
+            try:
+                await self._rearm()
+            except BoardError as exc:
+                safety.exchange_failed(exc, self.clock.now_s())
+            return None
+        self._delivered = True
+        return sample if verdict == Verdict.USE else None
+
+    async def _reconnect(self) -> None:
+        try:
+            await self.board.close()
+            await self.board.open()
+            await self._rearm()
+        except BoardError as exc:
+            self.safety.reconnect_failed(exc, self.clock.now_s())
+            return
+        self.safety.reconnected(self.clock.now_s())
+
+    async def _rearm(self) -> None:
+        """Bring a board found again back under control: read where it is, settings first, then
+        the next command (watchdog armed, trip cleared) through the one path. The guard restarts
+        from the measured coil where the board was in charge, so no write jumps from a stale value."""
+        probe = await self.board.read_sample()
+        plan = self.safety.rearm_plan(probe, self.clock.now_s())
+        await self.board.apply_settings(self.board_settings())
+        self._command = self._next_command(self._demand_ma, plan.probe)
 
     async def _cycle(self, now_s: float) -> None:
         # Exchange, link supervision, reconnection and sensor plausibility: None = no usable sample.
-        sample = await self.safety.exchange(self._command, now_s)
+        sample = await self._exchange(now_s)
+        if not self._delivered:
+            # The write did not (surely) land, or the board was just re-armed: what is pending goes
+            # next, so the guard never runs ahead of what the board has.
+            return
         if sample is None:
+            self._command = self._next_command(self.guard.setpoint_ma, None)  # hold the setpoint
             return
         motion = self.estimator.update(sample)
         self.safety.observe(sample, motion, now_s)
         dt = motion.board_dt_s
-        running = self.session_state == SessionState.RUNNING
+        session = self.session
+        totals = session.totals
+        running = session.state == SessionState.RUNNING
         if running:
-            self.totals.add(motion, sample.brake_current_ma, self.model, dt)
-            self.totals.add_heart_rate(sample.heart_rate_bpm, dt)
+            totals.add(motion, sample.brake_current_ma, self.model, dt)
+            totals.add_heart_rate(sample.heart_rate_bpm, dt)
         demand = self.mode.demand(ModeInputs(
             speed_mps=motion.speed_mps, accel_mps2=motion.accel_mps2, dt_s=dt,
             time_in_mode_s=now_s - self._mode_started_s,
             measured_current_ma=sample.brake_current_ma, model=self.model,
             current_limit_ma=self.config.safety.max_current_ma))
-        engine = self.workout_engine
+        engine = session.engine
         if running and engine is not None:
-            next_mode = engine.update(self.totals, motion.speed_mps, demand.saturated, sample.heart_rate_bpm, dt)
+            next_mode = engine.update(totals, motion.speed_mps, demand.saturated, sample.heart_rate_bpm, dt)
             if next_mode is not None:
                 self.set_mode(next_mode)  # the guard's slew limit smooths the change
             elif engine.finished:
                 self.set_mode(FreeMode())
-                self._finish_session()
-        setpoint = self.guard.next(self.safety.limit_ma(demand.current_ma), self.period_s)
-        self._command = self.safety.command(setpoint)
-        progress = engine.progress(self.totals) if engine is not None else None
+                session.finish()
+        self._demand_ma = demand.current_ma
+        self._command = self._next_command(demand.current_ma, sample)
+        setpoint = self._command.brake_setpoint_ma
+        progress = engine.progress(totals) if engine is not None else None
         self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
-                               setpoint, self.totals, True, self.session_state,
+                               setpoint, totals, True, session.state,
                                engine.workout.name if engine else None,
                                progress.index if progress else None, progress)
         for listener in self.snapshot_listeners:

@@ -3,6 +3,8 @@ source. Nothing else in millctl may hard-code one of these."""
 
 from __future__ import annotations
 
+from controller.core.thresholds import PACE_MIN_SPEED_MPS
+
 #: Gross muscular efficiency of running on a belt, about 20–25 % (docs/metrics.md).
 #: 0.239 makes 1 kJ of mechanical work at the belt ≈ 1 kcal of metabolic energy, the rule of
 #: thumb the fitness industry uses (1 kcal = 4.184 kJ; 1 / 4.184 = 0.239).
@@ -50,4 +52,4 @@ def mets(metabolic_power_w: float, body_mass_kg: float) -> float:
 def pace_s_per_km(speed_mps: float) -> float | None:
     """Running pace; None when (nearly) standing still."""
     speed = abs(speed_mps)
-    return 1000.0 / speed if speed >= 0.1 else None
+    return 1000.0 / speed if speed >= PACE_MIN_SPEED_MPS else None

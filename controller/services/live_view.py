@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from controller.core import thresholds
 from controller.core.loop import ControlLoop
 from controller.core.physiology import pace_s_per_km
 
@@ -21,7 +22,7 @@ def render(loop: ControlLoop) -> Table:
         table.add_row("status", "arming the board…")
         return table
     v = snap.motion.speed_mps
-    direction = "▲ forward" if v > 0.05 else "▼ backward" if v < -0.05 else "■ stopped"
+    direction = {"forward": "▲ forward", "backward": "▼ backward", "stopped": "■ stopped"}[thresholds.direction(v)]
     pace = pace_s_per_km(v)
     totals = snap.totals
     rep = loop.stats.report()

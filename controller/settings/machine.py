@@ -69,6 +69,10 @@ class SafetySection(_Model):
     overspeed_forward_mps: Annotated[float, Field(gt=0.5, le=15.0)] = 9.0
     overspeed_backward_mps: Annotated[float, Field(gt=0.5, le=15.0)] = 4.0
     overspeed_gain_ma_per_mps: Annotated[float, Field(gt=0, le=20_000)] = 2000.0
+    # The coil must follow the setpoint (controller/core/safety/coil.py): a measured current this far
+    # outside what was commanded, for longer than the coil's lag explains, is a fault.
+    coil_tolerance_ma: Annotated[int, Field(ge=20, le=BRAKE_SETPOINT_MAX_MA)] = 250
+    coil_lag_s: Annotated[float, Field(gt=0, le=1.0)] = 0.03
 
     @model_validator(mode="after")
     def _safe_within_max(self) -> SafetySection:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from controller.core.brake_model import BrakeModel
+from controller.core.thresholds import STOPPED_BELOW_MPS
 
-#: Below this speed the eddy brake's force is negligible; asking for force there is saturation.
-STANDSTILL_MPS = 0.05
 #: A force shortfall smaller than this is not worth reporting (sensor noise, friction scatter).
 SATURATION_TOLERANCE_N = 5.0
 
@@ -69,7 +68,7 @@ def force_demand(resistance_n: float, inputs: ModeInputs, note: str = "") -> Bra
         short = -brake_n > SATURATION_TOLERANCE_N and resistance_n > 0.0
         return BrakeDemand(0.0, short, note or ("belt friction alone exceeds the target" if short else ""),
                            resistance_n)
-    if abs(speed) < STANDSTILL_MPS:
+    if abs(speed) < STOPPED_BELOW_MPS:  # the eddy brake has no force at a standstill: saturated
         return BrakeDemand(0.0, True, note or "brake has no force at standstill", resistance_n)
     current = model.current_for_force_ma(brake_n, speed)
     limit = inputs.current_limit_ma

@@ -12,12 +12,11 @@ Parachute: aerodynamic drag ½·ρ·CdA·v², with the sizes S, M, L as drag are
 from __future__ import annotations
 
 from controller.core.modes.base import BrakeDemand, ModeInputs, force_demand
+from controller.core.thresholds import STOPPED_BELOW_MPS
 from controller.settings.modes import ModesSection
 
 #: Standard gravity (m/s², CGPM 1901).
 G_MPS2 = 9.80665
-#: Below this speed the sled has stopped and must break away again.
-SLED_STOPPED_MPS = 0.05
 
 #: Drag area Cd·A (m²) of resistance parachutes: a flat canopy has Cd ≈ 1.3 (Hoerner, Fluid-
 #: Dynamic Drag, 1965); S, M, L ≈ 1.0, 1.4 and 1.7 m canopies.
@@ -49,7 +48,7 @@ class SledMode:
         speed = abs(v)
         if speed >= self.settings.sled_breakaway_mps:
             self.sliding = True
-        elif speed < SLED_STOPPED_MPS:
+        elif speed < STOPPED_BELOW_MPS:  # the sled has stopped and must break away again
             self.sliding = False
         along = inputs.accel_mps2 if v >= 0 else -inputs.accel_mps2
         wanted = self.model_force_n(v, along)
@@ -82,7 +81,7 @@ class ParachuteMode:
         out = force_demand(drag, inputs)
         # At jogging speed the belt's own friction already exceeds a parachute's drag: that
         # is a fact of the machine, not a failing brake, so it is noted but not "saturated".
-        if out.saturated and out.current_ma == 0.0 and abs(inputs.speed_mps) >= 0.05:
+        if out.saturated and out.current_ma == 0.0 and abs(inputs.speed_mps) >= STOPPED_BELOW_MPS:
             return BrakeDemand(0.0, False, "belt friction exceeds the drag at this speed", drag)
         return out
 

@@ -1,27 +1,63 @@
-"""The fault model: every fault the controller knows, its defined response, and the log.
+"""The fault model: one vocabulary of faults, their defined responses, their record and the log.
 
-Each fault has one `FaultPolicy` saying what the controller does while it is active (brake
-action, session action) and whether it latches. A latched fault stays listed by
-`millctl faults` until a technician clears it (`millctl faults clear`); a latched coil fault
-also keeps the brake disabled until then. Every fault is appended to `faults.jsonl` in the
-data directory with its time, cause and the machine state at that moment.
+`Fault` is the one list of fault codes the controller knows (the board's own latched-fault
+register, `drivers.registers.FaultCode`, maps onto it through `BOARD_FAULTS`). Each fault has
+one `FaultPolicy` saying what the controller does while it is active (brake action, session
+action) and whether it latches. A `FaultRecord` is one occurrence: a frozen value, turned into
+a dict only at the edges (the `--json` report, `faults.jsonl`, MQTT, the console). A latched
+fault stays listed by `millctl faults` until a technician clears it (`millctl faults clear`); a
+latched coil fault also keeps the brake disabled until then.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drivers.registers import FaultCode
+
 log = logging.getLogger(__name__)
 
 LOG_NAME = "faults.jsonl"
+
+
+class Fault(enum.StrEnum):
+    """Every fault the controller reports; the value is the `code` in reports and logs."""
+
+    LINK_LOST = "link_lost"
+    WATCHDOG_TRIPPED = "watchdog_tripped"
+    BOARD_REBOOT = "board_reboot"
+    BOARD_EXCEPTION = "board_exception"
+    ESTOP = "estop"
+    SAFETY_KEY = "safety_key"
+    BRAKE_COIL = "brake_coil"
+    COIL_NOT_FOLLOWING = "coil_not_following"
+    OVER_TEMPERATURE = "over_temperature"
+    UNDER_VOLTAGE = "under_voltage"
+    OVERSPEED_FORWARD = "overspeed_forward"
+    OVERSPEED_BACKWARD = "overspeed_backward"
+    ENCODER_JUMP = "encoder_jump"
+    CURRENT_IMPLAUSIBLE = "current_implausible"
+    INTERNAL_ERROR = "internal_error"
+
+
+#: The board's latched-fault register (input register 9) in the controller's vocabulary.
+BOARD_FAULTS: Mapping[FaultCode, Fault] = {
+    FaultCode.WATCHDOG: Fault.WATCHDOG_TRIPPED,
+    FaultCode.ESTOP: Fault.ESTOP,
+    FaultCode.BRAKE_COIL: Fault.BRAKE_COIL,
+    FaultCode.OVER_TEMPERATURE: Fault.OVER_TEMPERATURE,
+    FaultCode.UNDER_VOLTAGE: Fault.UNDER_VOLTAGE,
+    FaultCode.SAFETY_KEY: Fault.SAFETY_KEY,
+}
 
 
 class BrakeAction(enum.StrEnum):
@@ -44,7 +80,7 @@ class SessionAction(enum.StrEnum):
 class FaultPolicy:
     """One fault and its defined response."""
 
-    code: str
+    code: Fault
     title: str
     response: str
     brake: BrakeAction = BrakeAction.NORMAL
@@ -55,65 +91,100 @@ class FaultPolicy:
 
 
 _POLICIES = [
-    FaultPolicy("link_lost", "link to the board lost",
+    FaultPolicy(Fault.LINK_LOST, "link to the board lost",
                 "board watchdog applies the safe brake; controller reconnects with bounded back-off, "
                 "re-arms the board (watchdog first, then the brake at the safe current) and resumes"),
-    FaultPolicy("watchdog_tripped", "board watchdog tripped",
+    FaultPolicy(Fault.WATCHDOG_TRIPPED, "board watchdog tripped",
                 "board applied the safe brake; controller re-armed it from the safe current"),
-    FaultPolicy("board_reboot", "board restarted (counters reset)",
+    FaultPolicy(Fault.BOARD_REBOOT, "board restarted (counters reset)",
                 "settings re-applied, watchdog re-armed, safe brake applied; speed and distance "
                 "history restarted so no distance is invented", latches=True),
-    FaultPolicy("board_exception", "board refused a request (Modbus exception)",
+    FaultPolicy(Fault.BOARD_EXCEPTION, "board refused a request (Modbus exception)",
                 "request retried next cycle; if it persists the link is treated as lost"),
-    FaultPolicy("estop", "emergency stop pressed",
+    FaultPolicy(Fault.ESTOP, "emergency stop pressed",
                 "brake ramps to the safe current to bring the belt to a stop; session paused",
                 BrakeAction.HOLD_SAFE, SessionAction.PAUSE, latches=True),
-    FaultPolicy("safety_key", "safety key removed",
+    FaultPolicy(Fault.SAFETY_KEY, "safety key removed",
                 "brake ramps to the safe current to bring the belt to a stop; session paused",
                 BrakeAction.HOLD_SAFE, SessionAction.PAUSE, latches=True),
-    FaultPolicy("brake_coil", "brake coil fault",
+    FaultPolicy(Fault.BRAKE_COIL, "brake coil fault",
                 "brake disabled, session stopped; brake stays disabled until a technician clears the fault",
                 BrakeAction.OFF, SessionAction.STOP, latches=True, inhibits_brake=True),
-    FaultPolicy("over_temperature", "board over-temperature",
+    FaultPolicy(Fault.COIL_NOT_FOLLOWING, "coil does not follow the setpoint",
+                "another master on the bus, or a driver fault: brake disabled, session stopped; the brake "
+                "stays disabled until a technician finds the cause and clears the fault",
+                BrakeAction.OFF, SessionAction.STOP, latches=True, inhibits_brake=True),
+    FaultPolicy(Fault.OVER_TEMPERATURE, "board over-temperature",
                 "brake current capped at the safe current to cool down; session paused",
                 BrakeAction.CAP_SAFE, SessionAction.PAUSE, latches=True),
-    FaultPolicy("under_voltage", "supply under-voltage",
+    FaultPolicy(Fault.UNDER_VOLTAGE, "supply under-voltage",
                 "brake ramps to the safe current (the board may not hold more); session paused",
                 BrakeAction.HOLD_SAFE, SessionAction.PAUSE, latches=True),
-    FaultPolicy("overspeed_forward", "over-speed running forward",
+    FaultPolicy(Fault.OVERSPEED_FORWARD, "over-speed running forward",
                 "brake raised until the belt is back under the forward limit", BrakeAction.BOOST),
-    FaultPolicy("overspeed_backward", "over-speed running backward",
+    FaultPolicy(Fault.OVERSPEED_BACKWARD, "over-speed running backward",
                 "brake raised until the belt is back under the backward limit", BrakeAction.BOOST),
-    FaultPolicy("encoder_jump", "encoder reading implausible (sensor fault)",
+    FaultPolicy(Fault.ENCODER_JUMP, "encoder reading implausible (sensor fault)",
                 "sample discarded, not counted as distance; speed history restarted; setpoint held",
                 latches=True),
-    FaultPolicy("current_implausible", "coil current reading implausible (sensor fault)",
+    FaultPolicy(Fault.CURRENT_IMPLAUSIBLE, "coil current reading implausible (sensor fault)",
                 "sample discarded, not counted; setpoint held", latches=True),
-    FaultPolicy("internal_error", "controller error in a cycle",
+    FaultPolicy(Fault.INTERNAL_ERROR, "controller error in a cycle",
                 "brake ramps to the safe current, session paused; the loop keeps feeding the watchdog",
                 BrakeAction.HOLD_SAFE, SessionAction.PAUSE, latches=True),
 ]
-POLICIES: Mapping[str, FaultPolicy] = {p.code: p for p in _POLICIES}
+POLICIES: Mapping[Fault, FaultPolicy] = {p.code: p for p in _POLICIES}
 
 
-def policy(code: str) -> FaultPolicy:
-    """The defined response of fault `code`."""
-    return POLICIES[code]
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """One occurrence of a fault, with the machine state at that moment.
+
+    Immutable: the supervisor replaces a record when the fault ends (`ended`) rather than
+    editing it, so a report taken earlier never changes under its reader.
+    """
+
+    code: Fault
+    t_s: float
+    cause: str
+    state: Mapping[str, Any]
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+    active: bool = True
+    board_fault_code: int | None = None
+    run_s: float | None = None  # seconds since the loop started, readable when t_s is monotonic
+    ended_t_s: float | None = None
+    outage_s: float | None = None  # for a lost link: how long the board was unreachable
+    from_log: bool = False  # carried over from faults.jsonl, not raised in this run
+
+    @property
+    def policy(self) -> FaultPolicy:
+        return POLICIES[self.code]
+
+    def ended(self, t_s: float, outage_s: float | None = None) -> FaultRecord:
+        """This record, closed at `t_s`."""
+        return dataclasses.replace(self, active=False, ended_t_s=round(t_s, 3),
+                                   outage_s=self.outage_s if outage_s is None else round(outage_s, 3))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `--json` `faults`, `faults.jsonl`, MQTT and the console."""
+        p = self.policy
+        out: dict[str, Any] = {
+            "code": self.code.value, "name": p.title, "t_s": round(self.t_s, 3), "at": self.at,
+            "cause": self.cause, "response": p.response, "latched": p.latches,
+            "active": self.active, "state": dict(self.state),
+        }
+        for key, value in (("board_fault_code", self.board_fault_code), ("run_s", self.run_s),
+                           ("ended_t_s", self.ended_t_s), ("outage_s", self.outage_s)):
+            if value is not None:
+                out[key] = value
+        if self.from_log:
+            out["from_log"] = True
+        return out
 
 
-def fault_record(code: str, t_s: float, cause: str, state: Mapping[str, Any],
-                 board_fault_code: int | None = None) -> dict[str, Any]:
-    """One fault entry as it appears in `--json` `faults` and in the log."""
-    p = POLICIES[code]
-    record: dict[str, Any] = {
-        "code": p.code, "name": p.title, "t_s": round(t_s, 3),
-        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "cause": cause, "response": p.response, "latched": p.latches,
-        "active": True, "state": dict(state),
-    }
-    if board_fault_code is not None:
-        record["board_fault_code"] = board_fault_code
-    return record
+def inhibits_brake(code: object) -> bool:
+    """A latched fault of this code (as read from a log line) keeps the brake disabled."""
+    return code in POLICIES and POLICIES[Fault(str(code))].inhibits_brake
 
 
 class FaultLogError(Exception):
@@ -173,8 +244,7 @@ class FaultLog:
 
     def brake_inhibited(self) -> list[dict[str, Any]]:
         """Latched faults that keep the brake disabled."""
-        return [e for e in self.latched()
-                if e.get("code") in POLICIES and POLICIES[str(e["code"])].inhibits_brake]
+        return [e for e in self.latched() if inhibits_brake(e.get("code"))]
 
     def clear(self, by: str) -> list[dict[str, Any]]:
         """Clear every latched fault (a technician's action); returns what was cleared."""

@@ -151,7 +151,7 @@ class Console:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session_state.value)
+            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session.state.value)
         return self.loop.execute(command)
 
     # --- who may do what (controller/services/console/auth.py) ---------------------------------
@@ -225,7 +225,7 @@ class Console:
                     continue
                 if isinstance(payload, dict) and payload.get("type") == "command":
                     result = self.execute(payload.get("command")) if refusal is None else \
-                        CommandResult.refused(refusal[1], self.loop.session_state.value)
+                        CommandResult.refused(refusal[1], self.loop.session.state.value)
                     await ws.send_str(json.dumps({"type": "result", "id": payload.get("id"),
                                                   **result.model_dump()}))
                     await ws.send_str(json.dumps(self.state()))  # show the new state at once
@@ -255,7 +255,7 @@ class Console:
             from controller.core.workouts.model import available_workouts, load_workout_file
         except ImportError:
             return web.json_response([])
-        for name, path in sorted(available_workouts(getattr(self.loop, "workout_dirs", [])).items()):
+        for name, path in sorted(available_workouts(self.loop.session.workout_dirs).items()):
             try:
                 w = load_workout_file(path)
             except Exception as exc:  # one bad file must not hide the others

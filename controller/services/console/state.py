@@ -5,32 +5,20 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from controller.core.physiology import pace_s_per_km
+from controller.core.thresholds import STOPPED_BELOW_MPS, direction
+
 if TYPE_CHECKING:
     from controller.core.loop import ControlLoop, Snapshot
 
 #: The +/− step of each mode's target on the console (units as in controller.core.modes.catalog.MODE_TARGETS).
 TARGET_STEPS = {"level": 0.5, "erg": 10.0, "speed-cap": 0.1, "sled": 10.0, "parachute": 0.1}
-#: Below this belt speed the direction indicator shows "stopped" (walking on the spot is noise).
-STOPPED_BELOW_MPS = 0.15
-
-
-def _direction(speed_mps: float) -> str:
-    if abs(speed_mps) < STOPPED_BELOW_MPS:
-        return "stopped"
-    return "forward" if speed_mps > 0 else "backward"
-
-
-def _pace_s_per_km(speed_mps: float) -> float | None:
-    return 1000.0 / abs(speed_mps) if abs(speed_mps) >= 0.5 else None
-
-
 def _faults(loop: ControlLoop) -> list[dict[str, Any]]:
-    safety = getattr(loop, "safety", None)
-    active = getattr(safety, "active", {}) if safety is not None else {}
-    out = [{"code": code, "name": str(e.get("name", code.replace("_", " "))),
-            "cause": str(e.get("cause", "")), "response": str(e.get("response", ""))}
-           for code, e in active.items()]
-    if safety is not None and getattr(safety, "brake_inhibited", False) and "brake_coil" not in active:
+    safety = loop.safety
+    active = safety.active_records()
+    out = [{"code": r.code.value, "name": r.policy.title, "cause": r.cause, "response": r.policy.response}
+           for r in active]
+    if safety.brake_inhibited and not any(r.policy.inhibits_brake for r in active):
         out.append({"code": "brake_coil", "name": "brake coil fault (latched)",
                     "cause": "latched coil fault: brake disabled",
                     "response": "a technician must check the coil and clear the fault"})
@@ -42,7 +30,7 @@ def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
     if progress is None:
         return None
     fraction = None
-    workout = getattr(loop, "workout", None)
+    workout = loop.session.workout
     try:
         seg = workout.segments[progress.index] if workout is not None else None
     except (AttributeError, IndexError):
@@ -62,9 +50,9 @@ def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
 def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: float | None) -> dict[str, Any]:
     """Everything the operator page displays; `sample_wall_ms` is when the sample arrived
     (wall clock, ms) so the browser can measure the update latency."""
-    workout = getattr(loop, "workout", None)
+    workout = loop.session.workout
     base: dict[str, Any] = {"type": "state", "machine": loop.config.machine.name,
-                            "session": {"id": loop.session_id, "state": str(loop.session_state.value)},
+                            "session": {"id": loop.session.id, "state": str(loop.session.state.value)},
                             "mode": loop.mode.name, "target": loop.mode.target,
                             "target_step": TARGET_STEPS.get(loop.mode.name), "faults": _faults(loop),
                             "workout": workout.name if workout is not None else None,
@@ -74,12 +62,13 @@ def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: floa
     if snap is None:
         return base
     t = snap.totals
-    running = loop.session_state.value == "running"
+    running = loop.session.state.value == "running"
     speed = snap.motion.speed_mps
     progress = getattr(snap, "progress", None)
     base.update({
         "t_s": snap.t_s, "speed_mps": round(speed, 3), "speed_kmh": round(speed * 3.6, 2),
-        "direction": _direction(speed), "pace_s_per_km": _pace_s_per_km(speed),
+        "direction": direction(speed), "pace_s_per_km": pace_s_per_km(speed),
+        "stopped_below_mps": STOPPED_BELOW_MPS,
         "distance_m": round(t.distance_m, 2), "forward_m": round(t.forward_m, 2),
         "backward_m": round(t.backward_m, 2),
         # Power and force are only computed while the session runs: none rather than stale.

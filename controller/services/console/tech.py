@@ -103,7 +103,7 @@ def decoded_registers(loop: ControlLoop) -> dict[str, Any]:
 def faults(loop: ControlLoop) -> dict[str, Any]:
     safety = loop.safety
     log = safety.fault_log
-    return {"active": list(safety.active.values()), "brake_inhibited": safety.brake_inhibited,
+    return {"active": [r.as_dict() for r in safety.active_records()], "brake_inhibited": safety.brake_inhibited,
             "this_run": list(loop.faults)[-50:],
             "latched": log.latched() if log is not None else [],
             "log": log.path.name if log is not None else None}  # a name, not a host path

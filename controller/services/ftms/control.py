@@ -94,7 +94,7 @@ class FtmsControl:
         if op == OpCode.RESET:
             # Apps often send Stop then Reset; a finished session takes no mode change, so
             # Reset then only releases control (the next Start begins from a clean slate).
-            finished = self.loop.session_state == SessionState.FINISHED
+            finished = self.loop.session.state == SessionState.FINISHED
             result = ResultCode.SUCCESS if finished else self._execute(SetMode(mode="free"))
             if result == ResultCode.SUCCESS:
                 self.controlled = False
@@ -108,7 +108,7 @@ class FtmsControl:
                 return ResultCode.INVALID_PARAMETER
             target = value / KMH_PER_MPS if op == OpCode.SET_TARGET_SPEED else value
             return self._execute(SetMode(mode=mode, target=target))
-        state = self.loop.session_state
+        state = self.loop.session.state
         if op == OpCode.START_OR_RESUME:
             if state == SessionState.RUNNING:
                 return ResultCode.SUCCESS

@@ -56,7 +56,7 @@ class SessionRecorder:
     def on_snapshot(self, snap: Snapshot) -> None:
         if snap.session_state != "running":
             return
-        sid = self.loop.session_id
+        sid = self.loop.session.id
         totals = snap.totals
         if sid != self._sid:
             self._sid, self._next_t_s, self._last = sid, 1.0, (0.0, 0.0, 0.0, 0.0)
@@ -107,10 +107,10 @@ class SessionRecorder:
         if not sid or sid in self._begun:
             return
         loop = self.loop
-        if workout is None and sid == loop.session_id:  # only the loop's current session's workout
-            current = getattr(loop, "workout", None)
+        if workout is None and sid == loop.session.id:  # only the loop's current session's workout
+            current = loop.session.workout
             workout = current.name if current is not None else None
-        machine, started_at = loop.config.machine.name, loop.session_started_at
+        machine, started_at = loop.config.machine.name, loop.session.started_at
         self._write("begin", lambda: self.store.begin(sid, machine, started_at, workout),
                     session_id=sid, machine=machine, started_at=started_at, workout=workout, pid=os.getpid())
         self._begun.add(sid)
@@ -144,7 +144,7 @@ class SessionRecorder:
         elif event.kind == "segment" and event.data.get("event") == "end":
             data = {k: v for k, v in event.data.items() if k in SegmentSummary.model_fields}
             lap = SegmentSummary.model_validate(data)
-            sid = self._event_sid or self.loop.session_id
+            sid = self._event_sid or self.loop.session.id
             self.flush()
             self._ensure_begun(sid)
             self._laps.setdefault(sid, []).append(lap)

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiomqtt
 
+from controller.core.thresholds import direction
 from controller.services.telemetry.topics import fleet_filters, split_machine_topic
 from controller.settings.mqtt import MqttSection
 
@@ -51,7 +52,7 @@ class MachineView:
 
     @property
     def direction(self) -> str:
-        return "forward" if self.speed_mps > 0.05 else "backward" if self.speed_mps < -0.05 else "stopped"
+        return direction(self.speed_mps)
 
     def is_stale(self, now_s: float, stale_after_s: float) -> bool:
         return self.status != "online" or self.last_seen_s is None or now_s - self.last_seen_s > stale_after_s

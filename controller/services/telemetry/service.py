@@ -250,7 +250,7 @@ class MqttTelemetry:
             name = str(message.topic).rsplit("/", 1)[-1]
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             ack = handle_command(self.loop.execute, self.topics.machine, name, payload,
-                                 self.loop.session_state.value, retained=message.retain)
+                                 self.loop.session.state.value, retained=message.retain)
             self.commands_handled += 1
             await client.publish(self.topics.ack(name), ack.model_dump_json(), qos=1)
             self._check_state()
@@ -260,8 +260,8 @@ class MqttTelemetry:
         lp = self.loop
         snap = lp.latest
         return {
-            "machine": self.topics.machine, "site": self.topics.site, "session_id": lp.session_id,
-            "session_state": lp.session_state.value, "mode": lp.mode.name, "target": lp.mode.target,
+            "machine": self.topics.machine, "site": self.topics.site, "session_id": lp.session.id,
+            "session_state": lp.session.state.value, "mode": lp.mode.name, "target": lp.mode.target,
             # Workouts and segments (issue #3) appear here once the snapshot carries them.
             "workout": getattr(snap, "workout", None), "segment": getattr(snap, "segment", None),
             # Faults still holding (the safety record marks ended ones `active: false`).
@@ -297,7 +297,7 @@ class MqttTelemetry:
         self._seq += 1
         batch = TelemetryBatch(
             machine=self.topics.machine, site=self.topics.site, seq=self._seq, sent_at=time.time(),
-            session_id=lp.session_id, session_state=lp.session_state.value, mode=lp.mode.name,
+            session_id=lp.session.id, session_state=lp.session.state.value, mode=lp.mode.name,
             dropped_batches=self.telemetry.dropped, samples=samples)
         self.telemetry.put(batch.model_dump_json().encode())
 
