@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from drivers.clock import VirtualClock
 from drivers.registers import Control, Status
 from drivers.sample import BoardCommand, BoardSample
 from simulator.emulator import BoardEmulator
+from simulator.machine import MachineParams
 from simulator.sim_board import SimBoard
 
 #: An action run between cycles at a machine time: (time_s, callable on the loop).
@@ -88,22 +90,27 @@ def record_wire(emulator: BoardEmulator) -> WireRecording:
     return recording
 
 
-#: Taking over from the board, the controller starts from the coil current it measured: allow for the
-#: simulated sensor's noise (3 mA rms) and what a coil still settling (30 ms lag) moves in the cycle
-#: between that reading and the write.
-TAKE_OVER_ALLOWANCE_MA = 50.0
+#: Taking over from the board, the controller starts from the coil current it measured a cycle
+#: earlier: allow for the simulated sensor's noise (3 mA rms, so 5 sigma) ...
+TAKE_OVER_NOISE_MA = 15.0
+#: ... and for what the coil, still settling towards the board's own target with its first-order lag,
+#: moves in the cycle between that reading and the write.
+COIL_LAG_S = MachineParams().coil_lag_s
 
 
-def assert_no_jolt(recording: WireRecording, max_ma: float, step_ma: float) -> None:
+def assert_no_jolt(recording: WireRecording, max_ma: float, slew_ma_per_s: float, period_s: float) -> None:
     """The wire rules: within the limit, the watchdog armed with the brake, and no write after which
-    the coil follows the setpoint moves it more than one slew step from where the coil was (our
-    previous setpoint, or the current the coil carried while the board was in charge)."""
+    the coil follows the setpoint moves it more than one slew step (plus 1 mA of rounding) from where
+    the coil was (our previous setpoint, or the current the coil carried while the board was in charge)."""
+    step_ma = slew_ma_per_s * period_s + 1.0
+    settling = 1.0 - math.exp(-period_s / COIL_LAG_S)
     assert recording.writes, "the board never received a setpoint"
     assert recording.unguarded_brake == [], f"brake enabled without the watchdog at {recording.unguarded_brake}"
     for w in recording.writes:
         assert 0 <= w.setpoint_ma <= max_ma, w
         if w.coil_follows:
-            allowed = step_ma if w.followed_before else step_ma + TAKE_OVER_ALLOWANCE_MA
+            allowed = step_ma if w.followed_before else (
+                step_ma + TAKE_OVER_NOISE_MA + settling * max(w.coil_before_ma, w.setpoint_ma))
             assert abs(w.setpoint_ma - w.coil_before_ma) <= allowed, w
 
 

@@ -16,6 +16,8 @@ from controller.settings.machine import MachineConfig
 CONFIG = MachineConfig()
 LEVEL = 3
 LEVEL_MA = CONFIG.levels.current_ma[LEVEL]
+#: The session ends after the stop ramp (the level's current down to 0 at the slew limit).
+STOP_RAMP_S = LEVEL_MA / CONFIG.safety.slew_ma_per_s
 SAFE_MA = CONFIG.safety.safe_brake_ma
 #: The harness's coil model has noise of +-3 mA and the firmware's ADC a 4.9 mA step.
 COIL_TOLERANCE_MA = 40.0
@@ -42,7 +44,7 @@ def test_millctl_keeps_its_rate_and_reads_true_distance(tmp_path: Path) -> None:
     assert true_m > 20.0
     assert report["session"]["distance_m"] == pytest.approx(true_m, rel=0.005)
     # The brake follows the commanded level: the coil current at the end is the level's.
-    assert truth.at(end_ms / 1000.0 - 0.05)["coil_ma"] == pytest.approx(LEVEL_MA, abs=COIL_TOLERANCE_MA)
+    assert truth.at(end_ms / 1000.0 - STOP_RAMP_S - 0.05)["coil_ma"] == pytest.approx(LEVEL_MA, abs=COIL_TOLERANCE_MA)
     assert truth.rows[-1]["de_errors"] == 0, "the firmware sent with the RS-485 driver off"
     assert max(r["lag_ms"] for r in truth.rows) < 200.0, "the simulation fell behind real time"
 
@@ -63,7 +65,7 @@ def test_a_2s_silent_link_trips_the_firmware_watchdog_and_millctl_rearms_it(tmp_
     # ...and control came back: at the end the coil carries the level's current again.
     _start_ms, end_ms = report["board"]["session_board_ms"]
     assert end_ms / 1000.0 > cut_at_s + cut_for_s + 1.0
-    assert truth.at(end_ms / 1000.0 - 0.05)["coil_ma"] == pytest.approx(LEVEL_MA, abs=COIL_TOLERANCE_MA)
+    assert truth.at(end_ms / 1000.0 - STOP_RAMP_S - 0.05)["coil_ma"] == pytest.approx(LEVEL_MA, abs=COIL_TOLERANCE_MA)
     lost = next(f for f in report["faults"] if f["code"] == "link_lost")
     assert "ended_t_s" in lost, "the link never came back"
 

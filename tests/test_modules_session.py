@@ -55,7 +55,9 @@ async def test_a_session_on_modules_reads_true_distance_and_the_brake_follows(tm
     assert report["loop"]["rate_hz"] >= 0.99 * RATE_HZ
     # The brake follows the level: the amplifier was driven at that level's current.
     level_ua = profile.output.signal_for(CONFIG.levels.current_ma[LEVEL])
-    steady = [ua for t, ua in rig.output.trace if end_s - 1.0 < t < end_s - 0.05]
+    # The session ends after the stop ramp (level current → 0 at the slew limit): steady before it.
+    ramp_s = CONFIG.levels.current_ma[LEVEL] / CONFIG.safety.slew_ma_per_s
+    steady = [ua for t, ua in rig.output.trace if end_s - 1.0 < t < end_s - ramp_s - 0.05]
     assert steady and all(ua == level_ua for ua in steady)
     assert rig.output.safe_ua == profile.output.signal_for(CONFIG.safety.safe_brake_ma)
     assert rig.output.watchdog_s == 1

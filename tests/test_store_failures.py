@@ -101,7 +101,7 @@ async def test_a_write_failing_mid_session_is_journaled_and_recovered_at_the_nex
         try:
             while True:
                 await asyncio.sleep(0.02)
-                if loop.totals.elapsed_s > 6:
+                if loop.session.totals.elapsed_s > 6:
                     store._db.execute("PRAGMA query_only = ON")  # "attempt to write a readonly database"
                 recorder.drain(sub)
                 if recorder.journaling and not status_while_failing:
