@@ -1,0 +1,47 @@
+"""`CoreStatus` of a running loop: what displays need besides the sample, as one value.
+
+Built in the core (at a few hertz and after every command) and sent across the channel; the
+in-process core builds it on demand. Services read it, never the loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controller.core.channel import CoreStatus
+
+if TYPE_CHECKING:
+    from controller.core.loop import ControlLoop
+
+
+def core_status(loop: ControlLoop) -> CoreStatus:
+    """The loop's session, mode, faults, link and next command, now."""
+    session = loop.session
+    workout = session.workout
+    span: tuple[float | None, float | None] | None = None
+    engine = session.engine
+    if workout is not None and engine is not None:
+        progress = loop.latest.progress if loop.latest is not None else None
+        if progress is not None and 0 <= progress.index < len(workout.segments):
+            segment = workout.segments[progress.index]
+            span = (segment.duration_s, segment.distance_m)
+    safety = loop.safety
+    active = safety.active_records()
+    active_faults = [{"code": r.code.value, "name": r.policy.title, "cause": r.cause, "response": r.policy.response}
+                     for r in active]
+    if safety.brake_inhibited and not any(r.policy.inhibits_brake for r in active):
+        active_faults.append({"code": "brake_coil", "name": "brake coil fault (latched)",
+                              "cause": "latched coil fault: brake disabled",
+                              "response": "a technician must check the coil and clear the fault"})
+    report = loop.stats.report()
+    command = loop.next_command
+    return CoreStatus(
+        t_s=loop.clock.now_s(), session_id=session.id, session_state=session.state.value,
+        session_started_at=session.started_at,
+        workout=workout.name if workout is not None else None,
+        workout_title=workout.title if workout is not None else None, segment_span=span,
+        mode=loop.mode.name, target=loop.mode.target, faults=tuple(loop.faults),
+        active_faults=tuple(active_faults), brake_inhibited=safety.brake_inhibited,
+        link_ok=not safety.link.lost, link_errors=loop.link_errors, stopping=loop.stopping,
+        next_setpoint_ma=command.brake_setpoint_ma, next_control_bits=command.control_bits,
+        loop_rate_hz=report.rate_hz, lateness_p99_ms=report.lateness_p99_ms, missed=report.missed)
