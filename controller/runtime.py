@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.calibration.store import ActiveCalibration, load_active
-from controller.core.channel import PROTOCOL_VERSION, CoreInfo
+from controller.core.channel import CoreInfo
 from controller.core.loop import ControlLoop
 from controller.core.modes.catalog import build_mode
 from controller.core.physiology import metabolic_kcal
 from controller.core.safety.faults import FaultLog
+from controller.core.status import core_info
 from controller.core.timerfd_clock import precise_clock
 from controller.core.workouts.model import load_workout, runner_plan, workout_dirs
 from controller.settings.machine import MachineConfig
@@ -164,12 +164,8 @@ async def run_core(config: MachineConfig, options: RunOptions, clock: Clock | No
             loop.session.stop_when_finished = options.duration_s is None
         if options.data_dir is not None:
             loop.safety.attach_log(FaultLog(options.data_dir))
-        info = CoreInfo(protocol_version=PROTOCOL_VERSION, config=config, board_url=board.url,
-                        rate_hz=config.loop.rate_hz, calibration_version=loop.calibration_version,
-                        calibration=calibration_json, board_settings=loop.board_settings(),
-                        workout_dirs=tuple(dirs), core_pid=os.getpid(), realtime=dict(realtime or {}))
         if attach is not None:
-            await attach(loop, info)
+            await attach(loop, core_info(loop, calibration_json, realtime))
         truth_start = board.ground_truth()
         await loop.run(options.duration_s)
         truth_end = board.ground_truth()

@@ -139,6 +139,9 @@ class CoreHost:
             endpoint.offer_status(core_status(loop))
 
     async def close(self) -> None:
+        """Stop the command and status tasks and the SIGTERM handler (the run has ended)."""
+        if self.loop is not None:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -1,4 +1,5 @@
-"""`CoreStatus` of a running loop: what displays need besides the sample, as one value.
+"""`CoreStatus` of a running loop (what displays need besides the sample, as one value) and
+its `CoreInfo` (the static handshake).
 
 Built in the core (at a few hertz and after every command) and sent across the channel; the
 in-process core builds it on demand. Services read it, never the loop.
@@ -6,9 +7,11 @@ in-process core builds it on demand. Services read it, never the loop.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from controller.core.channel import CoreStatus
+from controller.core.channel import PROTOCOL_VERSION, CoreInfo, CoreStatus
 
 if TYPE_CHECKING:
     from controller.core.loop import ControlLoop
@@ -45,3 +48,13 @@ def core_status(loop: ControlLoop) -> CoreStatus:
         link_ok=not safety.link.lost, link_errors=loop.link_errors, stopping=loop.stopping,
         next_setpoint_ma=command.brake_setpoint_ma, next_control_bits=command.control_bits,
         loop_rate_hz=report.rate_hz, lateness_p99_ms=report.lateness_p99_ms, missed=report.missed)
+
+
+def core_info(loop: ControlLoop, calibration: Mapping[str, Any] | None = None,
+              realtime: Mapping[str, Any] | None = None) -> CoreInfo:
+    """The static handshake for a built loop (in this process: the core's pid is ours)."""
+    return CoreInfo(protocol_version=PROTOCOL_VERSION, config=loop.config, board_url=loop.board.url,
+                    rate_hz=loop.config.loop.rate_hz, calibration_version=loop.calibration_version,
+                    calibration=dict(calibration or {}), board_settings=loop.board_settings(),
+                    workout_dirs=tuple(loop.session.workout_dirs), core_pid=os.getpid(),
+                    realtime=dict(realtime or {}))

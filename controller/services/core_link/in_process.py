@@ -13,17 +13,17 @@ from controller.core.channel import CoreInfo, CoreStatus
 from controller.core.commands import Command, CommandResult
 from controller.core.events import EventBus
 from controller.core.loop import ControlLoop, Snapshot
-from controller.core.status import core_status
+from controller.core.status import core_info, core_status
 from drivers.clock import Clock
 
 
 class InProcessCore:
     """`CoreView` of a loop running in this process."""
 
-    def __init__(self, loop: ControlLoop, info: CoreInfo) -> None:
+    def __init__(self, loop: ControlLoop, info: CoreInfo | None = None) -> None:
         #: The loop itself: for tests that assert on it, never for services.
         self.loop = loop
-        self._info = info
+        self._info = info or core_info(loop)
 
     @property
     def info(self) -> CoreInfo:
