@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from core_helpers import alive, children
 from safety_helpers import WireRecording, assert_no_jolt, record_wire
 from skeleton_helpers import free_port
 
@@ -50,20 +51,6 @@ async def start_run(url: str, data_dir: Path, *extra: str) -> asyncio.subprocess
         MILLCTL, "run", "--board", url, "--mode", "level", "--target", "6", "--no-web",
         "--data-dir", str(data_dir), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-
-
-def children(pid: int) -> list[int]:
-    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return [int(p) for p in text.split()]
-
-
-def alive(pid: int) -> bool:
-    """Running (not gone, not a zombie waiting for its reaper)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def until(condition: object, timeout_s: float, what: str) -> None:
