@@ -170,6 +170,7 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
     report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json()}
     report["session"]["id"] = loop.session.id
     host.endpoint.finish(CoreReport(report))
+    sock.close()  # the parent sees the end now, not after this interpreter's teardown
     return 0
 
 
