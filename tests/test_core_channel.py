@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import pickle
 import random
 import socket
 import struct
@@ -26,7 +27,10 @@ from controller.core.channel import (
     CoreReport,
     CoreStatus,
     FrameDecoder,
+    StopRequest,
+    decode_parent,
     encode,
+    encode_parent,
 )
 from controller.core.commands import CommandResult, SetMode
 from controller.core.endpoint import BUSY, CoreEndpoint
@@ -70,6 +74,27 @@ def test_undecodable_frames_are_a_channel_error(body: bytes) -> None:
         FrameDecoder(1 << 20).feed(struct.pack(">I", len(body)) + body)
 
 
+def test_parent_messages_are_json_and_round_trip() -> None:
+    for message in (CommandRequest(3, {"name": "set-mode", "mode": "level", "target": 4.5}), StopRequest(True)):
+        (copy,) = FrameDecoder(MAX_PARENT_FRAME_BYTES, decode_parent).feed(encode_parent(message))
+        assert copy == message
+
+
+@pytest.mark.parametrize("body", [
+    pickle.dumps(StopRequest()),  # a pickle from the parent is never unpickled by the core
+    b"\xff\xfe not UTF-8",
+    b"[" * 60_000,  # nested beyond the parser's recursion
+    b'{"type": "command", "request_id": 1, "command": {"target": NaN}}',
+    b'{"type": "command", "request_id": "1", "command": {}}',
+    b'{"type": "stop"}',
+    b'{"type": "exec", "code": "import os"}',
+    b"[1, 2, 3]",
+])
+def test_anything_but_a_well_formed_parent_message_is_a_channel_error(body: bytes) -> None:
+    with pytest.raises(ChannelError):
+        FrameDecoder(MAX_PARENT_FRAME_BYTES, decode_parent).feed(struct.pack(">I", len(body)) + body)
+
+
 async def _run_core(sock: socket.socket, duration_s: float) -> tuple[dict[str, Any], ControlLoop, CoreHost]:
     """The core as its process runs it (CoreHost on the channel), on unpaced virtual time."""
     host = CoreHost(sock)
@@ -90,7 +115,7 @@ async def test_a_command_flood_is_answered_busy_beyond_the_inbox_and_the_core_ke
     replies: dict[int, CommandResult] = {}
 
     async def parent_floods() -> None:
-        frames = b"".join(encode(CommandRequest(i, SetMode(mode="level", target=4.0).model_dump(mode="json")))
+        frames = b"".join(encode_parent(CommandRequest(i, SetMode(mode="level", target=4.0).model_dump(mode="json")))
                           for i in range(flood))
         await loop.sock_sendall(parent_sock, frames)  # as fast as the kernel takes them
 
@@ -224,3 +249,29 @@ def test_a_snapshot_travels_whole_with_every_field_of_its_parts() -> None:
     assert copy.sample == sample and copy.motion == snap.motion and copy.demand == snap.demand
     assert vars(copy.totals) == vars(totals)
     assert copy.session_id == "s1" and copy.session_state == SessionState.RUNNING
+
+
+async def test_a_command_the_core_cannot_validate_is_refused_and_the_run_goes_on() -> None:
+    core_sock, parent_sock = socket.socketpair()
+    parent_sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    bad = [{"name": "set-mode", "mode": "level", "target": "x" * 10_000}, {"name": "warp-drive"},
+           {"name": "load-workout", "workout": "../../etc/passwd"}, {}]
+    replies: dict[int, CommandResult] = {}
+
+    async def parent() -> None:
+        await loop.sock_sendall(parent_sock, b"".join(encode_parent(CommandRequest(i, c)) for i, c in enumerate(bad)))
+        decoder = FrameDecoder(1 << 30)
+        while len(replies) < len(bad):
+            data = await loop.sock_recv(parent_sock, 1 << 16)
+            assert data
+            replies.update({m.request_id: m.result for m in decoder.feed(data) if isinstance(m, CommandReply)})
+
+    talker = asyncio.create_task(parent())
+    report, control_loop, _ = await _run_core(core_sock, duration_s=5.0)
+    await asyncio.wait_for(talker, 10)
+    assert all(not r.ok and (r.error or "").startswith("bad command") for r in replies.values()), replies
+    assert control_loop.mode.name == "level" and control_loop.mode.target == 3.0  # nothing changed
+    assert not [f for f in report["faults"] if f["code"] == "internal_error"]
+    parent_sock.close()
+    core_sock.close()

@@ -11,17 +11,22 @@ Across the boundary travel only these values:
   dropped while the queue has room), `CommandReply`, `CoreReport` (the final `--json` report)
   or `CoreFailed` (the core could not start).
 
-A frame is a 4-byte big-endian length and a pickle of one message. Pickle keeps the snapshot
-generic: a field added to `Snapshot` or `SessionTotals` travels without a change here. Both ends
-are the same program on one machine, joined by a private socketpair, never a network port.
-What the core unpickles from the parent is bounded (`MAX_PARENT_FRAME_BYTES` after the start)
-and commands are validated again against the `Command` union before they run.
+A frame is a 4-byte big-endian length and one message. Core → parent frames are pickles: that
+keeps the snapshot generic (a field added to `Snapshot` or `SessionTotals` travels without a
+change here). Parent → core frames after the start are JSON (`encode_parent`/`decode_parent`),
+at most `MAX_PARENT_FRAME_BYTES`: the parent runs the network-facing services, so the core never
+unpickles anything it sends once the run has begun, and re-validates each command against the
+`Command` union before it runs. Only `StartCore`, sent by the parent that has just spawned the
+core and before any service runs, is a pickle. Both ends are joined by a private socketpair,
+never a network port.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,11 +158,43 @@ def encode(message: object) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
-class FrameDecoder:
-    """Turns a byte stream into messages; refuses frames above `max_frame_bytes`."""
+def encode_parent(message: CommandRequest | StopRequest) -> bytes:
+    """One parent → core frame after the start: JSON, never a pickle."""
+    if isinstance(message, CommandRequest):
+        data: dict[str, Any] = {"type": "command", "request_id": message.request_id, "command": message.command}
+    else:
+        data = {"type": "stop", "immediate": message.immediate}
+    body = json.dumps(data, allow_nan=False).encode()
+    return _HEADER.pack(len(body)) + body
 
-    def __init__(self, max_frame_bytes: int) -> None:
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a command may carry")
+
+
+def decode_parent(body: bytes) -> CommandRequest | StopRequest:
+    """A parent frame's body → its message; anything else is a `ChannelError`."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ChannelError(f"parent frame is not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ChannelError("parent frame is not a JSON object")
+    kind = data.get("type")
+    if kind == "command" and isinstance(data.get("request_id"), int) and isinstance(data.get("command"), dict):
+        return CommandRequest(data["request_id"], data["command"])
+    if kind == "stop" and isinstance(data.get("immediate"), bool):
+        return StopRequest(data["immediate"])
+    raise ChannelError(f"unknown parent message {str(kind)[:32]!r}")
+
+
+class FrameDecoder:
+    """Turns a byte stream into messages; refuses frames above `max_frame_bytes`. `loads` reads
+    one frame's body (default: a pickle, what the core sends)."""
+
+    def __init__(self, max_frame_bytes: int, loads: Callable[[bytes], object] = pickle.loads) -> None:
         self.max_frame_bytes = max_frame_bytes
+        self._loads = loads
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[object]:
@@ -174,8 +211,10 @@ class FrameDecoder:
             body = bytes(self._buffer[_HEADER.size:end])
             del self._buffer[:end]
             try:
-                out.append(pickle.loads(body))
-            except Exception as exc:  # any unpickling failure is the peer's fault, never ours
+                out.append(self._loads(body))
+            except ChannelError:
+                raise
+            except Exception as exc:  # any decoding failure is the peer's fault, never ours
                 raise ChannelError(f"undecodable frame ({type(exc).__name__}: {exc})") from exc
         return out
 

@@ -30,6 +30,7 @@ from controller.core.channel import (
     CoreStatus,
     FrameDecoder,
     StopRequest,
+    decode_parent,
     encode,
 )
 from controller.core.commands import CommandResult
@@ -75,7 +76,7 @@ class CoreEndpoint:
         self._on_stop = on_stop
         self._on_parent_gone = on_parent_gone
         self._state = state
-        self._decoder = FrameDecoder(MAX_PARENT_FRAME_BYTES)
+        self._decoder = FrameDecoder(MAX_PARENT_FRAME_BYTES, decode_parent)
         self._pending: deque[object] = deque()
         self._snapshot: object | None = None
         self._status: object | None = None
@@ -192,8 +193,6 @@ class CoreEndpoint:
                 self._command(message)
             elif isinstance(message, StopRequest):
                 self._on_stop(message.immediate)
-            else:
-                log.warning("core: unexpected %s from the parent ignored", type(message).__name__)
 
     def _command(self, request: CommandRequest) -> None:
         self.counters.commands_received += 1

@@ -39,6 +39,7 @@ from controller.core.channel import (
     StartCore,
     StopRequest,
     encode,
+    encode_parent,
 )
 from controller.core.commands import Command, CommandResult
 from controller.core.events import Event, EventBus
@@ -194,8 +195,8 @@ class ChildCore:
             self._send(StopRequest(immediate=immediate or self._stops > 1))
 
     # --- the channel -------------------------------------------------------------------------
-    def _send(self, message: object) -> None:
-        self._out += encode(message)
+    def _send(self, message: CommandRequest | StopRequest) -> None:
+        self._out += encode_parent(message)
         if not self._writing:
             self._flush()
 
