@@ -149,3 +149,21 @@ async def test_sigterm_to_the_parent_ramps_down_through_the_core_and_keeps_the_s
     with SessionStore(tmp_path) as store:
         (session,) = store.list_sessions()
         assert store.get(session.id).state == "finished"
+
+
+async def test_a_second_ctrl_c_ends_at_once_without_the_ramp(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.CRITICAL, logger="pymodbus")
+    async with tcp_board() as (url, _emulator, recording):
+        process = await start_run(url, tmp_path, "--json")
+        await core_at_level_6(process, recording)
+        before = len(recording.writes)
+        process.send_signal(signal.SIGINT)
+        await asyncio.sleep(0.03)  # two distinct presses (one pending signal absorbs another)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 20)
+        after = recording.writes[before:]
+    assert process.returncode == 0, stderr.decode()
+    assert json.loads(stdout)["session"]["elapsed_s"] > 0.1
+    ramp_cycles = LEVEL_6_MA / (CONFIG.safety.slew_ma_per_s / CONFIG.loop.rate_hz)
+    assert len(after) < ramp_cycles / 2, [w.setpoint_ma for w in after]  # no ramp: the board's own takes over
+    assert after[-1].control == Control(0)  # still released and disarmed on the way out
