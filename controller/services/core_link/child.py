@@ -134,6 +134,7 @@ class ChildCore:
                 raise CoreStartError(first.message)
             raise CoreDied(f"core process ended before its handshake ({_exit_text(code)})")
         if first.protocol_version != PROTOCOL_VERSION:
+            parent_sock.close()  # the core sees the channel end and stops on its own
             raise CoreStartError(f"core speaks channel protocol {first.protocol_version}, "
                                  f"this parent {PROTOCOL_VERSION}")
         return cls(process, parent_sock, first, decoder, backlog[backlog.index(first) + 1:])
@@ -315,5 +316,5 @@ async def run_core_process(config: MachineConfig, options: RunOptions, services:
         await cancel_services(tasks)
         for sig in signals:
             loop.remove_signal_handler(sig)
-    report.setdefault("core", {})["parent_pid"] = os.getpid()
+    report.setdefault("core", {}).update(parent_pid=os.getpid(), snapshots_received=core.snapshots_received)
     return RunResult(report)
