@@ -111,10 +111,13 @@ class CoreStatus:
     segment_span: tuple[float | None, float | None] | None = None
     mode: str = "free"
     target: float | None = None
-    #: This run's fault records, oldest first (the JSON shape of reports and MQTT).
+    #: This run's newest fault records, oldest first (the JSON shape of reports and MQTT)...
     faults: tuple[dict[str, Any], ...] = ()
-    #: The faults holding now: code, name, cause, response.
+    #: ...and how many records this run has had in all (new ones: the count went up).
+    fault_count: int = 0
+    #: The faults holding now, in the same shape.
     active_faults: tuple[dict[str, Any], ...] = ()
+    #: A latched coil fault from an earlier run keeps the brake off until a technician clears it.
     brake_inhibited: bool = False
     link_ok: bool = True
     link_errors: int = 0

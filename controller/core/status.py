@@ -16,6 +16,9 @@ from controller.core.channel import PROTOCOL_VERSION, CoreInfo, CoreStatus
 if TYPE_CHECKING:
     from controller.core.loop import ControlLoop
 
+#: Fault records a status carries (the newest); `fault_count` says how many there were in all.
+FAULT_HISTORY = 100
+
 
 def core_status(loop: ControlLoop) -> CoreStatus:
     """The loop's session, mode, faults, link and next command, now."""
@@ -29,13 +32,7 @@ def core_status(loop: ControlLoop) -> CoreStatus:
             segment = workout.segments[progress.index]
             span = (segment.duration_s, segment.distance_m)
     safety = loop.safety
-    active = safety.active_records()
-    active_faults = [{"code": r.code.value, "name": r.policy.title, "cause": r.cause, "response": r.policy.response}
-                     for r in active]
-    if safety.brake_inhibited and not any(r.policy.inhibits_brake for r in active):
-        active_faults.append({"code": "brake_coil", "name": "brake coil fault (latched)",
-                              "cause": "latched coil fault: brake disabled",
-                              "response": "a technician must check the coil and clear the fault"})
+    records = safety.records
     report = loop.stats.report()
     command = loop.next_command
     return CoreStatus(
@@ -43,8 +40,9 @@ def core_status(loop: ControlLoop) -> CoreStatus:
         session_started_at=session.started_at,
         workout=workout.name if workout is not None else None,
         workout_title=workout.title if workout is not None else None, segment_span=span,
-        mode=loop.mode.name, target=loop.mode.target, faults=tuple(loop.faults),
-        active_faults=tuple(active_faults), brake_inhibited=safety.brake_inhibited,
+        mode=loop.mode.name, target=loop.mode.target,
+        faults=tuple(r.as_dict() for r in records[-FAULT_HISTORY:]), fault_count=len(records),
+        active_faults=tuple(r.as_dict() for r in safety.active_records()), brake_inhibited=safety.brake_inhibited,
         link_ok=not safety.link.lost, link_errors=loop.link_errors, stopping=loop.stopping,
         next_setpoint_ma=command.brake_setpoint_ma, next_control_bits=command.control_bits,
         loop_rate_hz=report.rate_hz, lateness_p99_ms=report.lateness_p99_ms, missed=report.missed)

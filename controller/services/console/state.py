@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from controller.core.physiology import pace_s_per_km
+from controller.core.safety.faults import inhibits_brake
 from controller.core.thresholds import STOPPED_BELOW_MPS, direction
 
 if TYPE_CHECKING:
@@ -15,6 +16,17 @@ if TYPE_CHECKING:
 
 #: The +/− step of each mode's target on the console (units as in controller.core.modes.catalog.MODE_TARGETS).
 TARGET_STEPS = {"level": 0.5, "erg": 10.0, "speed-cap": 0.1, "sled": 10.0, "parachute": 0.1}
+def _faults(status: CoreStatus) -> list[dict[str, Any]]:
+    """The faults holding now, as the page lists them; a latched coil fault from an earlier run
+    (brake kept off until cleared) shows even though no record of this run holds it."""
+    out = [{k: f.get(k) for k in ("code", "name", "cause", "response")} for f in status.active_faults]
+    if status.brake_inhibited and not any(inhibits_brake(f.get("code")) for f in status.active_faults):
+        out.append({"code": "brake_coil", "name": "brake coil fault (latched)",
+                    "cause": "latched coil fault: brake disabled",
+                    "response": "a technician must check the coil and clear the fault"})
+    return out
+
+
 def _segment(status: CoreStatus, snap: Snapshot) -> dict[str, Any] | None:
     progress = snap.progress
     if progress is None:
@@ -40,7 +52,7 @@ def console_state(core: CoreView, snap: Snapshot | None, sample_wall_ms: float |
     base: dict[str, Any] = {"type": "state", "machine": core.info.config.machine.name,
                             "session": {"id": status.session_id, "state": status.session_state},
                             "mode": status.mode, "target": status.target,
-                            "target_step": TARGET_STEPS.get(status.mode), "faults": list(status.active_faults),
+                            "target_step": TARGET_STEPS.get(status.mode), "faults": _faults(status),
                             "workout": status.workout,
                             "sample_wall_ms": sample_wall_ms,
                             "link_ok": snap is not None and snap.link_ok and status.link_ok,

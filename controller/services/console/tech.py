@@ -106,7 +106,7 @@ def faults(core: CoreView, data_dir: Path | None) -> dict[str, Any]:
     """This run's faults (from the core's status) and the latched ones (from the fault log)."""
     status = core.status
     log = FaultLog(data_dir) if data_dir is not None else None
-    return {"active": [f for f in status.faults if f.get("active", True)], "brake_inhibited": status.brake_inhibited,
+    return {"active": list(status.active_faults), "brake_inhibited": status.brake_inhibited,
             "this_run": list(status.faults)[-50:],
             "latched": log.latched() if log is not None else [],
             "log": log.path.name if log is not None else None}  # a name, not a host path

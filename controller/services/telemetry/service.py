@@ -265,7 +265,7 @@ class MqttTelemetry:
             "workout": snap.workout if snap is not None else None,
             "segment": snap.segment if snap is not None else None,
             # Faults still holding (the safety record marks ended ones `active: false`).
-            "faults": [dict(f) for f in status.faults if f.get("active", True)],
+            "faults": [dict(f) for f in status.active_faults],
         }
 
     def _check_state(self) -> None:
@@ -312,18 +312,18 @@ class MqttTelemetry:
             self._on_event(self._sub.queue.get_nowait())
 
     def _poll_faults(self) -> None:
-        """Publish new entries of the core's fault records as `fault` events, unless the core's
-        event bus already carries them (then it is the single source)."""
-        faults = self.core.status.faults
-        if self._bus_has_faults:
-            self._faults_seen = len(faults)
+        """Publish the core's new fault records as `fault` events, unless the core's event bus
+        already carries them (then it is the single source)."""
+        status = self.core.status
+        new = status.fault_count - self._faults_seen
+        self._faults_seen = status.fault_count
+        if self._bus_has_faults or new <= 0:
             return
-        for entry in faults[self._faults_seen:]:
+        for entry in status.faults[-new:]:
             t_s = entry.get("t_s")
             event = EventPayload(machine=self.topics.machine, kind="fault", at=time.time(), data=dict(entry),
                                  t_s=t_s if isinstance(t_s, int | float) else self.core.clock.now_s())
             self.events.put(event.model_dump_json().encode())
-        self._faults_seen = len(faults)
 
     def _on_event(self, event: Event) -> None:
         if event.kind == "fault":
