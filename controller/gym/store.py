@@ -126,8 +126,9 @@ class HubStore:
             "forward_m": summary.forward_m, "backward_m": summary.backward_m, "avg_power_w": summary.avg_power_w,
             "energy_kcal": summary.energy_kcal, "summary_json": summary.model_dump_json(),
             "received_at": time.time()}
-        inserted = conn.execute(self._ignore_duplicates(sessions).values(row)).rowcount
-        if inserted:
+        # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING.
+        inserted = conn.execute(self._ignore_duplicates(sessions).values(row).returning(sessions.c.id)).first()
+        if inserted is not None:
             return Ingested(done.new_sessions + 1, done.duplicate_sessions, done.records, done.chunks)
         return Ingested(done.new_sessions, done.duplicate_sessions + 1, done.records, done.chunks)
 
