@@ -1,4 +1,4 @@
-// The gym hub's dashboard. Every text from the hub goes in with textContent (never innerHTML):
+// The gym hub's dashboard. Every text from the hub goes in with textContent, never as markup:
 // a machine name or a fault text is data, not markup.
 "use strict";
 
