@@ -294,7 +294,8 @@ def run() -> str:
             lines.append(f"| {r['backend']} | failed: {r['error'][:80]} | | | | | | | | | | |")
             continue
         lines.append(f"| {r['backend']} | {r['machines_followed']} | {r['staleness_p50_s']} | {r['staleness_p99_s']} "
-                     f"| {r['at_hub_p50_s']} / {r['at_hub_p99_s']} | {r['cpu_live_pct']} | {r['rss_live_mb']} | {r['burst_s']} | {r['sessions_per_s']} | "
+                     f"| {r['at_hub_p50_s']} / {r['at_hub_p99_s']} | {r['cpu_live_pct']} | {r['rss_live_mb']} "
+                     f"| {r['burst_s']} | {r['sessions_per_s']} | "
                      f"{r['records_per_s']} | {r['cpu_burst_pct']} | {r['duplicates']} |")
     lines += ["", "```json", json.dumps(rows, indent=1), "```"]
     return "\n".join(lines) + "\n"
