@@ -81,3 +81,20 @@ def test_malformed_or_huge_live_messages_are_refused_and_counted() -> None:
         with pytest.raises(BadMessage):
             feed_live(board.tracker, topic, payload)
     assert board.tracker.bad_messages == 4
+
+
+def test_a_flood_of_made_up_machines_stops_at_the_cap_and_long_names_are_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import controller.gym.ingest as ingest
+    monkeypatch.setattr(ingest, "MAX_MACHINES", 50)
+    board = LiveBoard(PREFIX)
+    refused = 0
+    for i in range(80):
+        try:
+            feed_live(board.tracker, f"gym/v1/gym/fake-{i}/status", b"online")
+        except BadMessage:
+            refused += 1
+    assert len(board.tracker.machines) == 50 and refused == 30
+    feed_live(board.tracker, "gym/v1/gym/fake-3/status", b"offline")  # one it follows still updates
+    with pytest.raises(BadMessage, match="over 200 characters"):
+        feed_live(board.tracker, f"gym/v1/gym/{'m' * 300}/status", b"online")
