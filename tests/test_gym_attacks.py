@@ -96,6 +96,22 @@ def test_a_database_that_goes_away_loses_nothing_even_when_the_hub_is_killed_mea
     assert "cannot store sessions" in hub.log()
 
 
+def test_a_session_the_database_refuses_is_dropped_without_holding_up_the_others(
+        broker: Broker, postgres: Postgres, tmp_path: Path) -> None:
+    hub = _hub(broker, tmp_path, postgres.new_database())
+    refused = summary("mill-1-long-mode", "mill-1").model_copy(update={"mode": "m" * 100})  # column holds 64
+    good = [summary(f"mill-1-ok-{i}", "mill-1") for i in range(3)]
+    try:
+        asyncio.run(publish(broker, [(f"{BASE}/session", s.model_dump_json().encode())
+                                     for s in (good[0], refused, *good[1:])]))
+        wait_until(lambda: hub.get("/api/sessions")["total"] == 3, 20, "the three good sessions")
+        stats = hub.get("/api/hub")
+    finally:
+        hub.stop()
+    assert stats["bad_messages"] == 1 and stats["sessions_stored"] == 3
+    assert "dropped a message the database refuses" in hub.log()
+
+
 def _raw(port: int, request: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
