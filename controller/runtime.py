@@ -93,7 +93,8 @@ def core_report(lp: ControlLoop, truth: dict[str, float] | None, calibration: di
 
 def session_json(lp: ControlLoop) -> dict[str, Any]:
     """The `session` object of the JSON report: totals, mode, and the workout's laps."""
-    out: dict[str, Any] = {**lp.session.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target,
+    out: dict[str, Any] = {"id": lp.session.id, **lp.session.totals.as_json(),
+                           "mode": lp.mode.name, "target": lp.mode.target,
                            "mets": round(lp.session.totals.mets(lp.config.athlete.body_mass_kg), 2)}
     if lp.session.workout is not None:
         engine = lp.session.engine

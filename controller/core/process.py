@@ -155,7 +155,7 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
 
     host = CoreHost(sock)
     try:
-        report, loop = await run_core(start.config, start.options, attach=host.attach, realtime=realtime)
+        report, _ = await run_core(start.config, start.options, attach=host.attach, realtime=realtime)
     except Exception as exc:
         await host.close()
         log.debug("core failed", exc_info=True)
@@ -168,7 +168,6 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
     await host.close()
     assert host.endpoint is not None
     report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json()}
-    report["session"]["id"] = loop.session.id
     host.endpoint.finish(CoreReport(report))
     sock.close()  # the parent sees the end now, not after this interpreter's teardown
     return 0

@@ -81,7 +81,10 @@ def fleet_report(results: list[RunResult]) -> dict[str, Any]:
         "missed": sum(lp["missed"] for lp in loops),
         "rate_hz_min": round(min(lp["rate_hz"] for lp in loops), 3),
         "cpu_percent": round(loops[0]["cpu_percent"], 2),  # one process: every loop sees the same CPU share
-        "per_machine": [{"machine": r.report["machine"], **r.report["loop"]} for r in results],
+        # Each machine's own session (id and totals): what a reader of its `session` topic must see.
+        "per_machine": [{"machine": r.report["machine"], **r.report["loop"],
+                         "session_id": r.report["session"]["id"], "session": r.report["session"]}
+                        for r in results],
     }
 
 
