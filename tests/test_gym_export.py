@@ -19,10 +19,6 @@ from controller.services.history.export import export_session
 from controller.services.history.store import SessionStore
 from controller.services.telemetry.records import CHUNK_RECORDS
 
-#: FIT's file_id serial number is made from Python's per-process `hash()` of the machine name
-#: (controller/services/history/fit_export.py), so it differs between any two processes.
-PER_PROCESS_FIELDS = {("file_id", "serial_number")}
-
 
 def fit_messages(data: bytes) -> list[tuple[str, dict[str, Any]]]:
     """Every data message (name, fields) after fitdecode's CRC check."""
@@ -30,8 +26,7 @@ def fit_messages(data: bytes) -> list[tuple[str, dict[str, Any]]]:
     with fitdecode.FitReader(data, check_crc=fitdecode.CrcCheck.ENABLED) as reader:
         for frame in reader:
             if isinstance(frame, fitdecode.FitDataMessage):
-                out.append((frame.name, {f.name: f.value for f in frame.fields
-                                         if (frame.name, f.name) not in PER_PROCESS_FIELDS}))
+                out.append((frame.name, {f.name: f.value for f in frame.fields}))
     return out
 
 

@@ -9,6 +9,7 @@ no backward running, the distance counts both directions.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 
 from garmin_fit_sdk import Encoder, Profile
@@ -54,7 +55,7 @@ def session_fit(summary: SessionSummary, records: list[SessionRecord]) -> bytes:
     try:
         enc.write_mesg({"mesg_num": _MESG["FILE_ID"], "type": "activity", "manufacturer": _MANUFACTURER,
                         "product": _PRODUCT, "time_created": start,
-                        "serial_number": abs(hash(summary.machine)) % 2**31 + 1})
+                        "serial_number": zlib.crc32(summary.machine.encode()) % 2**31 + 1})
         enc.write_mesg({"mesg_num": _MESG["DEVICE_INFO"], "timestamp": start, "device_index": "creator",
                         "manufacturer": _MANUFACTURER, "product": _PRODUCT, "product_name": "millctl"})
         enc.write_mesg({"mesg_num": _MESG["EVENT"], "timestamp": start, "event": "timer",
