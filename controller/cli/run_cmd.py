@@ -50,6 +50,8 @@ def run(
     ftms: Annotated[bool, typer.Option(
         "--ftms", help="Advertise Bluetooth FTMS for fitness apps (needs the `ble` extra and an adapter; "
                        "see docs/ftms.md).")] = False,
+    idle: Annotated[bool, typer.Option(
+        "--idle", help="Wait for a start (console, MQTT, a gym class) instead of starting a session at once.")] = False,
     move_aside_damaged_store: Annotated[bool, typer.Option(
         help="Move a damaged sessions.sqlite3 aside and start a new one (else refuse to run).")] = False,
 ) -> None:
@@ -62,7 +64,7 @@ def run(
     if workout is not None and mode != "free":
         fail("give either --workout or --mode, not both (a workout sets the mode of each segment)")
     options = RunOptions(board_url=board, mode=mode, target=target, duration_s=duration,
-                         runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout,
+                         runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout, idle=idle,
                          sim_options=fault_options(fault, board or machine.board.url))
     services: list[Service] = [session_recorder(directory)]  # every session goes into the history
     if not no_web:

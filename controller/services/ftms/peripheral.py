@@ -113,7 +113,7 @@ class FtmsPeripheral:
         snapshot = self.loop.latest
         if snapshot is None:
             return
-        record = treadmill_data(snapshot, self.loop.config.athlete.body_mass_kg)
+        record = treadmill_data(snapshot, self.loop.session.body_mass_kg)
         for packet in split_treadmill_data(record, self.max_payload):
             self.transport.notify(TREADMILL_DATA, packet)
             self.packets_sent += 1
