@@ -32,6 +32,7 @@ import aiomqtt
 
 from controller.core.events import Event, Subscription
 from controller.core.loop import ControlLoop
+from controller.services.athletes.feed import GymFeed
 from controller.services.telemetry.commands import handle_command
 from controller.services.telemetry.discovery import discovery_messages
 from controller.services.telemetry.dropqueue import DropOldestQueue
@@ -66,10 +67,13 @@ def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | Non
 class MqttTelemetry:
     """One machine's MQTT link. Use an instance as a runtime service: `await svc(loop)`."""
 
-    def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None) -> None:
+    def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None,
+                 feed: GymFeed | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
         self.client_id = client_id
+        #: The hub's roster and class leaderboards for the console (None: not followed).
+        self.feed = feed
         self.telemetry: DropOldestQueue[bytes] = DropOldestQueue(settings.queue_size)
         self.events: DropOldestQueue[bytes] = DropOldestQueue(settings.event_queue_size)
         self.connected = asyncio.Event()
@@ -171,6 +175,9 @@ class MqttTelemetry:
             for topic, payload in discovery_messages(topics, self.settings.ha_prefix):
                 await client.publish(topic, payload, qos=1, retain=True)
         await client.subscribe(topics.cmd_filter, qos=1)
+        if self.feed is not None:
+            await client.subscribe(topics.roster, qos=1)
+            await client.subscribe(topics.leaderboard_filter, qos=0)
         self.connected.set()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_telemetry(client))
@@ -247,19 +254,43 @@ class MqttTelemetry:
 
     async def _serve_commands(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            name = str(message.topic).rsplit("/", 1)[-1]
+            topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            if self._feed_message(topic, payload):
+                continue
+            name = topic.rsplit("/", 1)[-1]
             ack = handle_command(self.loop.execute, self.topics.machine, name, payload,
                                  self.loop.session.state.value, retained=message.retain)
             self.commands_handled += 1
             await client.publish(self.topics.ack(name), ack.model_dump_json(), qos=1)
             self._check_state()
 
+    def _feed_message(self, topic: str, payload: bytes) -> bool:
+        """A roster or leaderboard from the hub (True), or not one (a command)."""
+        feed = self.feed
+        if feed is None:
+            return False
+        if topic == self.topics.roster:
+            feed.update_roster(payload)
+            return True
+        head = f"{self.topics.prefix}/{self.topics.site}/class/"
+        if topic.startswith(head) and topic.endswith("/leaderboard"):
+            feed.update_leaderboard(payload)
+            return True
+        return False
+
     # --- producers (never touch the network) ------------------------------------------
     def _state(self) -> dict[str, Any]:
         lp = self.loop
         snap = lp.latest
+        session = lp.session
+        athlete = session.session_athlete if session.recording else session.athlete
+        armed = session.armed
         return {
+            "athlete": athlete.id if athlete else None, "athlete_name": athlete.name if athlete else None,
+            "class_id": armed.class_id if armed else (session.class_id if session.recording else None),
+            "start_at": armed.start_at.isoformat(timespec="milliseconds") if armed else (
+                session.start_at if session.recording else None),
             "machine": self.topics.machine, "site": self.topics.site, "session_id": lp.session.id,
             "session_state": lp.session.state.value, "mode": lp.mode.name, "target": lp.mode.target,
             # Workouts and segments (issue #3) appear here once the snapshot carries them.
@@ -364,11 +395,12 @@ def _sample(snap: Any) -> TelemetrySample:
 OUTBOX_FILE = "mqtt-outbox.sqlite3"
 
 
-def mqtt_service(section: MqttSection, url: str | None, data_dir: Path) -> MqttTelemetry | None:
+def mqtt_service(section: MqttSection, url: str | None, data_dir: Path,
+                 feed: GymFeed | None = None) -> MqttTelemetry | None:
     """The MQTT service for `millctl run`: `--mqtt URL` overrides the config's `[mqtt]`
     section; None when MQTT is neither asked for nor enabled. The outbox lives in the data dir."""
     if url is not None:
         section = section.with_url(url)
     if not section.enabled:
         return None
-    return MqttTelemetry(section, Outbox(Path(data_dir) / OUTBOX_FILE))
+    return MqttTelemetry(section, Outbox(Path(data_dir) / OUTBOX_FILE), feed=feed)
