@@ -4,11 +4,14 @@ machine that waits for its athlete (idle), with MQTT, the athlete feed and live 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from console_helpers import RunningConsole, config_with
 from mqtt_helpers import LoopHolder
 
 from controller.core.athlete import Athlete, QualityLevels
@@ -16,6 +19,8 @@ from controller.runtime import RunOptions, RunResult, Service, run_controller
 from controller.services.athletes.feed import GymFeed
 from controller.services.athletes.live_bests import live_bests_service
 from controller.services.athletes.pin import hash_pin
+from controller.services.console.auth import SecondsClock
+from controller.services.console.server import console_service
 from controller.services.telemetry.outbox import Outbox
 from controller.services.telemetry.payloads import PinCheck, RosterEntry, RosterPayload
 from controller.services.telemetry.service import MqttTelemetry
@@ -57,3 +62,27 @@ def start_idle_machine(config: MachineConfig, data_dir: Path, duration_s: float,
     services: list[Service] = [telemetry, holder, live_bests_service(feed), *(extra or [])]
     task = asyncio.create_task(run_controller(config, options, services))
     return task, telemetry, holder, feed
+
+
+@contextlib.asynccontextmanager
+async def athlete_console(data_dir: Path, feed: GymFeed, config: MachineConfig | None = None,
+                          runner: str = "steady:3.0", extra: list[Service] | None = None,
+                          auth_clock: SecondsClock = time.monotonic) -> AsyncIterator[RunningConsole]:
+    """An idle machine (real-time sim) with the console reading `feed`, until the block ends."""
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    holder = LoopHolder()
+    services: list[Service] = [holder, live_bests_service(feed), *(extra or []),
+                               console_service("127.0.0.1:0", data_dir, ready=ready.set_result,
+                                               clock=auth_clock, announce=[].append, feed=feed)]
+    options = RunOptions(runner=runner, data_dir=data_dir, speedup=1.0, idle=True)
+    task = asyncio.create_task(run_controller(config or config_with(), options, services))
+    url = await asyncio.wait_for(ready, 10)
+    await asyncio.wait_for(holder.ready.wait(), 10)
+    assert holder.loop is not None
+    while holder.loop.latest is None:
+        await asyncio.sleep(0.01)
+    try:
+        yield RunningConsole(url, holder.loop, task)  # type: ignore[arg-type]
+    finally:
+        holder.loop.stop()
+        await asyncio.wait_for(task, 10)

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 SIGN_IN_LIMITS = JsonLimits(max_bytes=512, max_depth=1)
 #: Refusal check of the console: (status, reason) or None when this client may command.
 Refusal = Callable[[web.Request], "tuple[int, str] | None"]
-MayView = Callable[[web.Request], bool]
 
 
 def athlete_state(loop: ControlLoop, feed: GymFeed | None) -> dict[str, Any]:
@@ -65,14 +64,16 @@ def roster_entry_json(entry: RosterEntry) -> dict[str, Any]:
             "levels": entry.levels.model_dump(), "pin_required": entry.pin is not None}
 
 
-def routes(loop: ControlLoop, feed: GymFeed | None, refusal: Refusal, may_view: MayView,
-           clock: SecondsClock) -> list[web.RouteDef]:
-    """`GET /api/athletes` (the roster) and `POST /api/athletes/sign-in` ({athlete, pin?})."""
+def routes(loop: ControlLoop, feed: GymFeed | None, refusal: Refusal, clock: SecondsClock) -> list[web.RouteDef]:
+    """`GET /api/athletes` (the roster) and `POST /api/athletes/sign-in` ({athlete, pin?}), both
+    for clients that may command the machine."""
     lockout = Lockout(clock, "athlete PIN")
 
     async def roster(request: web.Request) -> web.StreamResponse:
-        if not may_view(request):
-            return web.json_response({"ok": False, "error": "sign in to watch this machine"}, status=401)
+        # Names of the gym's members are for signing in, not for whoever may watch the live view.
+        denied = refusal(request)
+        if denied is not None:
+            return web.json_response({"ok": False, "error": denied[1]}, status=denied[0])
         entries = sorted(feed.roster.values(), key=lambda a: a.name.casefold()) if feed else []
         return web.json_response([roster_entry_json(a) for a in entries])
 

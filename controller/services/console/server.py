@@ -90,7 +90,7 @@ class Console:
             web.get("/api/session", self._whoami), web.post("/api/session", self._sign_in),
             web.delete("/api/session", self._sign_out),
             web.get("/", self._page("index.html")), web.get("/tech", self._page("tech.html")),
-            *athletes.routes(loop, feed, self._command_refusal, self._may_view, clock),
+            *athletes.routes(loop, feed, self._command_refusal, clock),
             web.get("/ws", self._ws), web.get("/api/state", self._state),
             web.post("/api/command", self._command), web.get("/api/workouts", self._workouts),
             web.get("/api/sessions", self._sessions),
