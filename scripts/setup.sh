@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for millctl: system packages (when root and missing) and the .venv.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --dev    also what the tests need (mosquitto, chromium, mbpoll, socat, dev extras)
+#   scripts/setup.sh --dev    also what the tests need (mosquitto, chromium, mbpoll, socat, postgresql, dev extras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,8 @@ if [ "$want_dev" = 1 ]; then
   [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
     || need+=(libclang-rt-14-dev)
   command -v chrt >/dev/null || need+=(util-linux)
+  # The gym hub's tests start a real PostgreSQL server (initdb + pg_ctl in a temporary directory).
+  [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need+=(postgresql)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then

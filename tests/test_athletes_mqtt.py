@@ -43,8 +43,8 @@ async def test_sign_in_and_class_start_over_mqtt_carry_athlete_and_class_into_th
         assert (ack.ok, ack.correlation_id, ack.state) == (True, "s1", "idle")
         state = await wait_state(seen, lambda s: s.athlete == "ada")
         assert state.athlete_name == "Ada Lovelace"
-        start_at = datetime.now(UTC) + timedelta(seconds=1.5)
-        iso = start_at.isoformat(timespec="milliseconds")
+        iso = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat(timespec="milliseconds")
+        start_at = datetime.fromisoformat(iso)  # what the machine gets: to the millisecond
         await client.publish(T.cmd("class-start"), command("c1", class_id="class-7", workout="retro-intervals",
                                                            start_at=iso), qos=1)
         assert (await ack_of(seen, "class-start")).ok

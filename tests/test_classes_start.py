@@ -39,8 +39,8 @@ async def test_ten_machines_start_the_class_together_each_with_its_athlete(broke
         for name in names:
             [ack] = await seen.wait_for(f"gym/v1/gym/{name}/cmd/sign-in/ack")
             assert json.loads(ack.payload)["ok"], ack.payload
-        start_at = datetime.now(UTC) + timedelta(seconds=2.0)
-        iso = start_at.isoformat(timespec="milliseconds")
+        iso = (datetime.now(UTC) + timedelta(seconds=2.0)).isoformat(timespec="milliseconds")
+        start_at = datetime.fromisoformat(iso)  # what the machines get: to the millisecond
         for name in names:
             await hub.publish(f"gym/v1/gym/{name}/cmd/class-start",
                               command(f"class-{name}", class_id="k1", workout="retro-intervals", start_at=iso), qos=1)

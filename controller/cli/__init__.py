@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Built-in and saved workouts (TOML; see docs/training-modes.md)."),
     "calibrate": ("controller.cli.calibrate_cmd", "Calibrate speed and brake; verify; versions and rollback."),
     "ftms": ("controller.cli.ftms_cmd", "Bluetooth FTMS (fitness apps): inspect what apps receive."),
+    "gym": ("controller.cli.gym_cmd", "The gym hub: every machine and every session in one place."),
 }
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from controller.core.events import Event, Subscription
 from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
 from controller.services.history.journal import SessionJournal
+from controller.services.history.sampler import RecordSampler, complete_summary
 from controller.services.history.store import SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
@@ -43,9 +44,7 @@ class SessionRecorder:
         self.journal = journal
         #: True while writes go to the journal (the store failed and has not taken it back yet).
         self.journaling = journal.path.exists()
-        self._sid = ""
-        self._next_t_s = 1.0
-        self._last = (0.0, 0.0, 0.0, 0.0)  # elapsed, forward, backward, work at the last record
+        self._sampler = RecordSampler()
         self._pending: list[tuple[str, SessionRecord, float]] = []  # (session id, record, work J)
         self._begun: set[str] = set()
         self._event_sid = ""
@@ -54,29 +53,9 @@ class SessionRecorder:
 
     # --- inside the control cycle: cheap, never raises -----------------------------------
     def on_snapshot(self, snap: Snapshot) -> None:
-        if snap.session_state != "running":
-            return
-        sid = self.loop.session.id
-        totals = snap.totals
-        if sid != self._sid:
-            self._sid, self._next_t_s, self._last = sid, 1.0, (0.0, 0.0, 0.0, 0.0)
-        if totals.elapsed_s + 1e-9 < self._next_t_s:
-            return
-        self._next_t_s = float(int(totals.elapsed_s + 1e-9)) + 1.0
-        # Speed and power are the second's means (from distance and work), not the instant's:
-        # a 1 Hz sample of the stride-by-stride power would alias into a slow fake wave.
-        t0, fwd0, back0, work0 = self._last
-        dt = totals.elapsed_s - t0
-        self._last = (totals.elapsed_s, totals.forward_m, totals.backward_m, totals.work_j)
-        speed = ((totals.forward_m - fwd0) - (totals.backward_m - back0)) / dt if dt > 0 else 0.0
-        power = (totals.work_j - work0) / dt if dt > 0 else 0.0
-        record = SessionRecord(
-            t_s=round(totals.elapsed_s, 3), speed_mps=round(speed, 4),
-            distance_m=round(totals.distance_m, 3), forward_m=round(totals.forward_m, 3),
-            backward_m=round(totals.backward_m, 3), power_w=round(power, 2),
-            force_n=round(totals.force_n, 2), heart_rate_bpm=snap.sample.heart_rate_bpm,
-            energy_kcal=round(totals.energy_kcal, 3), segment=getattr(snap, "segment", None))
-        self._pending.append((sid, record, totals.work_j))
+        taken = self._sampler.take(snap, self.loop.session.id)
+        if taken is not None:
+            self._pending.append((self.loop.session.id, *taken))
 
     # --- in the service task --------------------------------------------------------------
     def _write(self, op: str, apply: Callable[[], object], **data: Any) -> bool:
@@ -151,26 +130,12 @@ class SessionRecorder:
             self._write("lap", lambda: self.store.add_lap(sid, lap), session_id=sid, lap=lap.model_dump())
 
     def _complete(self, summary: SessionSummary) -> SessionSummary:
-        """Fill what the loop's summary may lack: heart rate from the records, the laps
-        (one lap for the whole session when there was no workout)."""
-        update: dict[str, Any] = {}
+        """Heart rate and laps filled in (`complete_summary`), from what this run stored."""
         try:
             records = [] if self.journaling else self.store.records(summary.session_id)
         except SessionStoreError:
             records = []  # the summary is still complete without the heart-rate figures
-        rates = [r.heart_rate_bpm for r in records if r.heart_rate_bpm]
-        if summary.avg_heart_rate_bpm is None and rates:
-            update["avg_heart_rate_bpm"] = round(sum(rates) / len(rates), 1)
-            update["max_heart_rate_bpm"] = max(rates)
-        if not summary.segments:
-            laps = self._laps.get(summary.session_id) or [SegmentSummary(
-                index=0, label=summary.workout or summary.mode, mode=summary.mode, target=summary.target,
-                elapsed_s=summary.elapsed_s, distance_m=summary.distance_m, forward_m=summary.forward_m,
-                backward_m=summary.backward_m, work_j=summary.work_j, avg_power_w=summary.avg_power_w,
-                max_power_w=summary.max_power_w, energy_kcal=summary.energy_kcal,
-                avg_heart_rate_bpm=update.get("avg_heart_rate_bpm", summary.avg_heart_rate_bpm))]
-            update["segments"] = laps
-        return summary.model_copy(update=update)
+        return complete_summary(summary, records, self._laps.get(summary.session_id, []))
 
     def drain(self, sub: Subscription) -> None:
         self.retry_journal()

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.core.athlete import Athlete
-from controller.core.summary import SessionSummary
+from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
 
 PAYLOAD_VERSION = 1
 
@@ -155,6 +155,22 @@ class LeaderboardPayload(_Payload):
     updated_at: float = Field(description="UTC wall time (Unix seconds)")
 
 
+class SessionRecords(_Payload):
+    """A finished session's 1 Hz records, in chunks, sent on `records` before its summary
+    (through the same outbox, so they survive outages and restarts); the last chunk carries
+    the laps. Together with the summary they let the gym hub export the session exactly as
+    the machine itself does."""
+
+    v: int = PAYLOAD_VERSION
+    machine: str
+    site: str
+    session_id: str
+    chunk: int = Field(ge=0, description="0-based index of this chunk")
+    chunks: int = Field(ge=1, description="how many chunks the session's records fill")
+    records: list[SessionRecord] = Field(default_factory=list, description="the stored seconds, in order")
+    laps: list[SegmentSummary] = Field(default_factory=list, description="the workout's laps (last chunk only)")
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema of every payload, keyed by topic leaf."""
     return {
@@ -162,6 +178,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "telemetry": TelemetryBatch.model_json_schema(),
         "event": EventPayload.model_json_schema(),
         "session": SessionSummary.model_json_schema(),
+        "records": SessionRecords.model_json_schema(),
         "cmd/<name>": CommandRequest.model_json_schema(),
         "cmd/<name>/ack": CommandAck.model_json_schema(),
         "<site>/athletes": RosterPayload.model_json_schema(),

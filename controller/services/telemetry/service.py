@@ -38,6 +38,7 @@ from controller.services.telemetry.discovery import discovery_messages
 from controller.services.telemetry.dropqueue import DropOldestQueue
 from controller.services.telemetry.outbox import Outbox, OutboxError, OutboxMessage
 from controller.services.telemetry.payloads import EventPayload, StatePayload, TelemetryBatch, TelemetrySample
+from controller.services.telemetry.records import RecordsCollector
 from controller.services.telemetry.topics import OFFLINE, ONLINE, MachineTopics
 from controller.settings.mqtt import MqttSection
 
@@ -47,8 +48,9 @@ GOODBYE_TIMEOUT_S = 3.0
 
 
 def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | None = None,
-                timeout_s: float = 5.0) -> aiomqtt.Client:
-    """An aiomqtt client for `settings` (TLS and credentials included)."""
+                timeout_s: float = 5.0, clean_session: bool | None = None) -> aiomqtt.Client:
+    """An aiomqtt client for `settings` (TLS and credentials included); `clean_session=False`
+    asks the broker for a persistent session (the gym hub's)."""
     tls_context = None
     if settings.tls:
         tls_context = ssl.create_default_context(cafile=settings.ca_file)
@@ -58,7 +60,8 @@ def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | Non
     client = aiomqtt.Client(
         settings.host, settings.effective_port, username=settings.username, password=settings.password,
         identifier=identifier, will=will, keepalive=settings.keepalive_s, timeout=timeout_s,
-        tls_context=tls_context, tls_insecure=settings.tls_insecure if settings.tls else None)
+        clean_session=clean_session, tls_context=tls_context,
+        tls_insecure=settings.tls_insecure if settings.tls else None)
     # Many QoS 1 messages in flight after an outage are normal here, not a warning.
     client.pending_calls_threshold = 10_000
     return client
@@ -91,6 +94,8 @@ class MqttTelemetry:
         self._inflight: asyncio.Future[None] | None = None
         self._faults_seen = 0
         self._bus_has_faults = False
+        self._records = RecordsCollector()
+        self._event_sid = ""  # the session that segment events belong to
 
     # --- the service ------------------------------------------------------------------
     async def __call__(self, loop: ControlLoop) -> None:
@@ -98,6 +103,7 @@ class MqttTelemetry:
         machine = loop.config.machine
         self._topics = MachineTopics(self.settings.prefix, machine.site, machine.name)
         self._sub = loop.events.subscribe(self.settings.event_queue_size)
+        loop.snapshot_listeners.append(self._collect_record)
         if self.outbox.count_pending(self._topics.base):
             self._outbox_ready.set()  # left over from an earlier run: send first
         workers = [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._event_pump())]
@@ -114,6 +120,10 @@ class MqttTelemetry:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             loop.events.unsubscribe(self._sub)
+            loop.snapshot_listeners.remove(self._collect_record)
+
+    def _collect_record(self, snap: Any) -> None:
+        self._records.on_snapshot(snap, self.loop.session.id)
 
     def stats(self) -> dict[str, int]:
         """Link health for reports: connections, losses, what is still waiting."""
@@ -360,10 +370,18 @@ class MqttTelemetry:
         if event.kind == "fault":
             self._bus_has_faults = True
         data = dict(event.data)
+        if event.kind == "session" and data.get("state") == "running":
+            self._event_sid = str(data.get("session_id", ""))
+        elif event.kind == "segment" and data.get("event") == "end":
+            self._records.on_lap(self._event_sid or self.loop.session.id, data)
         summary = data.pop("summary", None)
         if summary is not None:
-            # Stored before any attempt to send: survives an outage and a restart.
+            # Stored before any attempt to send: survives an outage and a restart. The records
+            # go first (same outbox, oldest first): a reader has them when the summary comes.
+            sid = str(summary.get("session_id", ""))
             try:
+                for chunk in self._records.finish(self.topics.machine, self.topics.site, sid):
+                    self.outbox.add(self.topics.records, chunk.model_dump_json().encode(), qos=1)
                 self.outbox.add(self.topics.session, json.dumps(summary).encode(), qos=1)
             except OutboxError as exc:
                 log.error("session %s: summary NOT stored for MQTT delivery: %s", summary.get("session_id"), exc)

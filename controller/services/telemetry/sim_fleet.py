@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.core.loop import ControlLoop
-from controller.runtime import RunOptions, RunResult, run_controller
+from controller.runtime import RunOptions, RunResult, run_controller, session_json
 from controller.services.athletes.feed import GymFeed
 from controller.services.telemetry.outbox import Outbox
 from controller.services.telemetry.service import OUTBOX_FILE, MqttTelemetry
@@ -78,7 +78,9 @@ def fleet_report(results: list[RunResult]) -> dict[str, Any]:
         "missed": sum(rep.missed for rep in reports),
         "rate_hz_min": round(min(rep.rate_hz for rep in reports), 3),
         "cpu_percent": round(reports[0].cpu_percent, 2),  # one process: every loop sees the same CPU share
-        "per_machine": [{"machine": r.loop.config.machine.name, **r.as_json()["loop"]} for r in results],
+        # Each machine's own session (id and totals): what a reader of its `session` topic must see.
+        "per_machine": [{"machine": r.loop.config.machine.name, **r.as_json()["loop"],
+                         "session_id": r.loop.session.id, "session": session_json(r.loop)} for r in results],
     }
 
 

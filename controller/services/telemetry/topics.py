@@ -7,6 +7,7 @@
 | `telemetry` | no | 0 | `TelemetryBatch` |
 | `event` | no | 1 | `EventPayload` |
 | `session` | no | 1 | `controller.core.summary.SessionSummary` |
+| `records` | no | 1 | `SessionRecords` (a finished session's 1 Hz records, chunked, before its summary) |
 | `cmd/<name>` | no | 1 | `CommandRequest` (in) |
 | `cmd/<name>/ack` | no | 1 | `CommandAck` (out) |
 
@@ -57,6 +58,10 @@ class MachineTopics:
     @property
     def session(self) -> str:
         return f"{self.base}/session"
+
+    @property
+    def records(self) -> str:
+        return f"{self.base}/records"
 
     @property
     def cmd_filter(self) -> str:
