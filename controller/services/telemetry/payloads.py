@@ -30,6 +30,7 @@ class TelemetrySample(_Payload):
     backward_m: float
     power_w: float = Field(description="power at the belt, horizontal force × speed")
     force_n: float
+    work_j: float = Field(0.0, description="the session's work so far (a class leaderboard ranks by it)")
     brake_current_ma: int = Field(description="measured coil current")
     setpoint_ma: int = Field(description="the controller's brake setpoint")
     saturated: bool = Field(description="the brake cannot produce what the mode asks")
@@ -69,6 +70,7 @@ class StatePayload(_Payload):
     athlete_name: str | None = None
     class_id: str | None = Field(None, description="the class of the running session, or the armed one")
     start_at: str | None = Field(None, description="the armed or running class's start (UTC ISO 8601, ms)")
+    started_at: str | None = Field(None, description="when the current session began (UTC ISO 8601, ms)")
     updated_at: float = Field(description="UTC wall time (Unix seconds)")
 
 

@@ -301,6 +301,7 @@ class MqttTelemetry:
             "class_id": armed.class_id if armed else (session.class_id if session.recording else None),
             "start_at": armed.start_at.isoformat(timespec="milliseconds") if armed else (
                 session.start_at if session.recording else None),
+            "started_at": session.started_at or None,
             "machine": self.topics.machine, "site": self.topics.site, "session_id": lp.session.id,
             "session_state": lp.session.state.value, "mode": lp.mode.name, "target": lp.mode.target,
             # Workouts and segments (issue #3) appear here once the snapshot carries them.
@@ -405,7 +406,8 @@ def _sample(snap: Any) -> TelemetrySample:
         t_s=round(snap.t_s, 3), speed_mps=round(snap.motion.speed_mps, 3),
         distance_m=round(totals.distance_m, 2), forward_m=round(totals.forward_m, 2),
         backward_m=round(totals.backward_m, 2), power_w=round(totals.power_w, 1),
-        force_n=round(totals.force_n, 1), brake_current_ma=snap.sample.brake_current_ma,
+        force_n=round(totals.force_n, 1), work_j=round(totals.work_j, 1),
+        brake_current_ma=snap.sample.brake_current_ma,
         setpoint_ma=snap.setpoint_ma, saturated=snap.demand.saturated,
         heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok)
 
