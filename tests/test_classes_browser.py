@@ -1,0 +1,84 @@
+"""In chromium: the hub's projector view of a class shows the live leaderboard and it updates
+while the class runs (distances grow, ranks are there); the dashboard's tile names the
+athlete on the machine; a name with markup stays text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from console_helpers import ARTIFACTS
+from gym_helpers import MILLCTL, HubProcess, wait_until
+from mqtt_helpers import Broker, broker_fixture  # noqa: F401
+from playwright.async_api import async_playwright
+
+from controller.gym.athletes import AthleteStore
+from controller.gym.commander import send_commands
+from controller.gym.database import database_url, open_engine
+from controller.settings.mqtt import MqttSection
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+MACHINES = ["sim-001", "sim-002", "sim-003"]
+EVIL_NAME = '<img src=x onerror="window.pwned=1">'
+
+
+async def test_projector_leaderboard_updates_during_the_class(broker: Broker, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    (tmp_path / "hub").mkdir()
+    hub = HubProcess(broker.url, tmp_path / "hub")
+    hub.start()
+    log = (tmp_path / "fleet.log").open("wb")
+    fleet = subprocess.Popen([*MILLCTL, "sim-fleet", str(len(MACHINES)), "--idle", "--mqtt", broker.url,
+                              "--duration", "60", "--runner", "steady:3.0", "--data-dir", str(tmp_path / "fleet")],
+                             stdout=log, stderr=log)
+    try:
+        await asyncio.to_thread(wait_until, lambda: sum(m["status"] == "online" for m in hub.get("/api/machines"))
+                                == len(MACHINES), 40, "machines online")
+        engine = open_engine(database_url(None, tmp_path / "hub"))
+        store = AthleteStore(engine)
+        athletes = [store.add(name, 70.0) for name in ("Ada Lovelace", "Grace Hopper", EVIL_NAME)]
+        settings = MqttSection.model_validate({"enabled": True, "host": "127.0.0.1", "port": broker.port})
+        answers = await send_commands(settings, "gym", "sign-in", {
+            m: {"athlete": store.athlete(a.id).model_dump()} for m, a in zip(MACHINES, athletes, strict=True)})
+        assert all(a.ok for a in answers), answers
+        engine.dispose()
+        proc = await asyncio.create_subprocess_exec(
+            *MILLCTL, "gym", "class", "start", "--workout", "retro-intervals", "--machines", ",".join(MACHINES),
+            "--at", "+3", "--json", "--mqtt", broker.url, "--data-dir", str(tmp_path / "hub"),
+            stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0
+        class_id = json.loads(out)["id"]
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1400, "height": 700})
+            await page.goto(f"{hub.base}/class/{class_id}")
+            board = page.get_by_role("table", name="leaderboard")
+            await board.get_by_role("row").nth(len(MACHINES)).wait_for(timeout=10_000)
+            await page.wait_for_function("document.querySelectorAll('#board tr[data-status=running]').length === 3",
+                                         timeout=15_000)
+            first = await page.locator("#board tbody td.num").first.text_content()
+            updates = await page.evaluate("window.millctlClass.updates")
+            await page.wait_for_function(
+                f"document.querySelector('#board tbody td.num').textContent !== '{first}' && "
+                f"window.millctlClass.updates > {updates}", timeout=10_000)
+            ranks = await page.locator("#board tbody td.rank").all_text_contents()
+            assert ranks == ["1", "2", "3"]
+            who = await page.locator("#board tbody td.who").all_text_contents()
+            assert sorted(who) == sorted(a.name for a in athletes), "the markup name is shown as text"
+            assert await page.evaluate("window.pwned") is None
+            await page.screenshot(path=str(ARTIFACTS / "class-leaderboard.png"))
+            dashboard = await browser.new_page(viewport={"width": 1400, "height": 900})
+            await dashboard.goto(hub.base + "/")
+            tile = dashboard.get_by_role("region", name="sim-001", exact=True)
+            await tile.locator("[data-field=athlete]").filter(has_text="Ada Lovelace").wait_for(timeout=10_000)
+            await browser.close()
+    finally:
+        fleet.terminate()
+        fleet.wait(20)
+        hub.stop()
