@@ -12,12 +12,13 @@ from pathlib import Path
 
 from console_helpers import ARTIFACTS
 from gym_helpers import MILLCTL, HubProcess, wait_until
-from mqtt_helpers import Broker, broker_fixture  # noqa: F401
+from mqtt_helpers import Broker, broker_fixture, collecting  # noqa: F401
 from playwright.async_api import async_playwright
 
 from controller.gym.athletes import AthleteStore
 from controller.gym.commander import send_commands
 from controller.gym.database import database_url, open_engine
+from controller.services.telemetry.payloads import LeaderboardPayload, RosterPayload
 from controller.settings.mqtt import MqttSection
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -78,6 +79,16 @@ async def test_projector_leaderboard_updates_during_the_class(broker: Broker, tm
             tile = dashboard.get_by_role("region", name="sim-001", exact=True)
             await tile.locator("[data-field=athlete]").filter(has_text="Ada Lovelace").wait_for(timeout=10_000)
             await browser.close()
+        # What the machines' consoles get from the hub: the retained roster (PINs never in clear)
+        # and the class's leaderboard, the same ranks as the API's.
+        async with collecting(broker.port, ["gym/v1/gym/athletes", f"gym/v1/gym/class/{class_id}/leaderboard"]
+                              ) as (_, seen):
+            [roster_msg] = await seen.wait_for("gym/v1/gym/athletes")
+            board_msgs = await seen.wait_for(f"gym/v1/gym/class/{class_id}/leaderboard")
+        roster = RosterPayload.model_validate_json(roster_msg.payload)
+        assert roster_msg.retain and sorted(a.name for a in roster.athletes) == sorted(a.name for a in athletes)
+        published = LeaderboardPayload.model_validate_json(board_msgs[-1].payload)
+        assert sorted(r.machine for r in published.rows) == MACHINES and published.class_id == class_id
     finally:
         fleet.terminate()
         fleet.wait(20)
