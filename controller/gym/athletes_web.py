@@ -7,7 +7,8 @@ HTTP (same access rules as the rest of the dashboard, controller/gym/web.py):
 - `GET /api/classes/{id}`: the class and its machines;
 - `GET /api/classes/{id}/leaderboard`: a JSON array ordered by rank (`machine`, `athlete`,
   `distance_m`, `work_j`, `avg_power_w`, forward and backward apart, `status`);
-- `GET /class/{id}`: the projector view of a class's live leaderboard.
+- `GET /class/{id}`: the projector view of a class's live leaderboard;
+- `GET /athlete/{id}`: an athlete's page (levels, bests, a history chart per best).
 
 MQTT (`publish_loop`, its own connection): the retained roster of each site the hub sees
 (`<prefix>/<site>/athletes`) whenever it changes, and the leaderboard of every class still
@@ -73,7 +74,8 @@ class AthletesHub:
     def add_routes(self, app: web.Application, hub_web: HubWeb) -> None:
         for path, handler in (("/api/athletes", self._list), ("/api/athletes/{id}", self._athlete),
                               ("/api/classes/{id}", self._class), ("/api/classes/{id}/leaderboard", self._board),
-                              ("/class/{id}", self._page)):
+                              ("/class/{id}", self._page("class.html")),
+                              ("/athlete/{id}", self._page("athlete.html"))):
             app.router.add_get(path, hub_web._viewer_only(self._not_found_is_404(handler)))
 
     @staticmethod
@@ -102,8 +104,11 @@ class AthletesHub:
         rows = await self._db(self.live.leaderboard, info)
         return web.json_response(rows)
 
-    async def _page(self, _: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "class.html", headers={"Cache-Control": "no-cache"})
+    @staticmethod
+    def _page(name: str) -> Handler:
+        async def page(_: web.Request) -> web.StreamResponse:
+            return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-cache"})
+        return page
 
     # --- MQTT ------------------------------------------------------------------------------
     async def publish_loop(self, settings: MqttSection, default_site: str) -> None:

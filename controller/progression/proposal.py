@@ -81,5 +81,5 @@ def propose(levels: QualityLevels, workouts: Sequence[Workout], erg_max_w: float
 
     chosen = max(allowed, key=score)
     reason = (f"{focus} is your lowest level ({levels.of(focus):g}); {chosen.title} trains it most "
-              f"among the {athlete_band} workouts")
+              f"among the workouts up to {athlete_band}")
     return Proposal(scale_workout(chosen, levels, erg_max_w), focus, athlete_band, reason)
