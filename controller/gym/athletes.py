@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from controller.core.athlete import Athlete, QualityLevels
 from controller.core.workouts.model import Workout, available_workouts, load_workout_file, workout_dirs
 from controller.gym.athletes_schema import athlete_session_bests, athletes
 from controller.gym.database import describe
-from controller.gym.schema import sessions
+from controller.gym.schema import record_chunks, sessions
 from controller.gym.store import HubSessionNotFound, HubStore, HubStoreError, list_entry
 from controller.progression.bests import session_bests
 from controller.progression.levels import explain, levels_from_bests
@@ -218,6 +218,20 @@ class AthleteStore:
         return Athlete(id=profile.id, name=profile.name, body_mass_kg=profile.body_mass_kg,
                        max_heart_rate_bpm=profile.max_heart_rate_bpm, units=profile.units,  # type: ignore[arg-type]
                        levels=levels, bests=dict(list(bests.items())[:64]))
+
+    def roster_version(self) -> tuple[int, ...]:
+        """Changes whenever the roster may change: an athlete added, a session of an athlete
+        stored, or records arriving (a session's bests wait for its records). One cheap query."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(
+                    select(func.count()).select_from(athletes).scalar_subquery(),
+                    select(func.count()).select_from(sessions).where(sessions.c.athlete.is_not(None))
+                    .scalar_subquery(),
+                    select(func.count()).select_from(record_chunks).scalar_subquery())).one()
+        except SQLAlchemyError as exc:
+            raise self._fail(exc, "check the roster") from None
+        return tuple(int(v) for v in row)
 
     def roster(self, site: str) -> RosterPayload:
         """Every athlete, as the consoles of `site` list them (PIN as its hash only)."""

@@ -128,20 +128,21 @@ class AthletesHub:
             backoff_s = min(backoff_s * 2, settings.reconnect_max_s)
 
     async def _publish(self, client: aiomqtt.Client, prefix: str, default_site: str) -> None:
-        rosters: dict[str, bytes] = {}  # what each site's retained roster is now
+        published: dict[str, tuple[int, ...]] = {}  # roster version each site's retained roster shows
         last_roster_check = -1e9
         closed: set[str] = set()
         while True:
             sites = {default_site, *(site for site, _ in self.board.tracker.machines)}
             if self._monotonic() - last_roster_check >= ROSTER_CHECK_S:
                 last_roster_check = self._monotonic()
-                for site in sorted(sites):
-                    roster = await self._db(self.athletes.roster, site)
-                    payload = roster.model_copy(update={"updated_at": 0.0}).model_dump_json().encode()
-                    if rosters.get(site) != payload:  # only a change is published (updated_at aside)
-                        await client.publish(MachineTopics(prefix, site, "_").roster,
-                                             roster.model_dump_json(), qos=1, retain=True)
-                        rosters[site] = payload
+                version = await self._db(self.athletes.roster_version)
+                stale = sorted(site for site in sites if published.get(site) != version)
+                if stale:  # rebuilt only when something changed (one cheap query otherwise)
+                    roster = await self._db(self.athletes.roster, stale[0])
+                    for site in stale:
+                        payload = roster.model_copy(update={"site": site}).model_dump_json()
+                        await client.publish(MachineTopics(prefix, site, "_").roster, payload, qos=1, retain=True)
+                        published[site] = version
             since = datetime.now(UTC) - timedelta(seconds=CLASS_MAX_S)
             for info in await self._db(self.classes.recent, since):
                 if info.id in closed:
