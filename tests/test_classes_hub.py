@@ -13,6 +13,8 @@ process, 10 athletes created with `millctl gym athletes add` and signed in from 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import signal
@@ -138,6 +140,13 @@ def test_a_class_on_ten_machines_starts_together_and_goes_on_without_the_one_kil
     records = hub_records(hub_dir, some["id"])
     assert page["bests"] == session_bests(records)
     assert page["profile"]["id"] == some["athlete"] and page["recent_sessions"][0]["class"] == class_id
+    # The results stay with the class, and export: `gym class show ID --csv`.
+    proc = subprocess.run([*MILLCTL, "gym", "class", "show", class_id, "--csv", "--data-dir", str(hub_dir)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    exported = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert [r["machine"] for r in exported] == [r["machine"] for r in board]
+    assert exported[-1]["rank"] == "" and exported[0]["rank"] == "1"
     print(json.dumps({"start_lag_ms": lags}, indent=1))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -254,6 +255,7 @@ def class_start(
 def class_show(
     class_id: Annotated[str, typer.Argument(metavar="ID")],
     as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the results as CSV (for a spreadsheet).")] = False,
     mqtt: MqttOption = None, db: DbOption = None, config: ConfigOption = None, data_dir: DataDirOption = None,
 ) -> None:
     """A class: its machines and, from the stored sessions, its ranks (the live ranks are on the
@@ -272,8 +274,22 @@ def class_show(
         fail(str(exc))
     finally:
         engine.dispose()
-    rows = rank([{"machine": m, "athlete": s.athlete, "distance_m": s.distance_m, "work_j": s.work_j,
-                  "avg_power_w": s.avg_power_w} for m, s in stored.items()])
+    rows = rank([{"machine": m, "athlete": s.athlete, "athlete_name": s.athlete_name, "distance_m": s.distance_m,
+                  "forward_m": s.forward_m, "backward_m": s.backward_m, "work_j": s.work_j,
+                  "avg_power_w": s.avg_power_w, "started_at": s.started_at, "session": s.session_id}
+                 for m, s in stored.items()])
+    for member in info.machines.values():
+        if member.status == "out" and member.machine not in stored:
+            rows.append({"rank": None, "machine": member.machine, "athlete": member.athlete, "status": "out"})
+    if as_csv:
+        import csv
+        columns = ["rank", "machine", "athlete", "athlete_name", "distance_m", "forward_m", "backward_m", "work_j",
+                   "avg_power_w", "started_at", "session"]
+        writer = csv.DictWriter(sys.stdout, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
     out = {**info.as_json(), "results": rows}
-    _print(out, as_json, "\n".join(f"{r['rank']:>3}. {r['machine']:20} {r['distance_m']:8.1f} m "
-                                   f"{r['avg_power_w']:6.0f} W  {r['athlete'] or ''}" for r in rows))
+    _print(out, as_json, "\n".join(
+        f"{r['rank']:>3}. {r['machine']:20} {r['distance_m']:8.1f} m {r['avg_power_w']:6.0f} W  {r['athlete'] or ''}"
+        if r["rank"] is not None else f"out  {r['machine']}" for r in rows))
