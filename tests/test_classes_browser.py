@@ -1,11 +1,11 @@
-"""In chromium: the hub's projector view of a class shows the live leaderboard and it updates
-while the class runs (distances grow, ranks are there); the dashboard's tile names the
-athlete on the machine; a name with markup stays text."""
+"""In chromium: the coach adds an athlete and starts a class on the hub's dashboard; the
+projector view of the class shows the live leaderboard and it updates while the class runs
+(distances grow, ranks are there); the dashboard's tile names the athlete on the machine; a
+name with markup stays text; the consoles get the roster and the leaderboard over MQTT."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -48,15 +48,23 @@ async def test_projector_leaderboard_updates_during_the_class(broker: Broker, tm
             m: {"athlete": store.athlete(a.id).model_dump()} for m, a in zip(MACHINES, athletes, strict=True)})
         assert all(a.ok for a in answers), answers
         engine.dispose()
-        proc = await asyncio.create_subprocess_exec(
-            *MILLCTL, "gym", "class", "start", "--workout", "retro-intervals", "--machines", ",".join(MACHINES),
-            "--at", "+3", "--json", "--mqtt", broker.url, "--data-dir", str(tmp_path / "hub"),
-            stdout=asyncio.subprocess.PIPE)
-        out, _ = await proc.communicate()
-        assert proc.returncode == 0
-        class_id = json.loads(out)["id"]
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            # The coach at the hub's own screen: adds an athlete, then picks a workout and machines.
+            desk = await browser.new_page(viewport={"width": 1400, "height": 1200})
+            await desk.goto(hub.base + "/")
+            await desk.get_by_label("Name").fill("Hedy Lamarr")
+            await desk.get_by_label("Body mass kg").fill("57")
+            await desk.get_by_role("button", name="Add athlete").click()
+            await desk.get_by_role("link", name="Hedy Lamarr").wait_for(timeout=10_000)
+            await desk.get_by_label("class workout").select_option("retro-intervals")
+            for name in MACHINES:
+                await desk.get_by_role("checkbox", name=name).check()
+            await desk.get_by_label("Starts in (s)").fill("3")
+            await desk.get_by_role("button", name="Start class").click()
+            link = desk.get_by_role("link", name="leaderboard")
+            await link.wait_for(timeout=15_000)
+            class_id = (await link.get_attribute("href") or "").rsplit("/", 1)[-1]
             page = await browser.new_page(viewport={"width": 1400, "height": 700})
             await page.goto(f"{hub.base}/class/{class_id}")
             board = page.get_by_role("table", name="leaderboard")
@@ -86,7 +94,8 @@ async def test_projector_leaderboard_updates_during_the_class(broker: Broker, tm
             [roster_msg] = await seen.wait_for("gym/v1/gym/athletes")
             board_msgs = await seen.wait_for(f"gym/v1/gym/class/{class_id}/leaderboard")
         roster = RosterPayload.model_validate_json(roster_msg.payload)
-        assert roster_msg.retain and sorted(a.name for a in roster.athletes) == sorted(a.name for a in athletes)
+        names = sorted([a.name for a in athletes] + ["Hedy Lamarr"])  # Hedy: added at the desk
+        assert roster_msg.retain and sorted(a.name for a in roster.athletes) == names
         published = LeaderboardPayload.model_validate_json(board_msgs[-1].payload)
         assert sorted(r.machine for r in published.rows) == MACHINES and published.class_id == class_id
     finally:

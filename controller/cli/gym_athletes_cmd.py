@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,8 +27,6 @@ DbOption = Annotated[str | None, typer.Option(
     "--db", help="sqlite:///PATH or postgresql://user:pass@host:port/db (default: SQLite in the data dir).")]
 SiteOption = Annotated[str | None, typer.Option("--site", help="The machines' site (default: the config's).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-#: A class starts this long after `class start` when no --at is given: time for every machine to arm.
-DEFAULT_LEAD_S = 10.0
 
 
 def register(gym_app: typer.Typer) -> None:
@@ -173,23 +170,6 @@ def athletes_assign(
 
 
 # --- classes ------------------------------------------------------------------------------
-_RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)s?$")
-
-
-def parse_start(text: str | None, now: datetime) -> datetime:
-    """`--at`: ISO 8601 (UTC when no offset is given) or `+SECONDS` from now; default now + 10 s."""
-    if text is None:
-        return now + timedelta(seconds=DEFAULT_LEAD_S)
-    relative = _RELATIVE.match(text.strip())
-    if relative:
-        return now + timedelta(seconds=float(relative.group(1)))
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--at {text!r}: expected a time like 2026-12-05T18:00:00Z or +30s") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 @class_app.command("start")
 def class_start(
     workout: Annotated[str, typer.Option("--workout", help="Built-in or saved workout name.")],
@@ -201,53 +181,27 @@ def class_start(
     mqtt: MqttOption = None, db: DbOption = None, config: ConfigOption = None, data_dir: DataDirOption = None,
 ) -> None:
     """Start a class: every machine starts WORKOUT at the same moment, each at its athlete's level."""
-    from controller.core.commands import WorkoutName
-    from controller.core.workouts.model import WorkoutError, load_workout, workout_dirs
-    from controller.gym.classes import ClassStore
-    from controller.gym.commander import CommanderError, same_body, send_commands
+    from controller.gym.class_start import ClassStartError, parse_start, start_class
     from controller.gym.store import HubStoreError
 
-    names = [m.strip() for m in machines.split(",") if m.strip()]
-    if not names:
-        fail("--machines: give at least one machine name, e.g. --machines mill-1,mill-2")
     try:
         start_at = parse_start(at, datetime.now(UTC))
     except ValueError as exc:
         fail(str(exc))
     settings, default_site, directory = _mqtt(mqtt, config, data_dir)
-    from pydantic import TypeAdapter, ValidationError
-    try:
-        TypeAdapter(WorkoutName).validate_python(workout)
-        load_workout(workout, workout_dirs(directory))
-    except (ValidationError, WorkoutError) as exc:
-        fail(str(exc).splitlines()[0] if isinstance(exc, WorkoutError) else f"--workout {workout!r}: not a name")
     engine = _engine(db, config, data_dir)
-    store = ClassStore(engine)
-    error = ""
     try:
-        info = store.create(site or default_site, workout, names, start_at)
-        body = {"class_id": info.id, "workout": workout, "start_at": info.start_at}
-        try:
-            answers = asyncio.run(send_commands(settings, info.site, "class-start", same_body(names, body)))
-        except CommanderError as exc:
-            answers, error = [], str(exc)
-            for name in names:
-                store.set_machine(info.id, name, status="refused", error=error[:300])
-        for answer in answers:
-            if not answer.ok:
-                store.set_machine(info.id, answer.machine, status="refused", error=(answer.error or "")[:300])
-    except HubStoreError as exc:
+        started = asyncio.run(start_class(engine, settings, site or default_site, workout, machines.split(","),
+                                          start_at, directory))
+    except (ClassStartError, HubStoreError) as exc:
         fail(str(exc))
     finally:
         engine.dispose()
-    if not answers:
-        fail(f"class {info.id} not started: {error}")
-    report = {"id": info.id, "start_at": info.start_at, "workout": workout,
-              "machines": [a.as_json() for a in answers]}
-    armed = sum(a.ok for a in answers)
-    _print(report, as_json, f"class {info.id}: {workout} at {info.start_at} on {armed} of {len(answers)} machines" +
+    answers = started.answers
+    _print(started.as_json(), as_json,
+           f"class {started.id}: {workout} at {started.start_at} on {started.armed} of {len(answers)} machines" +
            "".join(f"\n  {a.machine}: {a.error}" for a in answers if not a.ok))
-    if armed == 0:
+    if started.armed == 0:
         raise typer.Exit(1)
 
 

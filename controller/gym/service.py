@@ -72,7 +72,7 @@ async def serve_hub(options: HubOptions) -> None:
     board = LiveBoard(options.mqtt.prefix)
     link = HubLink(options.mqtt, board.tracker, store, client_id=options.client_id, on_live=board.touched)
     hub_web = HubWeb(board, store, options.web, stats=lambda: link_stats(link))
-    athletes_hub = AthletesHub(engine, board)  # athletes and classes (issue 14)
+    athletes_hub = AthletesHub(engine, board, options.mqtt, options.site)  # athletes and classes (issue 14)
     app = hub_web.app()
     athletes_hub.add_routes(app, hub_web)
     runner = web.AppRunner(app, access_log=None)
