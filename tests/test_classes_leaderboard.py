@@ -70,3 +70,18 @@ def test_before_the_start_machines_wait(store: HubStore) -> None:
     info = classes.create("gym", "retro-intervals", ["m1"], datetime.now(UTC) + timedelta(seconds=60))
     live = LiveClasses(classes, lambda site, m: None, lambda v: 0.0)
     assert [r["status"] for r in live.leaderboard(classes.get(info.id))] == ["waiting"]
+
+
+def test_a_machine_between_its_end_and_its_stored_summary_keeps_its_last_figures(store: HubStore) -> None:
+    classes = ClassStore(store.engine)
+    info = classes.create("gym", "retro-intervals", ["m1", "m2"], datetime.now(UTC) - timedelta(seconds=40))
+    views = {"m1": view("m1", info.id, 100.0, 5000.0), "m2": view("m2", info.id, 80.0, 4000.0)}
+    live = LiveClasses(classes, lambda site, m: views.get(m), lambda v: 0.0)
+    live.leaderboard(classes.get(info.id))
+    views["m1"].session_state, views["m1"].class_id = "finished", None  # stopped; summary on its way
+    rows = live.leaderboard(classes.get(info.id))
+    assert [(r["machine"], r["distance_m"]) for r in rows] == [("m1", 100.0), ("m2", 80.0)]
+    store.ingest([(summary("m1-s", "m1", distance_m=101.0).model_copy(update={"class_id": info.id}), "gym")])
+    rows = live.leaderboard(classes.get(info.id))
+    assert [(r["machine"], r["distance_m"], r["status"]) for r in rows] == [("m1", 101.0, "finished"),
+                                                                           ("m2", 80.0, "running")]

@@ -194,8 +194,12 @@ class LiveClasses:
                 if member.status != "out":
                     self.store.set_machine(info.id, machine, status="out")
                     member.status = "out"
-                last = self._last.get((info.id, machine)) or _row_from_view(machine, None, "out", member.started_at)
-                rows.append({**last, "status": "out"})
+                known = self._last.get((info.id, machine)) or _row_from_view(machine, None, "out", member.started_at)
+                rows.append({**known, "status": "out"})
+                continue
+            previous = self._last.get((info.id, machine))
+            if not live and previous is not None:
+                rows.append(previous)  # its session just ended: its last figures until the summary is stored
                 continue
             row = _row_from_view(machine, view if live else None, "running" if live else "waiting",
                                  member.started_at, self.wall())
