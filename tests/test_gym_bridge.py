@@ -43,10 +43,14 @@ def test_machines_on_a_bridged_gym_broker_reach_the_central_hub_once_each(tmp_pa
         wait_until(lambda: hub.get("/api/sessions")["total"] >= MACHINES, 30, "the sessions across the bridge")
         machines = hub.get("/api/machines")
         rows = gym_sessions(hub.data_dir)
+        today = rows[0]["started_at"][:10] if rows else "2000-01-01"
+        since_today = gym_sessions(hub.data_dir, None, "--since", today)
+        from_the_future = gym_sessions(hub.data_dir, None, "--since", "2999-01-01")
     finally:
         hub.stop()
         gym.stop()
         central.stop()
     assert sorted(r["id"] for r in rows) == sorted(own)
     assert {r["site"] for r in rows} == {"north"}
+    assert sorted(r["id"] for r in since_today) == sorted(own) and from_the_future == []
     assert sorted((m["site"], m["name"]) for m in machines) == [("north", f"sim-{i:03d}") for i in range(1, 6)]

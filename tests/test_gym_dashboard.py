@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiomqtt
 from console_helpers import ARTIFACTS
-from gym_helpers import MILLCTL, HubProcess, wait_until
+from gym_helpers import MILLCTL, HubProcess, chunks, records, summary, wait_until
 from mqtt_helpers import Broker, broker_fixture  # noqa: F401
 from playwright.async_api import async_playwright
 
@@ -84,7 +84,8 @@ async def test_twenty_tiles_live_speeds_and_a_killed_machine_goes_offline(broker
         hub.stop()
 
 
-async def test_a_machine_name_made_of_html_is_shown_as_text(broker: Broker, tmp_path: Path) -> None:
+async def test_html_from_the_broker_stays_text_and_the_history_lists_charts_and_downloads(
+        broker: Broker, tmp_path: Path) -> None:
     (tmp_path / "hub").mkdir()
     hub = HubProcess(broker.url, tmp_path / "hub")
     hub.start()
@@ -96,6 +97,11 @@ async def test_a_machine_name_made_of_html_is_shown_as_text(broker: Broker, tmp_
                 {"t_s": 1.0, "speed_mps": 2.0, "distance_m": 1.0, "forward_m": 1.0, "backward_m": 0.0,
                  "power_w": 10.0, "force_n": 5.0, "brake_current_ma": 0, "setpoint_ma": 0, "saturated": False}]}
             await intruder.publish(f"gym/v1/gym/{evil}/telemetry", json.dumps(batch), qos=0)
+            done = summary("mill-1-html", "mill-1", workout="<b>bold</b>")
+            await intruder.publish("gym/v1/gym/mill-1/records",
+                                   chunks(done, records(20))[0].model_dump_json(), qos=1)
+            await intruder.publish("gym/v1/gym/mill-1/session", done.model_dump_json(), qos=1)
+        await asyncio.to_thread(wait_until, lambda: hub.get("/api/sessions")["total"] == 1, 20, "the session")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = await browser.new_page()
@@ -105,6 +111,20 @@ async def test_a_machine_name_made_of_html_is_shown_as_text(broker: Broker, tmp_
             assert await tile.locator("h4").text_content() == evil
             assert await page.evaluate("window.pwned") is None
             assert await page.locator("#sites img").count() == 0
+            row = page.locator("#sessions tbody tr")
+            await row.first.wait_for(timeout=10_000)
+            assert await row.count() == 1
+            assert await row.locator("td").nth(3).text_content() == "<b>bold</b>"
+            assert await page.locator("#sessions b").count() == 0
+            await row.get_by_role("button", name="show").click()
+            chart = row.get_by_role("img", name="speed of session mill-1-html")
+            await chart.wait_for(timeout=5_000)
+            async with page.expect_download() as download:
+                await row.get_by_role("link", name="FIT").click()
+            fit = Path(await (await download.value).path()).read_bytes()
+            assert fit[8:12] == b".FIT"
+            day_totals = page.locator("#per-day tbody tr td")
+            assert await day_totals.nth(1).text_content() == "1"
             await browser.close()
     finally:
         hub.stop()

@@ -5,8 +5,8 @@ enough to need two records chunks on MQTT."""
 
 from __future__ import annotations
 
-import json
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ from garmin_fit_sdk import Decoder, Stream
 from gym_helpers import MILLCTL, HubProcess, wait_until
 from mqtt_helpers import Broker, broker_fixture  # noqa: F401
 
+from controller.services.history.export import export_session
+from controller.services.history.store import SessionStore
 from controller.services.telemetry.records import CHUNK_RECORDS
 
 #: FIT's file_id serial number is made from Python's per-process `hash()` of the machine name
@@ -50,17 +52,18 @@ def test_fit_and_csv_from_the_hub_equal_the_machines_own(broker: Broker, tmp_pat
         wait_until(lambda: hub.get("/api/sessions")["total"] == 1, 30, "the session at the hub")
         sid = hub.get("/api/sessions")["sessions"][0]["id"]
         wait_until(lambda: hub.get(f"/api/sessions/{sid}")["records_complete"], 30, "every records chunk")
+        with urllib.request.urlopen(f"{hub.base}/api/sessions/{sid}/export/csv", timeout=10) as response:
+            hub_csv = response.read()
+        run("gym", "export", sid, "--format", "fit", "--out", str(tmp_path / "hub.fit"),
+            "--data-dir", str(hub.data_dir))
     finally:
         hub.stop()
-    own = json.loads(run("sessions", "list", "--json", "--data-dir", str(machine_dir)).stdout)
-    assert [s["id"] for s in own] == [sid]
-    for fmt in ("fit", "csv"):
-        run("sessions", "export", sid, "--format", fmt, "--out", str(tmp_path / f"machine.{fmt}"),
-            "--data-dir", str(machine_dir))
-        run("gym", "export", sid, "--format", fmt, "--out", str(tmp_path / f"hub.{fmt}"),
-            "--data-dir", str(hub.data_dir))
-    hub_csv = (tmp_path / "hub.csv").read_bytes()
-    assert hub_csv == (tmp_path / "machine.csv").read_bytes()
+    with SessionStore(machine_dir) as own:
+        assert [s.id for s in own.list_sessions()] == [sid]
+        machine_csv = export_session(own, sid, "csv").data
+    run("sessions", "export", sid, "--format", "fit", "--out", str(tmp_path / "machine.fit"),
+        "--data-dir", str(machine_dir))
+    assert hub_csv == machine_csv
     assert hub_csv.count(b"\n") - 1 > CHUNK_RECORDS  # more than one chunk travelled
     hub_fit, machine_fit = (tmp_path / "hub.fit").read_bytes(), (tmp_path / "machine.fit").read_bytes()
     decoder = Decoder(Stream.from_byte_array(bytearray(hub_fit)))

@@ -22,6 +22,11 @@ SUMMARY_LIMITS = JsonLimits(max_bytes=1_000_000, max_depth=8)
 #: A records chunk of 300 seconds is ≈ 60 kB.
 RECORDS_LIMITS = JsonLimits(max_bytes=2_000_000, max_depth=8)
 LIVE_LEAVES = ("status", "state", "telemetry")
+#: Machines the live board follows at most: a flood of made-up machine names on the broker
+#: must not grow the hub's memory without bound (a chain of 40 gyms has a few hundred).
+MAX_MACHINES = 10_000
+#: Longest site or machine name taken from a topic (the machines' own names are ≤ 64).
+MAX_NAME_CHARS = 200
 STORED_LEAVES = ("session", "records")
 
 
@@ -78,6 +83,13 @@ def decode_stored(prefix: str, topic: str, payload: bytes) -> Stored:
 
 def feed_live(tracker: FleetTracker, topic: str, payload: bytes) -> None:
     """Status, state or telemetry into the tracker (it counts and ignores what is malformed)."""
+    where = split_machine_topic(tracker.prefix, topic)
+    if where is not None and (len(where[0]) > MAX_NAME_CHARS or len(where[1]) > MAX_NAME_CHARS):
+        tracker.bad_messages += 1
+        raise BadMessage(f"{topic[:80]}…: site or machine name over {MAX_NAME_CHARS} characters")
+    if where is not None and (where[0], where[1]) not in tracker.machines and len(tracker.machines) >= MAX_MACHINES:
+        tracker.bad_messages += 1
+        raise BadMessage(f"{topic}: already following {MAX_MACHINES} machines; a new one is ignored")
     if len(payload) > LIVE_MAX_BYTES:
         tracker.bad_messages += 1
         raise BadMessage(f"{topic}: {len(payload)} bytes, over the {LIVE_MAX_BYTES} bytes a live message may have")
