@@ -28,7 +28,8 @@ COMMAND = TypeAdapter(Command)
 
 
 async def _run(actions: list[tuple[float, Command]], duration_s: float, idle: bool = True,
-               runner: str = "steady:3.0", workout_dir: Path | None = None) -> tuple[ControlLoop, list[bool]]:
+               runner: str = "steady:3.0", workout_dir: Path | None = None,
+               faults: list[str] | None = None) -> tuple[ControlLoop, list[bool]]:
     """Run a sim machine on virtual time whose wall clock reads EPOCH at t=0; each action is
     executed once the machine's clock reaches its time. Returns the loop and each command's ok."""
     clock = VirtualClock()
@@ -41,7 +42,8 @@ async def _run(actions: list[tuple[float, Command]], duration_s: float, idle: bo
             results.append(loop.execute(command).ok)
         await clock.sleep_until(1e9)
 
-    options = RunOptions(runner=runner, duration_s=duration_s, speedup=0, idle=idle, data_dir=workout_dir)
+    options = RunOptions(runner=runner, duration_s=duration_s, speedup=0, idle=idle, data_dir=workout_dir,
+                         sim_options={"faults": faults} if faults else {})
     result = await run_controller(load_config(), options, [operator], clock=clock)
     return result.loop, results
 
@@ -106,6 +108,23 @@ async def test_a_class_start_already_past_or_for_an_unknown_workout_is_refused()
     loop, ok = await _run([(3.0, late), (3.5, unknown)], 5.0)
     assert ok == [False, False]
     assert loop.session.state == SessionState.IDLE and loop.session.armed is None
+
+
+async def test_an_e_stop_after_the_arming_keeps_the_class_from_starting() -> None:
+    start = ClassStart(class_id="c6", workout="retro-intervals", start_at=at(4.0))
+    loop, ok = await _run([(0.5, start)], 6.0, faults=["estop@2s"])
+    assert ok == [True]
+    assert loop.session.state == SessionState.IDLE and loop.session.id == "" and loop.session.armed is None
+
+
+async def test_a_second_class_start_replaces_the_armed_one() -> None:
+    first = ClassStart(class_id="c7", workout="retro-intervals", start_at=at(3.0))
+    second = ClassStart(class_id="c8", workout="level-progression", start_at=at(4.0))
+    loop, ok = await _run([(0.5, first), (1.0, second)], 5.0)
+    assert ok == [True, True]
+    assert loop.session.class_id == "c8" and loop.session.workout is not None
+    assert loop.session.workout.name == "level-progression"
+    assert datetime.fromisoformat(loop.session.started_at) >= at(4.0)
 
 
 async def test_class_workout_is_scaled_by_the_athletes_levels() -> None:

@@ -221,6 +221,8 @@ class Session:
                                          f"({iso_ms(command.start_at)}); this machine cannot join late", state)
         if ahead_s > FAR_CLASS_START_S:
             return CommandResult.refused(f"class start {iso_ms(command.start_at)} is more than 24 h ahead", state)
+        if self.armed is not None:
+            self._disarm(f"replaced by class {command.class_id}")
         self.armed = ArmedStart(command.class_id, workout, command.start_at, self.clock.now_s() + ahead_s)
         self.publish("session", {"state": "armed", "class": command.class_id, "workout": workout.name,
                                  "start_at": iso_ms(command.start_at)})
@@ -238,6 +240,10 @@ class Session:
             return
         self.armed = None
         if self.recording:  # cannot happen through commands; never start over a session
+            return
+        refusal = self.host.refusal("start")  # a fault since the arming (e-stop, coil): no start
+        if refusal:
+            self.publish("session", {"state": "disarmed", "class": armed.class_id, "reason": refusal})
             return
         self.workout = armed.workout
         self.begin(class_id=armed.class_id, start_at=armed.start_at)
