@@ -85,3 +85,25 @@ def test_a_machine_between_its_end_and_its_stored_summary_keeps_its_last_figures
     rows = live.leaderboard(classes.get(info.id))
     assert [(r["machine"], r["distance_m"], r["status"]) for r in rows] == [("m1", 101.0, "finished"),
                                                                            ("m2", 80.0, "running")]
+
+
+def test_an_athlete_who_stops_mid_workout_while_the_class_goes_on_is_out(store: HubStore) -> None:
+    from controller.core.summary import SegmentSummary
+
+    classes = ClassStore(store.engine)
+    info = classes.create("gym", "retro-intervals", ["m1", "m2", "m3"], datetime.now(UTC) - timedelta(seconds=90))
+
+    def stored(machine: str, elapsed_s: float) -> None:
+        s = summary(f"{machine}-s", machine, distance_m=elapsed_s * 3).model_copy(update={
+            "class_id": info.id, "elapsed_s": elapsed_s,
+            "segments": [SegmentSummary(index=0, label="Warm-up (partial)", elapsed_s=elapsed_s)]})
+        store.ingest([(s, "gym")])
+
+    stored("m1", 20.0)  # stopped after 20 s while the others went on
+    views = {"m2": view("m2", info.id, 200.0, 9000.0), "m3": view("m3", info.id, 180.0, 8000.0)}
+    live = LiveClasses(classes, lambda site, m: views.get(m), lambda v: 0.0)
+    assert {r["machine"]: r["status"] for r in live.leaderboard(classes.get(info.id))}["m1"] == "out"
+    stored("m2", 80.0)  # the coach stops the class: m2 and m3 end together, mid-workout
+    stored("m3", 79.0)
+    rows = live.leaderboard(classes.get(info.id))
+    assert {r["machine"]: r["status"] for r in rows} == {"m1": "out", "m2": "finished", "m3": "finished"}

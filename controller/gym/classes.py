@@ -6,7 +6,8 @@ A class is created with its start time, then each machine is sent `class-start`
 leaderboard ranks the machines by distance (then work): a machine whose session is stored
 shows its stored summary (`finished`); one running shows its live telemetry (`running`);
 one that dropped out — offline, silent too long, its session interrupted — is marked `out`
-(kept in the store) and keeps its last figures, and the class goes on without it.
+(kept in the store) and keeps its last figures, and the class goes on without it; so is an
+athlete who stopped mid-workout while the others went on.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from controller.services.telemetry.payloads import LeaderboardPayload, Leaderboa
 OUT_AFTER_S = 5.0
 #: How long after its start a class is followed at most (s): then it is over, whatever happened.
 CLASS_MAX_S = 4 * 3600.0
+#: A session stopped mid-workout this much (s) before another machine's of the same class
+#: ended (or while others still run) is an athlete who stopped: out, not finished.
+STOPPED_EARLY_S = 5.0
 
 
 class ClassNotFound(HubStoreError):
@@ -140,6 +144,23 @@ def _row_from_summary(machine: str, s: SessionSummary, out: bool) -> dict[str, A
             "status": "out" if out or s.state == "interrupted" else "finished", "started_at": s.started_at}
 
 
+def stopped_mid_workout(s: SessionSummary) -> bool:
+    """The session ended inside a workout segment (its last lap is partial)."""
+    return bool(s.segments) and s.segments[-1].label.endswith("(partial)")
+
+
+def mark_stopped_early(rows: list[dict[str, Any]], stored: dict[str, SessionSummary], running: bool) -> None:
+    """An athlete who stopped mid-workout while the class went on is out: others still run
+    (`running`: a live session, not one whose summary is on its way), or ran `STOPPED_EARLY_S`
+    longer. When the whole class is stopped together, nobody is."""
+    longest = max((s.elapsed_s for s in stored.values()), default=0.0)
+    for row in rows:
+        summary = stored.get(row["machine"])
+        if row["status"] == "finished" and summary is not None and stopped_mid_workout(summary) \
+                and (running or summary.elapsed_s < longest - STOPPED_EARLY_S):
+            row["status"] = "out"
+
+
 def _row_from_view(machine: str, view: MachineView | None, status: str, started_at: str | None,
                    now_s: float = 0.0) -> dict[str, Any]:
     if view is None:
@@ -180,6 +201,7 @@ class LiveClasses:
         stored = self.store.summaries(info.id)
         started = self.wall() >= datetime.fromisoformat(info.start_at).timestamp()
         rows = []
+        running = False  # a machine of the class is live in its session right now
         for machine, member in sorted(info.machines.items()):
             if member.status == "refused":
                 continue
@@ -208,7 +230,9 @@ class LiveClasses:
                 member.started_at = view.started_at
             if live:
                 self._last[(info.id, machine)] = row
+                running = True
             rows.append(row)
+        mark_stopped_early(rows, stored, running)
         return rank(rows)
 
     def payload(self, info: ClassInfo) -> LeaderboardPayload:
