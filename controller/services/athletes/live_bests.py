@@ -1,6 +1,7 @@
 """Personal bests announced the second they happen: a service that follows the running
-session of a signed-in athlete, one record per second of session time (like the session
-recorder), through the same `BestsTracker` the hub runs over the stored records.
+session of a signed-in athlete, one record per second of session time (the session
+recorder's own `RecordSampler`, so the very records the store and the hub keep), through the
+same `BestsTracker` the hub runs over the stored records.
 
 A best is announced once per session and key, the first time the session beats the
 athlete's previous best for that key (sent with their sign-in). A key the athlete has no
@@ -14,10 +15,10 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from controller.core.summary import SessionRecord
 from controller.progression.bests import BestsTracker
 from controller.progression.records import better
 from controller.services.athletes.feed import GymFeed
+from controller.services.history.sampler import RecordSampler
 
 if TYPE_CHECKING:
     from controller.core.loop import ControlLoop, Snapshot
@@ -33,9 +34,8 @@ class LiveBests:
         self.feed = feed
         self._sid = ""
         self._tracker = BestsTracker()
+        self._sampler = RecordSampler()
         self._announced: set[str] = set()
-        self._next_t_s = 1.0
-        self._last = (0.0, 0.0, 0.0, 0.0)  # elapsed, forward, backward, work at the last record
         self._failed_sid: str | None = None
 
     def on_snapshot(self, snap: Snapshot) -> None:
@@ -47,19 +47,10 @@ class LiveBests:
             return
         if session.id != self._sid:
             self._sid, self._tracker, self._announced = session.id, BestsTracker(), set()
-            self._next_t_s, self._last = 1.0, (0.0, 0.0, 0.0, 0.0)
-        totals = snap.totals
-        if totals.elapsed_s + 1e-9 < self._next_t_s:
+        taken = self._sampler.take(snap, session.id)
+        if taken is None:
             return
-        self._next_t_s = float(int(totals.elapsed_s + 1e-9)) + 1.0
-        t0, fwd0, back0, work0 = self._last
-        dt = totals.elapsed_s - t0
-        self._last = (totals.elapsed_s, totals.forward_m, totals.backward_m, totals.work_j)
-        record = SessionRecord(
-            t_s=totals.elapsed_s, speed_mps=((totals.forward_m - fwd0) - (totals.backward_m - back0)) / dt
-            if dt > 0 else 0.0, distance_m=totals.distance_m, forward_m=totals.forward_m,
-            backward_m=totals.backward_m, power_w=(totals.work_j - work0) / dt if dt > 0 else 0.0,
-            force_n=totals.force_n)
+        record = taken[0]
         mode = self.loop.mode
         sled_kg = mode.target if mode.name == "sled" else None
         try:
