@@ -6,6 +6,9 @@
 - `services/`: what runs in the parent process and only watches or asks the core — the
   operator console (web), MQTT telemetry, the session history and its exports, Bluetooth
   FTMS, the terminal live view.
+- `progression/`: pure rules about athletes — personal bests from 1 Hz records, levels per
+  quality, the next workout — used by the machine (live bests) and the gym hub.
+- `gym/`: the gym hub (its own process): central history, athletes and classes, dashboard.
 - `calibration/`: the technician's procedures; they drive a control loop like any client.
 - `settings/`: the machine config (TOML, validated by pydantic), shared by both sides.
 - `cli/`: the `millctl` command line: parse, call, print.
