@@ -15,7 +15,9 @@ import datetime
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -27,6 +29,7 @@ from controller.gym.store import HubStore  # noqa: E402
 from controller.progression.bests import BestsTracker, session_bests  # noqa: E402
 from controller.services.telemetry.payloads import SessionRecords  # noqa: E402
 
+T = TypeVar("T")
 ATHLETES = 100
 SESSIONS_EACH = 5
 SESSION_S = 600
@@ -43,7 +46,7 @@ def intervals(seconds: int, fast: float) -> list[SessionRecord]:
     return out
 
 
-def timed(fn, *args):  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     start = time.perf_counter()
     result = fn(*args)
     return result, time.perf_counter() - start
