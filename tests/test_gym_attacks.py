@@ -96,6 +96,39 @@ def test_a_database_that_goes_away_loses_nothing_even_when_the_hub_is_killed_mea
     assert "cannot store sessions" in hub.log()
 
 
+def test_a_hub_killed_in_the_middle_of_a_burst_stores_every_session_once(broker: Broker, tmp_path: Path) -> None:
+    hub = _hub(broker, tmp_path)
+    burst = [summary(f"mill-1-burst-{i:04d}", "mill-1") for i in range(400)]
+    try:
+        asyncio.run(publish(broker, [(f"{BASE}/session", s.model_dump_json().encode()) for s in burst]))
+        wait_until(lambda: hub.get("/api/hub")["sessions_stored"] > 0, 20, "the burst being stored")
+        partial = hub.get("/api/hub")["sessions_stored"]
+        hub.kill9()  # part stored, part in flight, part still at the broker
+        hub.start()
+        wait_until(lambda: hub.get("/api/sessions")["total"] == len(burst), 30, "the whole burst")
+        time.sleep(0.5)
+        total = hub.get("/api/sessions")["total"]
+    finally:
+        hub.stop()
+    assert total == len(burst), partial
+
+
+def test_a_session_the_database_refuses_is_dropped_without_holding_up_the_others(
+        broker: Broker, postgres: Postgres, tmp_path: Path) -> None:
+    hub = _hub(broker, tmp_path, postgres.new_database())
+    refused = summary("mill-1-long-mode", "mill-1").model_copy(update={"mode": "m" * 100})  # column holds 64
+    good = [summary(f"mill-1-ok-{i}", "mill-1") for i in range(3)]
+    try:
+        asyncio.run(publish(broker, [(f"{BASE}/session", s.model_dump_json().encode())
+                                     for s in (good[0], refused, *good[1:])]))
+        wait_until(lambda: hub.get("/api/sessions")["total"] == 3, 20, "the three good sessions")
+        stats = hub.get("/api/hub")
+    finally:
+        hub.stop()
+    assert stats["bad_messages"] == 1 and stats["sessions_stored"] == 3
+    assert "dropped a message the database refuses" in hub.log()
+
+
 def _raw(port: int, request: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)

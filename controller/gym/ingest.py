@@ -59,6 +59,8 @@ def decode_stored(prefix: str, topic: str, payload: bytes) -> Stored:
     if where is None or where[2] not in STORED_LEAVES:
         raise BadMessage(f"{topic}: not a session or records topic under {prefix}/")
     site, machine, leaf = where
+    if len(site) > MAX_NAME_CHARS or len(machine) > MAX_NAME_CHARS:
+        raise BadMessage(f"{topic[:80]}…: site or machine name over {MAX_NAME_CHARS} characters")
     limits = SUMMARY_LIMITS if leaf == "session" else RECORDS_LIMITS
     try:
         data = loads_bounded(payload, limits)

@@ -20,7 +20,7 @@ import random
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -66,7 +66,6 @@ class LinkStats:
     records_stored: int = 0
     write_failures: int = 0
     last_error: str = ""
-    stored_at: list[float] = field(default_factory=list)  # loop time of each new session (bench)
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,7 @@ class HubLink:
     """Follows every machine under `settings.prefix`; feeds the tracker and the store."""
 
     def __init__(self, settings: MqttSection, tracker: FleetTracker, store: HubStore, *,
-                 client_id: str = DEFAULT_CLIENT_ID, on_live: Callable[[str, str], None] | None = None,
-                 keep_timings: bool = False) -> None:
+                 client_id: str = DEFAULT_CLIENT_ID, on_live: Callable[[str, str], None] | None = None) -> None:
         self.settings = settings
         self.tracker = tracker
         self.store = store
@@ -89,7 +87,6 @@ class HubLink:
         self.on_live = on_live
         self.stats = LinkStats()
         self.connected = asyncio.Event()
-        self.keep_timings = keep_timings
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
         # One thread for the database: writes stay in order, SQLite sees one writer.
@@ -165,35 +162,57 @@ class HubLink:
             _paho(client).ack(message.mid, message.qos)
 
     async def _writer(self) -> None:
-        retry_s = RETRY_MIN_S
         while True:
             batch = [await self._queue.get()]
             while len(batch) < WRITE_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            while True:
-                try:
-                    done = await asyncio.get_running_loop().run_in_executor(self._db_thread, self._write, batch)
-                    break
-                except HubStoreError as exc:
-                    self.stats.write_failures += 1
-                    self.stats.last_error = str(exc)
-                    level = logging.ERROR if self.stats.write_failures == 1 or retry_s >= RETRY_MAX_S \
-                        else logging.DEBUG
-                    log.log(level, "gym hub: %s; %d message(s) kept unacknowledged, retrying in %.1f s",
-                            exc, len(batch), retry_s)
-                    await asyncio.sleep(retry_s)
-                    retry_s = min(retry_s * 2, RETRY_MAX_S)
-            if self.stats.write_failures and retry_s > RETRY_MIN_S:
-                log.warning("gym hub: the database takes writes again")
-            retry_s = RETRY_MIN_S
-            self.stats.sessions_stored += done.new_sessions
-            self.stats.duplicates += done.duplicate_sessions
-            self.stats.records_stored += done.records
-            if self.keep_timings and done.new_sessions:
-                now = asyncio.get_running_loop().time()
-                self.stats.stored_at.extend([now] * done.new_sessions)
+            try:
+                done = await self._commit(batch)
+            except HubStoreError:
+                # The rows themselves were refused: find the message(s) at fault one by one,
+                # so that one bad session never holds up the others.
+                done = Ingested()
+                for pending in batch:
+                    try:
+                        one = await self._commit([pending])
+                    except HubStoreError as exc:
+                        self.stats.bad_messages += 1
+                        log.error("gym hub: dropped a message the database refuses: %s", exc)
+                        continue
+                    done = Ingested(done.new_sessions + one.new_sessions,
+                                    done.duplicate_sessions + one.duplicate_sessions, done.records + one.records)
+            self._account(done)
             for pending in batch:
                 self._ack(pending.client, pending.message)
+
+    async def _commit(self, batch: list[_Pending]) -> Ingested:
+        """Commit `batch`, retrying with back-off while the database is away (nothing is acked
+        meanwhile). Raises `HubStoreError` only when the data itself is refused."""
+        retry_s = RETRY_MIN_S
+        failed = False
+        while True:
+            try:
+                done = await asyncio.get_running_loop().run_in_executor(self._db_thread, self._write, batch)
+            except HubStoreError as exc:
+                if not exc.retryable:
+                    raise
+                failed = True
+                self.stats.write_failures += 1
+                self.stats.last_error = str(exc)
+                level = logging.ERROR if self.stats.write_failures == 1 or retry_s >= RETRY_MAX_S else logging.DEBUG
+                log.log(level, "gym hub: %s; %d message(s) kept unacknowledged, retrying in %.1f s",
+                        exc, len(batch), retry_s)
+                await asyncio.sleep(retry_s)
+                retry_s = min(retry_s * 2, RETRY_MAX_S)
+                continue
+            if failed:
+                log.warning("gym hub: the database takes writes again")
+            return done
+
+    def _account(self, done: Ingested) -> None:
+        self.stats.sessions_stored += done.new_sessions
+        self.stats.duplicates += done.duplicate_sessions
+        self.stats.records_stored += done.records
 
     def _write(self, batch: list[_Pending]) -> Ingested:
         summaries = [(p.stored.summary, p.stored.site) for p in batch if isinstance(p.stored, SessionMessage)]

@@ -59,9 +59,7 @@ async def open_when_ready(db_url: str) -> Engine:
 
 
 def link_stats(link: HubLink) -> dict[str, Any]:
-    stats = asdict(link.stats)
-    stats.pop("stored_at")
-    return {"mqtt_connected": link.connected.is_set(), **stats}
+    return {"mqtt_connected": link.connected.is_set(), **asdict(link.stats)}
 
 
 async def serve_hub(options: HubOptions) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, Insert, Select, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
 from controller.gym.database import describe, safe_url
@@ -37,7 +37,12 @@ DIRECTIONS = ("forward", "backward", "both")
 
 
 class HubStoreError(Exception):
-    """The hub database refused a read or write (it may be away): retry later."""
+    """The hub database refused a read or write. `retryable`: it is away or busy (try again
+    later); otherwise the data itself was refused (a value too long for its column …)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class HubSessionNotFound(HubStoreError):
@@ -100,8 +105,12 @@ class HubStore:
         return statement
 
     def _fail(self, exc: SQLAlchemyError, what: str) -> HubStoreError:
+        # Operational / interface errors are the database being away, locked or restarting;
+        # data and integrity errors are about the rows, and would fail again.
+        retryable = isinstance(exc, OperationalError | InterfaceError) or \
+            (isinstance(exc, DBAPIError) and exc.connection_invalidated)
         return HubStoreError(f"{safe_url(self.engine.url.render_as_string(hide_password=False))}: "
-                             f"cannot {what}: {describe(exc)}")
+                             f"cannot {what}: {describe(exc)}", retryable)
 
     # --- writing ----------------------------------------------------------------------
     def ingest(self, summaries: Iterable[tuple[SessionSummary, str]] = (),
