@@ -107,3 +107,16 @@ def test_an_athlete_who_stops_mid_workout_while_the_class_goes_on_is_out(store: 
     stored("m3", 79.0)
     rows = live.leaderboard(classes.get(info.id))
     assert {r["machine"]: r["status"] for r in rows} == {"m1": "out", "m2": "finished", "m3": "finished"}
+
+
+def test_a_machine_with_a_latched_fault_is_out_of_the_class(store: HubStore) -> None:
+    classes = ClassStore(store.engine)
+    info = classes.create("gym", "retro-intervals", ["m1", "m2"], datetime.now(UTC) - timedelta(seconds=40))
+    views = {"m1": view("m1", info.id, 100.0, 5000.0), "m2": view("m2", info.id, 80.0, 4000.0)}
+    views["m1"].faults = [{"code": "link_lost", "latched": False, "active": True}]  # passes: not out
+    live = LiveClasses(classes, lambda site, m: views.get(m), lambda v: 0.0)
+    assert [r["status"] for r in live.leaderboard(classes.get(info.id))] == ["running", "running"]
+    views["m2"].faults = [{"code": "estop", "latched": True, "active": True}]
+    rows = {r["machine"]: r for r in live.leaderboard(classes.get(info.id))}
+    assert (rows["m2"]["status"], rows["m2"]["distance_m"]) == ("out", 80.0)
+    assert classes.get(info.id).machines["m2"].status == "out"

@@ -5,7 +5,7 @@ A class is created with its start time, then each machine is sent `class-start`
 (controller/core/commands.py); what each answered is kept (`armed` or `refused`). The
 leaderboard ranks the machines by distance (then work): a machine whose session is stored
 shows its stored summary (`finished`); one running shows its live telemetry (`running`);
-one that dropped out — offline, silent too long, its session interrupted — is marked `out`
+one that dropped out — offline, silent too long, a latched fault, its session interrupted — is marked `out`
 (kept in the store) and keeps its last figures, and the class goes on without it; so is an
 athlete who stopped mid-workout while the others went on.
 """
@@ -144,6 +144,12 @@ def _row_from_summary(machine: str, s: SessionSummary, out: bool) -> dict[str, A
             "status": "out" if out or s.state == "interrupted" else "finished", "started_at": s.started_at}
 
 
+def has_latched_fault(view: MachineView) -> bool:
+    """An active fault that latches (e-stop, coil, over-temperature…): the machine is out of
+    the class until a technician clears it (docs/safety.md)."""
+    return any(isinstance(f, dict) and f.get("latched") and f.get("active", True) for f in view.faults)
+
+
 def stopped_mid_workout(s: SessionSummary) -> bool:
     """The session ended inside a workout segment (its last lap is partial)."""
     return bool(s.segments) and s.segments[-1].label.endswith("(partial)")
@@ -212,6 +218,9 @@ class LiveClasses:
             view = self.views(info.site, machine)
             live = view is not None and view.class_id == info.id and view.session_state in ("running", "paused")
             gone = view is None or view.status == "offline" or self.silent_s(view) > OUT_AFTER_S
+            if live and view is not None and has_latched_fault(view):
+                self._last[(info.id, machine)] = _row_from_view(machine, view, "out", member.started_at, self.wall())
+                gone = True  # a technician must clear it: this athlete's class is over
             if member.status == "out" or (started and gone):
                 if member.status != "out":
                     self.store.set_machine(info.id, machine, status="out")
