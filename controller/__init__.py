@@ -7,8 +7,12 @@
   `services/`.
 - `services/`: what runs in the parent process and only watches or asks the core — the
   operator console (web), MQTT telemetry, the session history and its exports, Bluetooth
-  FTMS, the terminal live view. They see the core only as a `CoreView` (`services/core_view.py`),
-  implemented across the process boundary or, for tests, in the same process (`services/core_link/`).
+  FTMS, the terminal live view, the athlete's part of the console. They see the core only as a
+  `CoreView` (`services/core_view.py`), implemented across the process boundary or, for tests,
+  in the same process (`services/core_link/`).
+- `progression/`: pure rules about athletes — personal bests from 1 Hz records, levels per
+  quality, the next workout — used by the machine (live bests) and the gym hub.
+- `gym/`: the gym hub (its own process): central history, athletes and classes, dashboard.
 - `calibration/`: the technician's procedures; they drive a control loop like any client.
 - `settings/`: the machine config (TOML, validated by pydantic), shared by both sides.
 - `cli/`: the `millctl` command line: parse, call, print.

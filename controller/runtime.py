@@ -24,8 +24,10 @@ from controller.core.loop import ControlLoop
 from controller.core.modes.catalog import build_mode
 from controller.core.physiology import metabolic_kcal
 from controller.core.safety.faults import FaultLog
+from controller.core.session_state import SessionState
 from controller.core.status import core_info
 from controller.core.timerfd_clock import precise_clock
+from controller.core.wall_clock import ClockWall, SystemWall, WallClock
 from controller.core.workouts.model import load_workout, runner_plan, workout_dirs
 from controller.settings.machine import MachineConfig
 from drivers.board import Board, BoardContext, BoardURL, open_board
@@ -54,6 +56,9 @@ class RunOptions:
     data_dir: Path | None = None
     #: Workout name (or .toml path) run as the session; None: the mode above, no segments.
     workout: str | None = None
+    #: Wait for a start (console, MQTT `start`, a class's `class-start`) instead of starting
+    #: a session at once: a machine on the gym floor waiting for its athlete.
+    idle: bool = False
 
 
 @dataclass
@@ -93,9 +98,14 @@ def core_report(lp: ControlLoop, truth: dict[str, float] | None, calibration: di
 
 def session_json(lp: ControlLoop) -> dict[str, Any]:
     """The `session` object of the JSON report: totals, mode, and the workout's laps."""
-    out: dict[str, Any] = {"id": lp.session.id, **lp.session.totals.as_json(),
-                           "mode": lp.mode.name, "target": lp.mode.target,
-                           "mets": round(lp.session.totals.mets(lp.config.athlete.body_mass_kg), 2)}
+    session = lp.session
+    athlete = session.session_athlete
+    out: dict[str, Any] = {**session.totals.as_json(), "mode": lp.mode.name, "target": lp.mode.target,
+                           "mets": round(session.totals.mets(session.body_mass_kg), 2),
+                           "id": session.id, "started_at": session.started_at,
+                           "athlete": athlete.id if athlete else None, "class": session.class_id,
+                           "start_at": session.start_at, "start_lag_ms": session.start_lag_ms,
+                           "body_mass_kg": session.body_mass_kg}
     if lp.session.workout is not None:
         engine = lp.session.engine
         out["workout"] = {
@@ -116,6 +126,11 @@ def choose_clock(url: str, speedup: float | None) -> Clock:
     if is_sim(url) and speedup != 1.0:
         return VirtualClock(speedup if speedup else None)
     return precise_clock()
+
+
+def wall_for(clock: Clock) -> WallClock:
+    """The wall clock on the loop's timeline: the system's, or one that follows virtual time."""
+    return ClockWall(clock) if isinstance(clock, VirtualClock) else SystemWall()
 
 
 def make_board(config: MachineConfig, options: RunOptions, clock: Clock) -> Board:
@@ -158,8 +173,11 @@ async def run_core(config: MachineConfig, options: RunOptions, clock: Clock | No
     async with board:
         loop = ControlLoop(board, clock, config, mode=mode,
                            model=calibration.brake_map if calibration else None,
-                           metres_per_count=calibration.metres_per_count if calibration else None)
+                           metres_per_count=calibration.metres_per_count if calibration else None,
+                           wall=wall_for(clock))
         loop.session.workout_dirs = dirs
+        if options.idle:
+            loop.session.state = SessionState.IDLE
         if workout is not None:
             loop.session.workout = workout
             loop.session.stop_when_finished = options.duration_s is None

@@ -50,7 +50,8 @@ def test_topic_tree_under_prefix_site_machine() -> None:
 
 def test_every_payload_has_a_json_schema_with_units_in_names() -> None:
     schemas = json_schemas()
-    assert set(schemas) == {"state", "telemetry", "event", "session", "records", "cmd/<name>", "cmd/<name>/ack"}
+    assert set(schemas) == {"state", "telemetry", "event", "session", "cmd/<name>", "cmd/<name>/ack",
+                            "records", "<site>/athletes", "<site>/class/<id>/leaderboard"}
     sample = schemas["telemetry"]["$defs"]["TelemetrySample"]["properties"]
     assert {"speed_mps", "power_w", "distance_m", "brake_current_ma"} <= set(sample)
     assert "correlation_id" in schemas["cmd/<name>"]["required"]

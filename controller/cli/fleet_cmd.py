@@ -116,6 +116,8 @@ def sim_fleet(
     processes: Annotated[int, typer.Option(
         help="Spread the machines over this many processes (one Python process uses one core); "
              "machines are then named PREFIX-pJ-001, ….", min=1, max=64)] = 1,
+    idle: Annotated[bool, typer.Option(
+        "--idle", help="Machines wait for a start (athletes sign in, a gym class starts them).")] = False,
 ) -> None:
     """N simulated machines (simulator + controller + MQTT each) in one process."""
     machine, directory = resolve_config(config, data_dir)
@@ -130,10 +132,11 @@ def sim_fleet(
         common += ["--mqtt", mqtt] if mqtt else []
         common += ["--config", str(config)] if config else []
         common += ["--duration", str(duration)] if duration is not None else []
+        common += ["--idle"] if idle else []
         report = _run_processes(split_machines(count, processes), name_prefix, common)
     else:
         results = asyncio.run(run_sim_fleet(machine, count, settings, directory, runner, duration,
-                                            name_prefix, handle_signals=True, warmup_s=warmup))
+                                            name_prefix, handle_signals=True, warmup_s=warmup, idle=idle))
         report = fleet_report(results)
     report["wall_s"] = round(time.monotonic() - started, 3)
     if as_json:

@@ -25,6 +25,9 @@ DbOption = Annotated[str | None, typer.Option(
 
 
 def register(app: typer.Typer) -> None:
+    from controller.cli import gym_athletes_cmd  # athletes and classes (issue 14)
+
+    gym_athletes_cmd.register(gym_app)
     app.add_typer(gym_app, name="gym")
 
 
@@ -71,7 +74,7 @@ def serve(
     except WebAddressError as exc:
         fail(str(exc))
     options = HubOptions(mqtt=settings, db_url=_db_url(db, directory), web_address=web, web=machine.web,
-                         client_id=client_id)
+                         client_id=client_id, site=machine.machine.site)
     asyncio.run(serve_hub(options))
 
 

@@ -13,6 +13,8 @@ import typer
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
 from controller.cli.faults_cmd import fault_options
 from controller.runtime import RunOptions, Service, run_controller
+from controller.services.athletes.feed import GymFeed
+from controller.services.athletes.live_bests import live_bests_service
 from controller.services.console.server import WebAddressError, console_service
 from controller.services.core_link.child import CoreDied, CoreStartError
 from controller.services.ftms.ble import ftms_service
@@ -55,6 +57,8 @@ def run(
     ftms: Annotated[bool, typer.Option(
         "--ftms", help="Advertise Bluetooth FTMS for fitness apps (needs the `ble` extra and an adapter; "
                        "see docs/ftms.md).")] = False,
+    idle: Annotated[bool, typer.Option(
+        "--idle", help="Wait for a start (console, MQTT, a gym class) instead of starting a session at once.")] = False,
     move_aside_damaged_store: Annotated[bool, typer.Option(
         help="Move a damaged sessions.sqlite3 aside and start a new one (else refuse to run).")] = False,
 ) -> None:
@@ -67,17 +71,21 @@ def run(
     if workout is not None and mode != "free":
         fail("give either --workout or --mode, not both (a workout sets the mode of each segment)")
     options = RunOptions(board_url=board, mode=mode, target=target, duration_s=duration,
-                         runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout,
+                         runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout, idle=idle,
                          sim_options=fault_options(fault, board or machine.board.url))
     services: list[Service] = [session_recorder(directory)]  # every session goes into the history
+    # The gym hub's roster and class leaderboards reach the console through MQTT; personal
+    # bests are announced on it in any case.
+    feed = GymFeed()
     if not no_web:
         try:
-            services.append(console_service(web, directory, ready=_console_ready))
+            services.append(console_service(web, directory, ready=_console_ready, feed=feed))
         except WebAddressError as exc:
             fail(str(exc))
-    telemetry = mqtt_service(machine.mqtt, mqtt, directory)
+    telemetry = mqtt_service(machine.mqtt, mqtt, directory, feed)
     if telemetry is not None:
         services.append(telemetry)
+    services.append(live_bests_service(feed))
     if ftms:
         services.append(ftms_service())
     if not as_json and sys.stdout.isatty():

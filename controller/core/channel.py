@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.core.athlete import Athlete
 from controller.core.commands import CommandResult
 from controller.settings.machine import MachineConfig
 from drivers.sample import BoardSettings
@@ -98,6 +99,19 @@ class CoreInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassStatus:
+    """This machine's group class: armed (waiting for its start) or its session running."""
+
+    class_id: str
+    workout: str | None
+    #: The announced start, UTC ISO 8601 with milliseconds.
+    start_at: str | None
+    armed: bool
+    #: Armed: seconds until the start on the core's own clock, as of the status's `t_s`.
+    starts_in_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CoreStatus:
     """What displays need besides the sample: session, mode, faults, link, next command."""
 
@@ -129,6 +143,13 @@ class CoreStatus:
     loop_rate_hz: float = 0.0
     lateness_p99_ms: float = 0.0
     missed: int = 0
+    #: The athlete of the session running (or paused), else the one signed in; None: nobody.
+    athlete: Athlete | None = None
+    #: The body mass the metrics use (the athlete's, else the config's default); None only
+    #: before the core's first status.
+    body_mass_kg: float | None = None
+    #: The class armed on this machine or its session running (None: no class).
+    group_class: ClassStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,12 @@ changes the mode or the session state, and the setpoint guard still has the last
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from controller.core.athlete import Athlete
 
 
 class _Command(BaseModel):
@@ -49,8 +52,40 @@ class LoadWorkout(_Command):
     workout: WorkoutName
 
 
-Command = Annotated[Start | Pause | Resume | Stop | SetMode | LoadWorkout, Field(discriminator="name")]
-COMMAND_NAMES = ("start", "pause", "resume", "stop", "set-mode", "load-workout")
+class SignIn(_Command):
+    """An athlete takes the machine: their id, name, body mass and levels (controller/core/athlete.py)."""
+
+    name: Literal["sign-in"] = "sign-in"
+    athlete: Athlete
+
+
+class SignOut(_Command):
+    name: Literal["sign-out"] = "sign-out"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: A class id as the hub makes them (short, printable, no path or topic characters).
+ClassId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class ClassStart(_Command):
+    """Arm a class: start `workout` exactly at `start_at` (wall-clock UTC, ISO 8601 with ms) on
+    the machine's own clock, at the signed-in athlete's level. Sent ahead of time, so a slow
+    link delays only the arming, never the start."""
+
+    name: Literal["class-start"] = "class-start"
+    class_id: ClassId
+    workout: WorkoutName
+    start_at: Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+Command = Annotated[Start | Pause | Resume | Stop | SetMode | LoadWorkout | SignIn | SignOut | ClassStart,
+                    Field(discriminator="name")]
+COMMAND_NAMES = ("start", "pause", "resume", "stop", "set-mode", "load-workout", "sign-in", "sign-out",
+                 "class-start")
 
 
 class CommandResult(BaseModel):

@@ -29,6 +29,7 @@ from controller.core.safety.supervisor import SafetySupervisor, Verdict
 from controller.core.session import Session
 from controller.core.session_state import SessionState
 from controller.core.session_totals import SessionTotals
+from controller.core.wall_clock import WallClock
 from controller.core.workouts.engine import WorkoutProgress
 from controller.settings.machine import MachineConfig
 from drivers.board import Board
@@ -68,7 +69,7 @@ class ControlLoop:
 
     def __init__(self, board: Board, clock: Clock, config: MachineConfig,
                  model: BrakeModel | None = None, mode: Mode | None = None,
-                 metres_per_count: float | None = None) -> None:
+                 metres_per_count: float | None = None, wall: WallClock | None = None) -> None:
         self.board = board
         self.clock = clock
         self.config = config
@@ -95,7 +96,7 @@ class ControlLoop:
         #: (the session recorder takes its 1 Hz records here, the console wakes its push).
         self.snapshot_listeners: list[Callable[[Snapshot], None]] = []
         #: The session's lifecycle and the dispatch of commands (controller/core/session.py).
-        self.session = Session(config, clock, self.events, self)
+        self.session = Session(config, clock, self.events, self, wall)
 
     # --- control from outside ---------------------------------------------------------
     def set_mode(self, mode: Mode) -> None:
@@ -194,7 +195,7 @@ class ControlLoop:
         await self.activate()
         start = clock.now_s()
         self._mode_started_s = start
-        if self.session.state == SessionState.READY:
+        if self.session.state == SessionState.READY and self.session.armed is None:
             self.session.begin()
         deadline = start + self.period_s
         self.stats.start(start)
@@ -291,6 +292,7 @@ class ControlLoop:
         self._command = self._next_command(self._demand_ma, plan.probe)
 
     async def _cycle(self, now_s: float) -> None:
+        self.session.on_cycle(now_s)  # an armed class starts on this machine's own clock
         # Exchange, link supervision, reconnection and sensor plausibility: None = no usable sample.
         sample = await self._exchange(now_s)
         if not self._delivered:

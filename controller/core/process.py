@@ -86,6 +86,7 @@ class CoreHost:
                                 state=lambda: loop.session.state.value)
         self.endpoint = endpoint
         endpoint.send(info)
+        endpoint.send(core_status(loop))  # services know the athlete, body mass, class before the first cycle
         loop.snapshot_listeners.append(self._on_snapshot)
         loop.events.listeners.append(endpoint.send)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.parent_gone, "SIGTERM")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from controller.core.channel import PROTOCOL_VERSION, CoreInfo, CoreStatus
+from controller.core.channel import PROTOCOL_VERSION, ClassStatus, CoreInfo, CoreStatus
 
 if TYPE_CHECKING:
     from controller.core.loop import ControlLoop
@@ -35,8 +35,9 @@ def core_status(loop: ControlLoop) -> CoreStatus:
     records = safety.records
     report = loop.stats.report()
     command = loop.next_command
+    now_s = loop.clock.now_s()
     return CoreStatus(
-        t_s=loop.clock.now_s(), session_id=session.id, session_state=session.state.value,
+        t_s=now_s, session_id=session.id, session_state=session.state.value,
         session_started_at=session.started_at,
         workout=workout.name if workout is not None else None,
         workout_title=workout.title if workout is not None else None, segment_span=span,
@@ -45,7 +46,25 @@ def core_status(loop: ControlLoop) -> CoreStatus:
         active_faults=tuple(r.as_dict() for r in safety.active_records()), brake_inhibited=safety.brake_inhibited,
         link_ok=not safety.link.lost, link_errors=loop.link_errors, stopping=loop.stopping,
         next_setpoint_ma=command.brake_setpoint_ma, next_control_bits=command.control_bits,
-        loop_rate_hz=report.rate_hz, lateness_p99_ms=report.lateness_p99_ms, missed=report.missed)
+        loop_rate_hz=report.rate_hz, lateness_p99_ms=report.lateness_p99_ms, missed=report.missed,
+        athlete=session.session_athlete if session.recording else session.athlete,
+        body_mass_kg=session.body_mass_kg, group_class=class_status(loop, now_s))
+
+
+def class_status(loop: ControlLoop, now_s: float) -> ClassStatus | None:
+    """The class armed on the loop (its countdown on the loop's clock), else the class of the
+    session running or last run (a finished class still shows its result)."""
+    session = loop.session
+    armed = session.armed
+    if armed is not None:
+        return ClassStatus(class_id=armed.class_id, workout=armed.workout.name,
+                           start_at=armed.start_at.isoformat(timespec="milliseconds"), armed=True,
+                           starts_in_s=round(armed.start_loop_s - now_s, 3))
+    if session.class_id is not None:
+        return ClassStatus(class_id=session.class_id,
+                           workout=session.workout.name if session.workout is not None else None,
+                           start_at=session.start_at, armed=False)
+    return None
 
 
 def core_info(loop: ControlLoop, calibration: Mapping[str, Any] | None = None,

@@ -53,6 +53,16 @@ class SessionSummary(ActivityTotals):
     #: Part of distance_m estimated across gaps the encoder could not count (docs/metrics.md).
     estimated_m: float = 0.0
     calibration: str = "nominal"
+    #: Who ran it (controller/core/athlete.py): id and name, None when nobody signed in.
+    athlete: str | None = None
+    athlete_name: str | None = None
+    #: The body mass the metrics used (the athlete's, else the machine's default).
+    body_mass_kg: float | None = None
+    #: The group class it belonged to, its announced start (UTC, ms) and how late this
+    #: machine began it on its own clock (ms; None outside a class).
+    class_id: str | None = None
+    start_at: str | None = None
+    start_lag_ms: float | None = None
     segments: list[SegmentSummary] = []
     faults: list[dict[str, object]] = []
 

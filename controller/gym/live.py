@@ -48,7 +48,7 @@ class LiveBoard:
             "distance_m": view.distance_m, "heart_rate_bpm": view.heart_rate_bpm, "mode": view.mode,
             "target": view.target, "workout": view.workout, "segment": view.segment, "faults": view.faults,
             "session_state": view.session_state, "staleness_s": round(view.staleness_last_s, 3),
-            "athlete": None,
+            "athlete": view.athlete, "athlete_name": view.athlete_name, "class": view.class_id,
         }
 
     def machines(self) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """The hub's tables (SQLAlchemy Core): one schema for SQLite and PostgreSQL.
 
 Changing a table means a new alembic revision in `migrations/versions/` (the tables here
-are what the newest revision creates). Athletes and classes come in a later revision; a
-session's `athlete` and `class` read as null until then.
+are what the newest revision creates). Athletes and classes (revision 0002) are in
+`controller/gym/athletes_schema.py`, on the same metadata.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ sessions = Table(
     Column("energy_kcal", Float, nullable=False),
     Column("summary_json", Text, nullable=False),
     Column("received_at", Float, nullable=False),  # hub wall time (Unix seconds)
+    # Revision 0002: who ran it and in which class (null: nobody signed in, no class).
+    Column("athlete", String(64), index=True),
+    Column("class_id", String(64), index=True),
 )
 
 #: The 1 Hz records, as the machine stored them; (session, second) is unique.

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
+from controller.gym.athletes_web import AthletesHub
 from controller.gym.database import DatabaseError, open_engine, safe_url
 from controller.gym.link import DEFAULT_CLIENT_ID, HubLink
 from controller.gym.live import LiveBoard
@@ -37,6 +38,8 @@ class HubOptions:
     web_address: str = DEFAULT_WEB
     web: WebSection = field(default_factory=WebSection)
     client_id: str = DEFAULT_CLIENT_ID
+    #: The site whose roster is published even before any machine of it is seen.
+    site: str = "gym"
 
 
 async def open_when_ready(db_url: str) -> Engine:
@@ -67,7 +70,10 @@ async def serve_hub(options: HubOptions) -> None:
     board = LiveBoard(options.mqtt.prefix)
     link = HubLink(options.mqtt, board.tracker, store, client_id=options.client_id, on_live=board.touched)
     hub_web = HubWeb(board, store, options.web, stats=lambda: link_stats(link))
-    runner = web.AppRunner(hub_web.app(), access_log=None)
+    athletes_hub = AthletesHub(engine, board, options.mqtt, options.site)  # athletes and classes (issue 14)
+    app = hub_web.app()
+    athletes_hub.add_routes(app, hub_web)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     stop = asyncio.Event()
@@ -79,7 +85,8 @@ async def serve_hub(options: HubOptions) -> None:
           file=sys.stderr, flush=True)
     if not options.web.trust_local or host not in ("127.0.0.1", "localhost", "::1"):
         hub_web.operators.open_pairing()
-    tasks = [asyncio.create_task(link.run()), asyncio.create_task(hub_web.push_loop())]
+    tasks = [asyncio.create_task(link.run()), asyncio.create_task(hub_web.push_loop()),
+             asyncio.create_task(athletes_hub.publish_loop(options.mqtt, options.site))]
     try:
         await stop.wait()
     finally:

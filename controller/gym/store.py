@@ -88,8 +88,8 @@ def list_entry(row: Any) -> dict[str, Any]:
         "state": row.state, "workout": row.workout, "mode": row.mode, "direction": row.direction,
         "elapsed_s": row.elapsed_s, "distance_m": row.distance_m, "forward_m": row.forward_m,
         "backward_m": row.backward_m, "avg_power_w": row.avg_power_w, "energy_kcal": row.energy_kcal,
-        # Filled once athletes and classes exist at the hub (a later schema revision).
-        "athlete": None, "class": None,
+        # Who ran it and in which class (revision 0002; null for nobody / no class).
+        "athlete": row.athlete, "class": row.class_id,
     }
 
 
@@ -134,7 +134,7 @@ class HubStore:
             "direction": direction_of(summary), "elapsed_s": summary.elapsed_s, "distance_m": summary.distance_m,
             "forward_m": summary.forward_m, "backward_m": summary.backward_m, "avg_power_w": summary.avg_power_w,
             "energy_kcal": summary.energy_kcal, "summary_json": summary.model_dump_json(),
-            "received_at": time.time()}
+            "received_at": time.time(), "athlete": summary.athlete, "class_id": summary.class_id}
         # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING.
         inserted = conn.execute(self._ignore_duplicates(sessions).values(row).returning(sessions.c.id)).first()
         if inserted is not None:

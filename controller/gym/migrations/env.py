@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from controller.gym import athletes_schema  # noqa: F401  (its tables join the metadata)
 from controller.gym.schema import metadata
 
 connection = context.config.attributes["connection"]

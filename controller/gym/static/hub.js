@@ -62,7 +62,7 @@ function show(m) {
   fields.mode.textContent = m.mode + (m.target === null || m.target === undefined ? "" : ` ${m.target}`);
   fields.workout.textContent = m.workout ? `${m.workout} / segment ${m.segment ?? "–"}` : "—";
   fields.session.textContent = m.session_state || "—";
-  fields.athlete.textContent = m.athlete || "—";
+  fields.athlete.textContent = m.athlete_name || m.athlete || "—";
   fields.faults.textContent = m.faults.length ? m.faults.map((f) => f.kind || f.fault || "fault").join(", ") : "none";
   fields.faults.className = m.faults.length ? "faults" : "";
   fields.seen.textContent = m.last_seen ? new Date(m.last_seen * 1000).toLocaleTimeString() : "never";

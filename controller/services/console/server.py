@@ -22,8 +22,9 @@ from aiohttp import WSMsgType, web
 from pydantic import TypeAdapter, ValidationError
 
 from controller.core.commands import Command, CommandResult
+from controller.services.athletes.feed import GymFeed
 from controller.services.bounded_json import BadJson, JsonLimits, loads_bounded
-from controller.services.console import tech
+from controller.services.console import athletes, tech
 from controller.services.console.auth import (
     SESSION_COOKIE,
     Announce,
@@ -68,9 +69,11 @@ class Console:
     """The console of one machine's core: the aiohttp app and its WebSocket broadcaster."""
 
     def __init__(self, core: CoreView, data_dir: Path | None, clock: SecondsClock = time.monotonic,
-                 announce: Announce = announce_on_terminal) -> None:
+                 announce: Announce = announce_on_terminal, feed: GymFeed | None = None) -> None:
         self.core = core
         self.data_dir = data_dir
+        #: The hub's roster and leaderboards, and personal-best announcements (None: no hub).
+        self.feed = feed
         web_cfg = core.info.config.web
         self.web_cfg = web_cfg
         self.operators = OperatorSessions(web_cfg.operator_pin, clock, announce)
@@ -89,6 +92,7 @@ class Console:
             web.get("/api/session", self._whoami), web.post("/api/session", self._sign_in),
             web.delete("/api/session", self._sign_out),
             web.get("/", self._page("index.html")), web.get("/tech", self._page("tech.html")),
+            *athletes.routes(core, feed, self._command_refusal, clock),
             web.get("/ws", self._ws), web.get("/api/state", self._state),
             web.post("/api/command", self._command), web.get("/api/workouts", self._workouts),
             web.get("/api/sessions", self._sessions),
@@ -123,6 +127,7 @@ class Console:
 
     def state(self) -> dict[str, Any]:
         return {**console_state(self.core, self._last_snap or self.core.latest, self._last_wall_ms),
+                **athletes.athlete_state(self.core, self.feed),
                 "storage": storage_status(self.data_dir), "backward_cap_kmh": self._backward_cap_kmh}
 
     async def broadcast(self) -> None:
@@ -307,15 +312,16 @@ def _export_in_thread(data_dir: Path, sid: str, fmt: str) -> Any:
 
 def console_service(address: str, data_dir: Path | None,
                     ready: Callable[[str], None] | None = None, clock: SecondsClock = time.monotonic,
-                    announce: Announce = announce_on_terminal,
+                    announce: Announce = announce_on_terminal, feed: GymFeed | None = None,
                     ) -> Callable[[CoreView], Coroutine[Any, Any, None]]:
     """The console as a service for `run_controller`. Port 0 picks a free port; `ready`
     is called with the URL once it listens; `clock` times sessions and lockouts; `announce`
-    shows pairing and fault-clear codes on the machine's own terminal."""
+    shows pairing and fault-clear codes on the machine's own terminal; `feed` brings the hub's
+    athlete roster and class leaderboards (controller/services/athletes/feed.py)."""
     host, port = parse_address(address)
 
     async def service(core: CoreView) -> None:
-        console = Console(core, data_dir, clock, announce)
+        console = Console(core, data_dir, clock, announce, feed)
         runner = web.AppRunner(console.app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)

@@ -117,11 +117,13 @@ class FtmsPeripheral:
             self.transport.notify(MACHINE_STATUS, self.control.statuses.popleft())
 
     def publish_data(self) -> None:
-        """Notify the latest Treadmill Data (nothing before the first cycle)."""
+        """Notify the latest Treadmill Data (nothing before the first cycle and the core's first status)."""
         snapshot = self.core.latest
-        if snapshot is None:
+        # The signed-in athlete's body mass, else the config's default (from the core's status).
+        mass_kg = self.core.status.body_mass_kg
+        if snapshot is None or mass_kg is None:
             return
-        record = treadmill_data(snapshot, self.core.info.config.athlete.body_mass_kg)
+        record = treadmill_data(snapshot, mass_kg)
         for packet in split_treadmill_data(record, self.max_payload):
             self.transport.notify(TREADMILL_DATA, packet)
             self.packets_sent += 1

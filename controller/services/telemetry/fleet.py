@@ -42,7 +42,16 @@ class MachineView:
     speed_mps: float = 0.0
     power_w: float = 0.0
     distance_m: float = 0.0
+    forward_m: float = 0.0
+    backward_m: float = 0.0
+    work_j: float = 0.0
     heart_rate_bpm: int | None = None
+    #: Who is on it and which class it runs or waits for (from its state; docs/athlete-screen.md).
+    athlete: str | None = None
+    athlete_name: str | None = None
+    class_id: str | None = None
+    session_id: str = ""
+    started_at: str | None = None
     last_seen_s: float | None = None  # monotonic time of the last message of any kind
     last_seq: int | None = None
     batches: int = 0
@@ -116,6 +125,11 @@ class FleetTracker:
         view.workout = state.get("workout")
         view.segment = state.get("segment")
         view.faults = state.get("faults", [])
+        view.athlete = state.get("athlete")
+        view.athlete_name = state.get("athlete_name")
+        view.class_id = state.get("class_id")
+        view.session_id = state.get("session_id") or ""
+        view.started_at = state.get("started_at")
 
     def _on_telemetry(self, view: MachineView, batch: dict[str, Any]) -> None:
         seq = int(batch["seq"])
@@ -134,6 +148,9 @@ class FleetTracker:
             view.speed_mps = float(last["speed_mps"])
             view.power_w = float(last["power_w"])
             view.distance_m = float(last["distance_m"])
+            view.forward_m = float(last.get("forward_m", 0.0))
+            view.backward_m = float(last.get("backward_m", 0.0))
+            view.work_j = float(last.get("work_j", 0.0))
             view.heart_rate_bpm = last.get("heart_rate_bpm")
 
     def snapshot(self) -> list[dict[str, Any]]:

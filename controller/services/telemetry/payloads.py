@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.core.athlete import Athlete
 from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
 
 PAYLOAD_VERSION = 1
@@ -29,6 +30,7 @@ class TelemetrySample(_Payload):
     backward_m: float
     power_w: float = Field(description="power at the belt, horizontal force × speed")
     force_n: float
+    work_j: float = Field(0.0, description="the session's work so far (a class leaderboard ranks by it)")
     brake_current_ma: int = Field(description="measured coil current")
     setpoint_ma: int = Field(description="the controller's brake setpoint")
     saturated: bool = Field(description="the brake cannot produce what the mode asks")
@@ -64,6 +66,11 @@ class StatePayload(_Payload):
     workout: str | None = None
     segment: int | None = None
     faults: list[dict[str, Any]] = Field([], description="faults still active (see the `event` topic for all)")
+    athlete: str | None = Field(None, description="id of the athlete signed in (or of the running session's)")
+    athlete_name: str | None = None
+    class_id: str | None = Field(None, description="the class of the running session, or the armed one")
+    start_at: str | None = Field(None, description="the armed or running class's start (UTC ISO 8601, ms)")
+    started_at: str | None = Field(None, description="when the current session began (UTC ISO 8601, ms)")
     updated_at: float = Field(description="UTC wall time (Unix seconds)")
 
 
@@ -101,6 +108,55 @@ class CommandAck(_Payload):
     state: str = Field("", description="session state after the command")
 
 
+class PinCheck(_Payload):
+    """An athlete's PIN as the hub publishes it: scrypt of the PIN with a per-athlete salt,
+    never the PIN (controller/services/athletes/pin.py)."""
+
+    salt_hex: str = Field(min_length=16, max_length=64, pattern=r"^[0-9a-f]+$")
+    scrypt_hex: str = Field(min_length=32, max_length=128, pattern=r"^[0-9a-f]+$")
+
+
+class RosterEntry(Athlete):
+    """One athlete of the gym's roster: what a machine needs to sign them in."""
+
+    pin: PinCheck | None = None
+
+
+class RosterPayload(_Payload):
+    """The gym's athletes, published retained by the hub on `<prefix>/<site>/athletes`."""
+
+    v: int = PAYLOAD_VERSION
+    site: str
+    athletes: list[RosterEntry] = Field(max_length=5000)
+    updated_at: float = Field(description="UTC wall time (Unix seconds)")
+
+
+class LeaderboardRow(_Payload):
+    """One machine of a class, ranked by distance (then work)."""
+
+    rank: int = Field(ge=1)
+    machine: str
+    athlete: str | None = None
+    athlete_name: str | None = None
+    distance_m: float
+    forward_m: float = 0.0
+    backward_m: float = 0.0
+    work_j: float = 0.0
+    avg_power_w: float = 0.0
+    status: Literal["waiting", "running", "finished", "out"] = "running"
+
+
+class LeaderboardPayload(_Payload):
+    """A class's live leaderboard, published by the hub on `<prefix>/<site>/class/<id>/leaderboard`."""
+
+    v: int = PAYLOAD_VERSION
+    class_id: str
+    workout: str | None = None
+    start_at: str | None = None
+    rows: list[LeaderboardRow] = Field(max_length=500)
+    updated_at: float = Field(description="UTC wall time (Unix seconds)")
+
+
 class SessionRecords(_Payload):
     """A finished session's 1 Hz records, in chunks, sent on `records` before its summary
     (through the same outbox, so they survive outages and restarts); the last chunk carries
@@ -127,4 +183,6 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "records": SessionRecords.model_json_schema(),
         "cmd/<name>": CommandRequest.model_json_schema(),
         "cmd/<name>/ack": CommandAck.model_json_schema(),
+        "<site>/athletes": RosterPayload.model_json_schema(),
+        "<site>/class/<id>/leaderboard": LeaderboardPayload.model_json_schema(),
     }

@@ -32,6 +32,7 @@ import aiomqtt
 
 from controller.core.events import Event, Subscription
 from controller.core.loop import Snapshot
+from controller.services.athletes.feed import GymFeed
 from controller.services.core_view import CoreView
 from controller.services.telemetry.commands import handle_command
 from controller.services.telemetry.discovery import discovery_messages
@@ -45,6 +46,8 @@ from controller.settings.mqtt import MqttSection
 log = logging.getLogger(__name__)
 
 GOODBYE_TIMEOUT_S = 3.0
+#: Session states in which a session is on (running or paused): its class is the machine's.
+RECORDING_STATES = ("running", "paused")
 
 
 def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | None = None,
@@ -70,10 +73,13 @@ def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | Non
 class MqttTelemetry:
     """One machine's MQTT link. Use an instance as a runtime service: `await svc(core)`."""
 
-    def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None) -> None:
+    def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None,
+                 feed: GymFeed | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
         self.client_id = client_id
+        #: The hub's roster and class leaderboards for the console (None: not followed).
+        self.feed = feed
         self.telemetry: DropOldestQueue[bytes] = DropOldestQueue(settings.queue_size)
         self.events: DropOldestQueue[bytes] = DropOldestQueue(settings.event_queue_size)
         self.connected = asyncio.Event()
@@ -182,6 +188,9 @@ class MqttTelemetry:
             for topic, payload in discovery_messages(topics, self.settings.ha_prefix):
                 await client.publish(topic, payload, qos=1, retain=True)
         await client.subscribe(topics.cmd_filter, qos=1)
+        if self.feed is not None:
+            await client.subscribe(topics.roster, qos=1)
+            await client.subscribe(topics.leaderboard_filter, qos=0)
         self.connected.set()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_telemetry(client))
@@ -258,19 +267,44 @@ class MqttTelemetry:
 
     async def _serve_commands(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            name = str(message.topic).rsplit("/", 1)[-1]
+            topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            if self._feed_message(topic, payload):
+                continue
+            name = topic.rsplit("/", 1)[-1]
             ack = await handle_command(self.core.execute, self.topics.machine, name, payload,
                                        self.core.status.session_state, retained=message.retain)
             self.commands_handled += 1
             await client.publish(self.topics.ack(name), ack.model_dump_json(), qos=1)
             self._check_state()
 
+    def _feed_message(self, topic: str, payload: bytes) -> bool:
+        """A roster or leaderboard from the hub (True), or not one (a command)."""
+        feed = self.feed
+        if feed is None:
+            return False
+        if topic == self.topics.roster:
+            feed.update_roster(payload)
+            return True
+        head = f"{self.topics.prefix}/{self.topics.site}/class/"
+        if topic.startswith(head) and topic.endswith("/leaderboard"):
+            feed.update_leaderboard(payload)
+            return True
+        return False
+
     # --- producers (never touch the network) ------------------------------------------
     def _state(self) -> dict[str, Any]:
         status = self.core.status
         snap = self.core.latest
+        athlete = status.athlete
+        group_class = status.group_class
+        if group_class is not None and not group_class.armed and status.session_state not in RECORDING_STATES:
+            group_class = None  # its session has ended: the machine is no longer in the class
         return {
+            "athlete": athlete.id if athlete else None, "athlete_name": athlete.name if athlete else None,
+            "class_id": group_class.class_id if group_class else None,
+            "start_at": group_class.start_at if group_class else None,
+            "started_at": status.session_started_at or None,
             "machine": self.topics.machine, "site": self.topics.site, "session_id": status.session_id,
             "session_state": status.session_state, "mode": status.mode, "target": status.target,
             "workout": snap.workout if snap is not None else None,
@@ -375,7 +409,8 @@ def _sample(snap: Any) -> TelemetrySample:
         t_s=round(snap.t_s, 3), speed_mps=round(snap.motion.speed_mps, 3),
         distance_m=round(totals.distance_m, 2), forward_m=round(totals.forward_m, 2),
         backward_m=round(totals.backward_m, 2), power_w=round(totals.power_w, 1),
-        force_n=round(totals.force_n, 1), brake_current_ma=snap.sample.brake_current_ma,
+        force_n=round(totals.force_n, 1), work_j=round(totals.work_j, 1),
+        brake_current_ma=snap.sample.brake_current_ma,
         setpoint_ma=snap.setpoint_ma, saturated=snap.demand.saturated,
         heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok)
 
@@ -383,11 +418,12 @@ def _sample(snap: Any) -> TelemetrySample:
 OUTBOX_FILE = "mqtt-outbox.sqlite3"
 
 
-def mqtt_service(section: MqttSection, url: str | None, data_dir: Path) -> MqttTelemetry | None:
+def mqtt_service(section: MqttSection, url: str | None, data_dir: Path,
+                 feed: GymFeed | None = None) -> MqttTelemetry | None:
     """The MQTT service for `millctl run`: `--mqtt URL` overrides the config's `[mqtt]`
     section; None when MQTT is neither asked for nor enabled. The outbox lives in the data dir."""
     if url is not None:
         section = section.with_url(url)
     if not section.enabled:
         return None
-    return MqttTelemetry(section, Outbox(Path(data_dir) / OUTBOX_FILE))
+    return MqttTelemetry(section, Outbox(Path(data_dir) / OUTBOX_FILE), feed=feed)

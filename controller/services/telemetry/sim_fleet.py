@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, RunResult, run_controller
+from controller.services.athletes.feed import GymFeed
 from controller.services.core_link.in_process import InProcessCore
 from controller.services.core_view import CoreView
 from controller.services.telemetry.outbox import Outbox
@@ -26,10 +27,12 @@ def machine_name(prefix: str, index: int) -> str:
 async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, data_dir: Path,
                         runner: str = "steady:2.5", duration_s: float | None = None,
                         name_prefix: str = "sim", handle_signals: bool = False,
-                        warmup_s: float = 0.0) -> list[RunResult]:
+                        warmup_s: float = 0.0, idle: bool = False) -> list[RunResult]:
     """Run `count` machines on real time until `duration_s` passes (or SIGINT/SIGTERM).
     Loop statistics count from `warmup_s` seconds after the last machine started, so the
-    others' start-up (imports, connections) does not count as control lateness."""
+    others' start-up (imports, connections) does not count as control lateness. With `idle`
+    the machines wait for a start (a gym class, controller/core/session.py) and follow the
+    hub's roster and leaderboards like a machine on the gym floor."""
     loops: list[ControlLoop] = []
     stopping = asyncio.Event()
 
@@ -63,8 +66,8 @@ async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, da
         await asyncio.sleep(period_s * i / count)
         machine_config = config.model_copy(update={"machine": config.machine.model_copy(
             update={"name": machine_name(name_prefix, i + 1)})})
-        telemetry = MqttTelemetry(mqtt, Outbox(outbox_path))
-        options = RunOptions(runner=runner, duration_s=duration_s, seed=i, speedup=1.0, board_url="sim")
+        telemetry = MqttTelemetry(mqtt, Outbox(outbox_path), feed=GymFeed() if idle else None)
+        options = RunOptions(runner=runner, duration_s=duration_s, seed=i, speedup=1.0, board_url="sim", idle=idle)
         return await run_controller(machine_config, options, [telemetry, register])
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))

@@ -10,6 +10,13 @@
 | `records` | no | 1 | `SessionRecords` (a finished session's 1 Hz records, chunked, before its summary) |
 | `cmd/<name>` | no | 1 | `CommandRequest` (in) |
 | `cmd/<name>/ack` | no | 1 | `CommandAck` (out) |
+
+Per site, published by the gym hub and read by every machine's console:
+
+| topic | retained | QoS | payload |
+|---|---|---|---|
+| `<prefix>/<site>/athletes` | yes | 1 | `RosterPayload` (the athletes a console lists at sign-in) |
+| `<prefix>/<site>/class/<id>/leaderboard` | yes | 0 | `LeaderboardPayload` (live ranks of a class) |
 """
 
 from __future__ import annotations
@@ -60,6 +67,19 @@ class MachineTopics:
     def cmd_filter(self) -> str:
         """Subscription for every command addressed to this machine."""
         return f"{self.base}/cmd/+"
+
+    @property
+    def roster(self) -> str:
+        """The site's athlete roster (retained, from the hub)."""
+        return f"{self.prefix}/{self.site}/athletes"
+
+    @property
+    def leaderboard_filter(self) -> str:
+        """Every class leaderboard of the site."""
+        return f"{self.prefix}/{self.site}/class/+/leaderboard"
+
+    def leaderboard(self, class_id: str) -> str:
+        return f"{self.prefix}/{self.site}/class/{class_id}/leaderboard"
 
     def cmd(self, name: str) -> str:
         return f"{self.base}/cmd/{name}"

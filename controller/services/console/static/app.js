@@ -55,6 +55,7 @@ function showMessage(text) { $("message").hidden = !text; $("message").textConte
 
 function render(s) {
   state = s;
+  if (typeof renderAthlete === "function") renderAthlete(s);   // athlete.js: name, level, class, bests
   $("machine").textContent = s.machine;
   const st = s.session.state;
   $("state").textContent = st; $("state").dataset.state = st;
