@@ -174,6 +174,7 @@ class Athlete:
         self._step_impulse_ns = 0.0  # athlete's impulse along the running direction, this step
         self._step_moved_m = 0.0  # belt travel this step, signed
         self._step_direction = 1.0
+        self._step_speed_mps = 0.0  # belt speed at the step's foot strike
         #: Every completed step and the running sums the truth reports (simulator/stride.py).
         self.stride = StrideTruth()
         self.strength = 1.0
@@ -207,11 +208,11 @@ class Athlete:
             self._relax_heart(abs(self.force_n * speed_mps), dt_s)
             return self.force_n
         if self._step_rate_hz == 0.0 or direction != self._step_direction:
-            self._open_step(t_s, target, direction, first=True)
+            self._open_step(t_s, target, direction, speed_mps, first=True)
         phase = self._stride_phase + self._step_rate_hz * dt_s
         if phase >= 1.0:
-            self._close_step(t_s)
-            self._open_step(t_s, target, direction, first=False)
+            self._close_step(t_s, speed_mps)
+            self._open_step(t_s, target, direction, speed_mps, first=False)
             phase = self._stride_phase + self._step_rate_hz * dt_s
         self._stride_phase = phase
         pulse = self._push * (1.0 - p.stride_amplitude * math.cos(2.0 * math.pi * phase))
@@ -224,7 +225,8 @@ class Athlete:
         self._relax_heart(abs(self.force_n * speed_mps), dt_s)
         return self.force_n
 
-    def _open_step(self, t_s: float, target_mps: float, direction: float, first: bool) -> None:
+    def _open_step(self, t_s: float, target_mps: float, direction: float, speed_mps: float,
+                   first: bool) -> None:
         """Begin a step (per step, not per millisecond: the draws and the side live here). A
         run that begins or turns round starts on the left foot, as the athlete is told to."""
         p, options, rng = self.params, self.profile.stride, self._stride_rng
@@ -238,10 +240,12 @@ class Athlete:
         self._step_start_s = t_s
         self._step_impulse_ns = self._step_moved_m = 0.0
         self._step_direction = direction
+        self._step_speed_mps = speed_mps
 
-    def _close_step(self, t_s: float) -> None:
+    def _close_step(self, t_s: float, speed_mps: float) -> None:
         self.stride.add(self._step_start_s, t_s - self._step_start_s, self._left,
-                        self._step_direction > 0, self._step_impulse_ns, abs(self._step_moved_m))
+                        self._step_direction > 0, self._step_impulse_ns, abs(self._step_moved_m),
+                        self._step_speed_mps, speed_mps)
 
     def _relax_heart(self, power_w: float, dt_s: float) -> None:
         p = self.params

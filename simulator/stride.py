@@ -13,22 +13,32 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+#: The sums (and so the truth's metrics) are over steps at an even pace: the belt's speed
+#: changed by less than this fraction over the step — the same rule as the controller's
+#: (controller/core/stride/detector.py, STEADY_FRACTION).
+STEADY_FRACTION = 0.05
 #: Steps kept in the list (about 2 h of running); the sums go on past it.
 MAX_STEPS_KEPT = 20_000
 #: Backward runners take shorter, quicker steps than forward at the same speed (docs/stride.md);
 #: the default simulated athlete keeps the forward rate backward all the same, because the ERG
 #: grading averages power over three ~2.8 Hz steps. `cadence=` plays a quicker backward runner.
 BACKWARD_CADENCE_RATIO = 1.0
-#: Below this speed the athlete walks, above it runs (the walk–run transition is near 2 m/s).
-WALK_RUN_MPS = 2.0
+BACKWARD_SPEED_RATIO = 0.65
+#: Walking below the first speed, running above the second, and a blend between (the
+#: walk–run transition is near 2 m/s).
+WALK_MPS, RUN_MPS = 1.8, 2.6
 
 
 def cadence_for_speed_spm(speed_mps: float, direction: float) -> float:
     """The simulated athlete's natural step rate (steps/min) at a belt speed: walking about
-    100 + 12·v (114 at 1.2 m/s), running 150 + 7·v (171 at 3 m/s, 178 at 4 m/s), and backward
-    `BACKWARD_CADENCE_RATIO` times that."""
-    v = abs(speed_mps)
-    cadence = 100.0 + 12.0 * v if v < WALK_RUN_MPS else 150.0 + 7.0 * v
+    100 + 12·v (114 at 1.2 m/s), running 150 + 7·v (171 at 3 m/s, 178 at 4 m/s), blended
+    in between, and backward `BACKWARD_CADENCE_RATIO` times that."""
+    # Backward, a speed feels as hard as a 1/0.65× faster one forward (the athlete's backward
+    # top speed is 0.65× the forward one, simulator.athlete): 2 m/s backward runs like 3 forward.
+    v = abs(speed_mps) / (BACKWARD_SPEED_RATIO if direction < 0 else 1.0)
+    walk, run = 100.0 + 12.0 * v, 150.0 + 7.0 * v
+    blend = min(1.0, max(0.0, (v - WALK_MPS) / (RUN_MPS - WALK_MPS)))
+    cadence = walk + (run - walk) * blend
     return cadence * (BACKWARD_CADENCE_RATIO if direction < 0 else 1.0)
 
 
@@ -82,11 +92,13 @@ class TrueStep:
     forward: bool
     impulse_ns: float  # the athlete's impulse on the belt along the running direction
     length_m: float  # belt travel during the step
+    steady: bool  # the belt's speed changed by less than STEADY_FRACTION of it over the step
 
 
 @dataclass
 class StrideTruth:
-    """Running sums of the true steps, forward and backward apart, and the steps kept."""
+    """Running sums of the true steps at an even pace, forward and backward apart, and every
+    step (the first MAX_STEPS_KEPT)."""
 
     sums: dict[str, float] = field(default_factory=lambda: {
         f"{d}_{k}": 0.0 for d in ("forward", "backward")
@@ -94,7 +106,13 @@ class StrideTruth:
     steps: list[TrueStep] = field(default_factory=list)
 
     def add(self, start_s: float, duration_s: float, left: bool, forward: bool,
-            impulse_ns: float, length_m: float) -> None:
+            impulse_ns: float, length_m: float, speed_start_mps: float, speed_end_mps: float) -> None:
+        mean = 0.5 * (abs(speed_start_mps) + abs(speed_end_mps))
+        steady = abs(abs(speed_end_mps) - abs(speed_start_mps)) <= STEADY_FRACTION * mean
+        if len(self.steps) < MAX_STEPS_KEPT:
+            self.steps.append(TrueStep(start_s, duration_s, left, forward, impulse_ns, length_m, steady))
+        if not steady:
+            return
         d = "forward" if forward else "backward"
         s = self.sums
         s[f"{d}_steps"] += 1.0
@@ -104,8 +122,6 @@ class StrideTruth:
         if left:
             s[f"{d}_left_impulse_ns"] += impulse_ns
         s[f"{d}_length_m"] += length_m
-        if len(self.steps) < MAX_STEPS_KEPT:
-            self.steps.append(TrueStep(start_s, duration_s, left, forward, impulse_ns, length_m))
 
 
 def stride_metrics(sums: Mapping[str, float], direction: str | None = None) -> dict[str, float | None]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.core.brake_model import BrakeModel
 
@@ -34,17 +34,44 @@ SLOPE_WINDOW_S = 0.08
 TREND_TAU_S = 1.0
 #: The PLL's phase detector averages over this time constant (a few steps).
 PHASE_TAU_S = 0.6
+#: The first lock must hold this long before the PLL runs back to the belt's start to find
+#: the run's first step (a fresh lock can still be half a step out).
+SETTLE_S = 3.0
+#: Quality factor of the band-pass in front of the PLL (bandwidth = rate / Q).
+BAND_Q = 2.0
+#: The lock's quality averages over this time constant.
+QUALITY_TAU_S = 2.0
 #: Loop gains: phase correction per second per cycle of error, and frequency correction.
 PLL_KP = 0.8
 PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
-AUTOCORR_S = 4.0
+AUTOCORR_S = 3.0
 AUTOCORR_HZ = 50.0
-AUTOCORR_EVERY_S = 1.0
-#: Below this belt speed there is no stride to follow (standing, a sled at a crawl).
+AUTOCORR_EVERY_S = 0.5
+#: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
+#: (a harmonic, or a change of pace faster than the PLL follows).
+RETUNE_FRACTION = 0.1
+#: A step whose belt speed changes by less than this fraction of its speed is at an even pace
+#: (the session's cadence, step length and balance are over those: docs/stride.md).
+STEADY_FRACTION = 0.05
+#: Below this belt speed there is no stride to count (standing, a sled at a crawl).
 MIN_SPEED_MPS = 0.3
-#: Lock: the rhythm's strength over its own noise must reach this (see `quality`).
+#: The belt is moving (a run, and its first step, begin) above this speed.
+MOVING_MPS = 0.03
+#: Lock: the rhythm's strength over its own noise must reach this (see `quality`), and it is
+#: lost below the lower figure.
 LOCK_QUALITY = 4.0
+UNLOCK_QUALITY = 1.0
+MIN_HZ = MIN_CADENCE_SPM / 60.0
+MAX_HZ = MAX_CADENCE_SPM / 60.0
+#: Samples kept while the rhythm is not followed (2 min at 250 Hz).
+MAX_UNLOCKED_SAMPLES = 30_000
+
+
+def is_steady(speed_start_mps: float, speed_end_mps: float) -> bool:
+    """The step's speed change is below STEADY_FRACTION of its speed."""
+    mean = 0.5 * (abs(speed_start_mps) + abs(speed_end_mps))
+    return abs(abs(speed_end_mps) - abs(speed_start_mps)) <= STEADY_FRACTION * mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +84,21 @@ class DetectedStep:
     forward: bool
     impulse_ns: float  # push along the running direction: m·Δv + ∫(brake + friction) dt
     length_m: float
+    speed_start_mps: float  # belt speed (magnitude) at the foot strikes that open and close it
+    speed_end_mps: float
+    #: Found going back over a stretch where the rhythm was not followed (`_catch_up`): its
+    #: timing is the PLL's guess there, good for the count of steps, not for the metrics.
+    caught_up: bool = False
 
     @property
     def left(self) -> bool:
         return self.index % 2 == 0
+
+    @property
+    def steady(self) -> bool:
+        """A step at an even pace (the belt's speed changed by less than STEADY_FRACTION over
+        it): the ones whose push says something about the gait, not about speeding up."""
+        return is_steady(self.speed_start_mps, self.speed_end_mps)
 
 
 class StepDetector:
@@ -72,19 +110,30 @@ class StepDetector:
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
-        self.direction = direction  # +1, −1, or 0 while stopped
+        self.direction = direction  # +1, −1, or 0 while the belt stands
         self._t: float | None = None  # time of the last centred sample
-        self._trend = 0.0
-        self._impulse = 0.0  # cumulative push along the direction (m·v + ∫R)
-        self._x = 0.0
-        self._phase = 0.0  # cycles (steps) since the run began, fractional
+        self._trend1 = self._trend2 = 0.0
+        self._impulse = 0.0  # ∫(brake + friction) dt since the run began
+        self._x = self._push_prev = self._v = 0.0
+        self._phase = 0.0  # cycles (steps) of the PLL since the run began, fractional
         self._freq_hz = 0.0  # 0: not yet acquired
         self._c = self._s = 0.0  # I/Q of the phase detector
-        self._var = 0.0  # trend-free speed power, for the quality
+        self._cq = self._sq = 0.0  # the same over QUALITY_TAU_S, for the lock
+        self._var = 0.0  # swing power, for the quality
         self._hist: deque[float] = deque(maxlen=int(AUTOCORR_S * AUTOCORR_HZ))
+        self._band = BandPass()
         self._hist_t = 0.0
         self._next_autocorr = 0.0
-        self._last_boundary: tuple[float, float, float] | None = None  # (t, impulse, x)
+        #: (time, rate) of the autocorrelation's answers while not locked, for `_catch_up`.
+        self._hints: list[tuple[float, float]] = []
+        #: (t, swing, push, x) while the rhythm is not followed: since the run began, or since
+        #: the last step counted. At the next lock the PLL runs back over it (`_catch_up`).
+        #: Each: (t, swing, push, x, speed, PLL phase, rate, locked) after the sample.
+        self._unlocked: list[tuple[float, float, float, float, float, float, float, bool]] = []
+        self._origin: int | None = None  # PLL cycle of the run's first step (a left one)
+        self._locked_since = 0.0
+        #: The last foot strike counted: (t, push, x, cycle, speed); None until the first lock.
+        self._last_boundary: tuple[float, float, float, int, float] | None = None
         self.quality = 0.0
         self.locked = False
 
@@ -97,7 +146,7 @@ class StepDetector:
         if len(samples) < 3 or samples[-1][0] - samples[0][0] < 0.5 * SLOPE_WINDOW_S:
             return []
         tc, xc, v, current = _centred_fit(samples)
-        direction = 1.0 if v > MIN_SPEED_MPS else -1.0 if v < -MIN_SPEED_MPS else 0.0
+        direction = 1.0 if v > MOVING_MPS else -1.0 if v < -MOVING_MPS else 0.0
         if direction != self.direction:
             self._reset_run(direction)
         if direction == 0.0:
@@ -112,8 +161,8 @@ class StepDetector:
         if not math.isfinite(resist):
             resist = 0.0
         if last_t is None:
-            self._trend, self._x = v, x
-            self._impulse = model.belt_mass_kg * abs(v)
+            self._trend1, self._x, self._v = v, x, abs(v)
+            self._push_prev = model.belt_mass_kg * abs(v)
             self._hist_t = t
             self._next_autocorr = t + AUTOCORR_EVERY_S
             return []
@@ -121,61 +170,176 @@ class StepDetector:
         if dt <= 0:
             return []
         self._impulse += resist * dt
-        impulse = self._impulse + model.belt_mass_kg * abs(v)
-        self._trend += (v - self._trend) * min(1.0, dt / TREND_TAU_S)
-        swing = (v - self._trend) * self.direction  # along the running direction
+        push = self._impulse + model.belt_mass_kg * abs(v)  # the athlete's impulse since the run began
+        # Two first-order high-passes: a steady speed change (a ramp) leaves no offset behind.
+        k_trend = min(1.0, dt / TREND_TAU_S)
+        self._trend1 += (v - self._trend1) * k_trend
+        hp1 = v - self._trend1
+        self._trend2 += (hp1 - self._trend2) * k_trend
+        swing = (hp1 - self._trend2) * self.direction  # along the running direction
         while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
             self._hist_t += 1.0 / AUTOCORR_HZ
             self._hist.append(swing)
+        # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
+        # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
+        swing = self._band.filter(swing, self._freq_hz, dt) if self._freq_hz > 0.0 else 0.0
         if t >= self._next_autocorr:
             self._next_autocorr = t + AUTOCORR_EVERY_S
-            self._check_frequency()
-        if self._freq_hz == 0.0:
-            self._x = x
-            return []
-        # Phase detector: the swing is −a·sin(2π·phase) when locked (the speed falls fastest
-        # at the foot strike, phase 0, where the push is least).
+            rate = self._autocorr_rate()
+            if rate is not None:
+                # Only a clear disagreement retunes, and only a PLL that lost the rhythm: the
+                # autocorrelation is coarse (a lag step is 5 % of a step), the PLL fine.
+                if self._freq_hz == 0.0 or (not self.locked and abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION):
+                    self._freq_hz = rate
+                if not self.locked:
+                    self._hints.append((t, rate))
+        steps: list[DetectedStep] = []
+        if self._freq_hz > 0.0:
+            before, was_locked = self._phase, self.locked
+            self._pll(swing, dt)
+            if not self.locked or self._origin is None:
+                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked))
+            if self.locked and not was_locked:
+                self._locked_since = t
+                if self._origin is not None:
+                    steps = self._catch_up()
+            elif self.locked and self._origin is None and t - self._locked_since >= SETTLE_S:
+                steps = self._catch_up()
+            elif math.floor(self._phase) > math.floor(before) and self.locked and self._origin is not None:
+                cycle = math.floor(self._phase)
+                frac = (cycle - before) / (self._phase - before)
+                step = self._close(last_t + frac * dt, self._push_prev + frac * (push - self._push_prev),
+                                   self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
+                if step is not None:
+                    steps.append(step)
+        self._x, self._push_prev, self._v = x, push, abs(v)
+        return steps
+
+    def _pll(self, swing: float, dt: float) -> None:
+        """One PLL update. The swing is −a·sin(2π·phase) when locked: the belt slows fastest at
+        the foot strike (phase 0), where the push is least."""
         angle = 2.0 * math.pi * self._phase
         k = min(1.0, dt / PHASE_TAU_S)
         self._c += (swing * math.cos(angle) - self._c) * k
         self._s += (swing * math.sin(angle) - self._s) * k
-        self._var += (swing * swing - self._var) * k
         error = math.atan2(-self._c, -self._s) / (2.0 * math.pi)  # cycles, −½..½
-        amp2 = self._c * self._c + self._s * self._s
-        # What 1/k independent samples of pure noise would leave in the I/Q: var·k (roughly).
-        self.quality = amp2 / max(self._var * k, 1e-12)
-        self.locked = self.quality >= LOCK_QUALITY
-        self._freq_hz = min(MAX_CADENCE_SPM / 60.0, max(MIN_CADENCE_SPM / 60.0,
-                                                        self._freq_hz + PLL_KI * error * dt))
-        before = self._phase
+        # Lock quality over a longer time: rhythm power over what 1/kq samples of pure noise
+        # would leave in the I/Q (≈ var·kq).
+        kq = min(1.0, dt / QUALITY_TAU_S)
+        self._cq += (swing * math.cos(angle) - self._cq) * kq
+        self._sq += (swing * math.sin(angle) - self._sq) * kq
+        self._var += (swing * swing - self._var) * kq
+        self.quality = (self._cq * self._cq + self._sq * self._sq) / max(self._var * kq, 1e-18)
+        if self.locked:
+            self.locked = self.quality >= UNLOCK_QUALITY
+        elif self.quality >= LOCK_QUALITY:
+            self.locked = True
+        self._freq_hz = min(MAX_HZ, max(MIN_HZ, self._freq_hz + PLL_KI * error * dt))
         self._phase += self._freq_hz * dt + PLL_KP * error * dt
-        steps: list[DetectedStep] = []
-        if math.floor(self._phase) > math.floor(before):
-            # a turn completed: the foot strike was between the two samples
-            frac = (math.floor(self._phase) - before) / (self._phase - before)
-            tb = last_t + frac * dt
-            ib = self._impulse_at(frac, impulse, dt, resist)
-            xb = self._x + frac * (x - self._x)
-            prev = self._last_boundary
-            index = math.floor(self._phase) - 1
-            if prev is not None and self.locked:
-                steps.append(DetectedStep(prev[0], tb - prev[0], index - 1, self.direction > 0,
-                                          ib - prev[1], abs(xb - prev[2])))
-            self._last_boundary = (tb, ib, xb) if self.locked else None
-        self._x = x
+
+    def _remember(self, sample: tuple[float, float, float, float, float, float, float, bool]) -> None:
+        """Keep a sample of a stretch the steps are not counted in (for `_catch_up`)."""
+        unlocked = self._unlocked
+        unlocked.append(sample)
+        if len(unlocked) > MAX_UNLOCKED_SAMPLES:
+            # Lost for too long: which step comes next is no longer known.
+            del unlocked[:len(unlocked) - MAX_UNLOCKED_SAMPLES]
+            self._last_boundary = None
+            self._origin = None
+
+    def _catch_up(self) -> list[DetectedStep]:
+        """The rhythm is followed again (or for the first time): run the PLL backwards over the
+        stretch it was not, from now to the last step counted — or to the moment the belt began
+        to move, whose open step was the run's first, taken with the left foot (the athlete's
+        convention, docs/stride.md). The foot strikes it passes are counted as steps, and the
+        count of steps (so the side) carries over the stretch."""
+        history, self._unlocked = self._unlocked, []
+        hints, self._hints = self._hints, []
+        if not history:
+            return []
+        anchor = self._last_boundary
+        phase, freq, c, s = self._phase, self._freq_hz, self._c, self._s
+        strikes: list[tuple[float, float, float, int, float]] = []  # (t, push, x, cycle, speed), newest first
+        later = history[-1]
+        lowest = math.floor(phase)
+        for sample in reversed(history[:-1]):
+            t, swing = sample[0], sample[1]
+            dt = later[0] - t
+            if anchor is not None and t < anchor[0]:
+                break
+            if sample[7]:
+                # the forward PLL was locked here: its own phase and rate stand
+                before = phase
+                phase, freq = sample[5], sample[6]
+                if math.floor(phase) < lowest and before > phase:
+                    lowest = math.floor(phase)
+                    frac = (before - lowest - 1) / (before - phase)
+                    strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
+                                    later[3] + frac * (sample[3] - later[3]), lowest + 1,
+                                    later[4] + frac * (sample[4] - later[4])))
+                angle = 2.0 * math.pi * phase
+                k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
+                c += (swing * math.cos(angle) - c) * k
+                s += (swing * math.sin(angle) - s) * k
+                later = sample
+                continue
+            while hints and hints[-1][0] - AUTOCORR_S / 2 > t:
+                # going back past the middle of an autocorrelation's window: its rate held there
+                rate = hints.pop()[1]
+                if abs(rate / freq - 1.0) > RETUNE_FRACTION:
+                    freq = rate
+            if dt > 0:
+                before = phase
+                phase -= freq * dt
+                if math.floor(phase) < lowest:
+                    # crossed a whole turn going back (each turn once, however the corrections
+                    # wobble): a foot strike between `sample` and `later`
+                    lowest = math.floor(phase)
+                    frac = (before - lowest - 1) / (before - phase)  # from `later` back
+                    strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
+                                    later[3] + frac * (sample[3] - later[3]), lowest + 1,
+                                    later[4] + frac * (sample[4] - later[4])))
+            angle = 2.0 * math.pi * phase
+            k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
+            c += (swing * math.cos(angle) - c) * k
+            s += (swing * math.sin(angle) - s) * k
+            error = math.atan2(-c, -s) / (2.0 * math.pi)
+            freq = min(MAX_HZ, max(MIN_HZ, freq - PLL_KI * error * dt))
+            phase += PLL_KP * error * dt
+            later = sample
+        if anchor is not None:
+            # The PLL kept counting turns through the stretch; its count stands (a count found
+            # going back from a fresh lock is no surer), and the strikes found fill the gap.
+            strikes = [st for st in strikes if st[0] > anchor[0] + 0.5 / freq]
+        if anchor is None:
+            # back at the belt's start: the turn open there is the first step
+            if self._origin is None:
+                self._origin = math.floor(phase)
+            self._last_boundary = None
+        steps = []
+        for t, push, x, cycle, speed in reversed(strikes):
+            step = self._close(t, push, x, cycle, speed)
+            if step is not None:
+                # while locked (the settling seconds) the timing is the PLL's own
+                steps.append(step if step.t_s >= self._locked_since else replace(step, caught_up=True))
         return steps
 
-    def _impulse_at(self, frac: float, impulse_now: float, dt: float, resist: float) -> float:
-        # between two samples the push grows about linearly: interpolate back from now
-        return impulse_now - (1.0 - frac) * resist * dt
+    def _close(self, t: float, push: float, x: float, cycle: int, speed: float) -> DetectedStep | None:
+        """A foot strike at `t` (PLL turn `cycle`): close the step it ends, open the next."""
+        prev = self._last_boundary
+        self._last_boundary = (t, push, x, cycle, speed)
+        if prev is None or self._origin is None or abs(self._trend1) < MIN_SPEED_MPS:
+            return None
+        return DetectedStep(prev[0], t - prev[0], prev[3] - self._origin, self.direction > 0,
+                            push - prev[1], abs(x - prev[2]), prev[4], speed)
 
-    def _check_frequency(self) -> None:
-        """Autocorrelation of the last seconds of swing: start the PLL there, or pull it back
-        when it has wandered to a harmonic."""
+    def _autocorr_rate(self) -> float | None:
+        """Step rate (Hz) from the autocorrelation of the last seconds of swing, or None when
+        no rhythm shows. It starts the PLL, and pulls it back from a harmonic or a pace change."""
         hist = list(self._hist)
         n = len(hist)
         if n < AUTOCORR_HZ * 1.5:
-            return
+            return None
         lo = int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM)
         hi = min(n // 2, int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1)
         # First differences: what changes within a step, not the drift of a speed change (nor,
@@ -192,10 +356,10 @@ class StepDetector:
         # the best true peak (a lag at the edge of the range is no evidence of a rhythm)
         peaks = [i for i in range(1, len(scores) - 1) if scores[i - 1] < scores[i] >= scores[i + 1]]
         if not peaks:
-            return
+            return None
         best = max(peaks, key=scores.__getitem__)
         if scores[best] <= 0.1:
-            return
+            return None
         lag = best + lo
         # A stride (two steps) can correlate better than a step when one side pushes harder:
         # take the half lag when it holds a peak of its own.
@@ -203,10 +367,30 @@ class StepDetector:
         near_half = [i for i in peaks if abs(i + lo - half) <= 2]
         if near_half and scores[near_half[0]] > 0.3 * scores[best]:
             lag = near_half[0] + lo
-        lag_s = _refine_lag(scores, lag - lo, lo) / AUTOCORR_HZ
-        freq = 1.0 / lag_s
-        if not self.locked or abs(freq / self._freq_hz - 1.0) > 0.15:
-            self._freq_hz = freq
+        return AUTOCORR_HZ / _refine_lag(scores, lag - lo, lo)
+
+
+class BandPass:
+    """A second-order band-pass (RBJ cookbook, 0 dB at the centre), retuned when the centre or
+    the sample period moves by more than 1 %."""
+
+    def __init__(self, q: float = BAND_Q) -> None:
+        self.q = q
+        self._f = self._dt = 0.0
+        self._b0 = self._a1 = self._a2 = 0.0
+        self._x1 = self._x2 = self._y1 = self._y2 = 0.0
+
+    def filter(self, x: float, centre_hz: float, dt: float) -> float:
+        if abs(centre_hz - self._f) > 0.01 * self._f or abs(dt - self._dt) > 0.01 * self._dt:
+            self._f, self._dt = centre_hz, dt
+            w0 = 2.0 * math.pi * centre_hz * dt
+            alpha = math.sin(w0) / (2.0 * self.q)
+            a0 = 1.0 + alpha
+            self._b0, self._a1, self._a2 = alpha / a0, -2.0 * math.cos(w0) / a0, (1.0 - alpha) / a0
+        y = self._b0 * (x - self._x2) - self._a1 * self._y1 - self._a2 * self._y2
+        self._x2, self._x1 = self._x1, x
+        self._y2, self._y1 = self._y1, y
+        return y
 
 
 def _refine_lag(scores: list[float], i: int, lo: int) -> float:

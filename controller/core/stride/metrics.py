@@ -99,7 +99,11 @@ class StrideStats:
         return cls(DirectionStats(), DirectionStats())
 
     def add(self, step: DetectedStep) -> None:
-        (self.forward if step.forward else self.backward).add(step)
+        """Count a step at an even pace (`DetectedStep.steady`) found while the rhythm was
+        followed; a step that speeds the belt up or slows it down says more about the change of
+        pace than about the gait, and a step found going back (`caught_up`) has a guessed timing."""
+        if step.steady and not step.caught_up:
+            (self.forward if step.forward else self.backward).add(step)
 
     @property
     def both(self) -> DirectionStats:

@@ -13,6 +13,8 @@ from controller.core.stride.metrics import DirectionStats, StrideStats
 
 #: The live figures are over the last this many steps (about 7 s of running).
 LIVE_STEPS = 20
+#: Steps kept for the session's chart and test rigs (about 2 h of running); the sums go on.
+MAX_STEPS_KEPT = 20_000
 
 
 class StrideTracker:
@@ -23,6 +25,8 @@ class StrideTracker:
         self.session = StrideStats.empty()
         self._recent: deque[DetectedStep] = deque(maxlen=LIVE_STEPS)
         self._position_m = 0.0
+        #: The session's steps, oldest first (the first MAX_STEPS_KEPT).
+        self.steps: list[DetectedStep] = []
 
     def update(self, motion: Motion, current_ma: float) -> list[DetectedStep]:
         """Account one cycle; returns the steps it completed."""
@@ -31,6 +35,8 @@ class StrideTracker:
         for step in steps:
             self.session.add(step)
             self._recent.append(step)
+            if len(self.steps) < MAX_STEPS_KEPT:
+                self.steps.append(step)
         return steps
 
     def live(self) -> dict[str, Any]:

@@ -1,0 +1,108 @@
+"""Helpers for the stride tests: run the control loop on the in-process simulator (virtual time)
+and grade the steps it found against the simulated athlete's true steps.
+
+Grading, as docs/stride.md states it: a true step is detected when a detected step starts within
+0.45 of a step's duration of it (one detected step per true step); a detected step that matches
+none is spurious. Cadence and balance are compared over the same window, and for the whole
+session against the simulator's truth."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from modes_helpers import sim_loop
+
+from controller.core.modes.catalog import Mode
+from controller.core.stride.detector import DetectedStep
+from controller.runtime import truth_delta
+from controller.settings.machine import MachineConfig, load_config
+from simulator.stride import TrueStep
+
+
+@dataclass
+class Grade:
+    """How the controller's steps compare with the true ones over the graded window."""
+
+    true_steps: int
+    detected_steps: int
+    matched: int
+    same_side: int
+    true_cadence_spm: float
+    cadence_spm: float
+    true_balance_pct: float
+    balance_pct: float
+    session: dict[str, Any]
+    truth: dict[str, Any]
+
+    @property
+    def detected_fraction(self) -> float:
+        return self.matched / self.true_steps
+
+    @property
+    def spurious_fraction(self) -> float:
+        return (self.detected_steps - self.matched) / max(1, self.detected_steps)
+
+    @property
+    def cadence_error(self) -> float:
+        return self.cadence_spm / self.true_cadence_spm - 1.0
+
+    @property
+    def balance_error_pp(self) -> float:
+        return self.balance_pct - self.true_balance_pct
+
+    def summary(self) -> str:
+        return (f"steps {self.matched}/{self.true_steps} matched, {self.detected_steps} found, "
+                f"same side {self.same_side}; cadence {self.cadence_spm:.2f} vs {self.true_cadence_spm:.2f}; "
+                f"balance {self.balance_pct:.2f} vs {self.true_balance_pct:.2f}")
+
+
+def config_at(rate_hz: float) -> MachineConfig:
+    config = load_config()
+    return config.model_copy(update={"loop": config.loop.model_copy(update={"rate_hz": rate_hz})})
+
+
+def _cadence(durations: list[float]) -> float:
+    return 60.0 / statistics.fmean(durations)
+
+
+def _balance(impulses: list[tuple[bool, float]]) -> float:
+    total = sum(j for _, j in impulses)
+    return 100.0 * sum(j for left, j in impulses if left) / total
+
+
+def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float,
+          start_s: float, end_s: float) -> tuple[int, int, int, int, float, float, float, float]:
+    """Match steps in [start_s, end_s] of simulator time; returns counts and window metrics."""
+    window = [s for s in true if start_s <= s.start_s <= end_s]
+    mine = [s for s in found if start_s <= s.t_s + board_offset_s <= end_s]
+    free = list(mine)
+    matched = same_side = 0
+    for step in window:
+        tol = 0.45 * step.duration_s
+        best = min(free, key=lambda d: abs(d.t_s + board_offset_s - step.start_s), default=None)
+        if best is not None and abs(best.t_s + board_offset_s - step.start_s) <= tol:
+            free.remove(best)
+            matched += 1
+            same_side += best.left == step.left
+    return (len(window), len(mine), matched, same_side,
+            _cadence([s.duration_s for s in window]), _cadence([s.duration_s for s in mine]),
+            _balance([(s.left, s.impulse_ns) for s in window]),
+            _balance([(s.left, max(0.0, s.impulse_ns)) for s in mine]))
+
+
+async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.0, mode: Mode | None = None,
+                     rate_hz: float = 100.0, **options: Any) -> Grade:
+    """Run `runner` for `duration_s` of virtual time and grade the steps from `settle_s` on."""
+    loop, board = sim_loop(runner, mode, config_at(rate_hz), **options)
+    emulator = board.emulator
+    async with board:
+        start = emulator.truth.as_dict()
+        await loop.run(duration_s)
+        end = emulator.truth.as_dict()
+    tracker = loop.session.totals.stride
+    assert tracker is not None, "the session never ran a cycle"
+    first_ms = loop.estimator.first_board_time_ms or 0
+    counts = grade(emulator.athlete.stride.steps, tracker.steps, first_ms / 1000.0, settle_s, duration_s - 1.0)
+    return Grade(*counts, session=loop.session.totals.as_json(), truth=truth_delta(start, end))
