@@ -34,9 +34,6 @@ class AthleteParams:
     v0_forward_mps: float = 9.0
     backward_ratio: float = 0.65
     stride_amplitude: float = 0.30  # the push's swing about its mean, ±(fraction) of the drive
-    # Step-to-step variation of the push (CV). 0 by default: the ERG grading in tests/ averages
-    # athlete power over three steps, and a varying push would leave its own noise there.
-    push_cv: float = 0.0
     resist_fraction: float = 0.25  # share of F0 the athlete can use to hold the belt back
     # How hard the athlete corrects a speed error. A runner holds the pace within a stride or
     # two when the resistance changes (≈0.1 s for the 90 kg belt), not over seconds; a
@@ -229,12 +226,12 @@ class Athlete:
                    first: bool) -> None:
         """Begin a step (per step, not per millisecond: the draws and the side live here). A
         run that begins or turns round starts on the left foot, as the athlete is told to."""
-        p, options, rng = self.params, self.profile.stride, self._stride_rng
+        options, rng = self.profile.stride, self._stride_rng
         cadence = options.cadence_spm or cadence_for_speed_spm(abs(target_mps), direction)
         duration = 60.0 / cadence * max(0.5, 1.0 + options.step_cv * rng.gauss(0.0, 1.0))
         self._left = True if first else not self._left
         side = 1.0 + options.asym if self._left else 1.0 - options.asym
-        self._push = side * max(0.5, 1.0 + p.push_cv * rng.gauss(0.0, 1.0))
+        self._push = side * max(0.5, 1.0 + options.push_cv * rng.gauss(0.0, 1.0))
         self._step_rate_hz = 1.0 / duration
         self._stride_phase = 0.0
         self._step_start_s = t_s

@@ -277,6 +277,10 @@ class BoardEmulator:
         """The board's clock, unwrapped (the register wraps it at 65536)."""
         return math.floor(self.elapsed_s * 1000.0) + self._time_offset_ms
 
+    def board_ms_at(self, elapsed_s: float) -> float:
+        """The board's clock (unwrapped, not rounded) at a time since the emulator started."""
+        return elapsed_s * 1000.0 + self._time_offset_ms
+
     def input_values(self) -> dict[str, int]:
         """Raw input register values latched now."""
         counts = math.floor(self.belt.position_m / self.machine.metres_per_count)

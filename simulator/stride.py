@@ -49,6 +49,7 @@ class StrideOptions:
     cadence_spm: float | None = None
     asym: float = 0.0  # left push (1 + asym)× the nominal, right (1 − asym)×
     step_cv: float = 0.02  # step-to-step variation of step time (coefficient of variation)
+    push_cv: float = 0.0  # step-to-step variation of the push (coefficient of variation)
 
 
 #: option name -> (field, lowest, highest)
@@ -56,19 +57,21 @@ _OPTIONS: Mapping[str, tuple[str, float, float]] = {
     "cadence": ("cadence_spm", 40.0, 240.0),
     "asym": ("asym", -0.5, 0.5),
     "cv": ("step_cv", 0.0, 0.2),
+    "pushcv": ("push_cv", 0.0, 0.3),
 }
 
 
 def parse_stride_options(spec: str, items: Iterable[str]) -> StrideOptions:
     """`cadence=176` (steps/min, fixed whatever the speed), `asym=0.08` (−0.5..0.5),
-    `cv=0.02` (step-time variation, 0..0.2). Anything else is a `ValueError` naming it."""
+    `cv=0.02` (step-time variation, 0..0.2), `pushcv=0.05` (push variation, 0..0.3; default 0:
+    the ERG grading averages power over three steps). Anything else is a `ValueError`."""
     values: dict[str, float] = {}
     for item in items:
         name, sep, text = item.strip().partition("=")
         name = name.strip().lower()
         if name not in _OPTIONS or not sep:
             raise ValueError(f"runner {spec!r}: unknown stride option {item.strip()!r}; use "
-                             f"cadence=STEPS_PER_MIN, asym=FRACTION or cv=FRACTION after ';'")
+                             f"cadence=STEPS_PER_MIN, asym=FRACTION, cv=FRACTION or pushcv=FRACTION after ';'")
         field_name, low, high = _OPTIONS[name]
         try:
             value = float(text)

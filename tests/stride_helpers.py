@@ -8,6 +8,7 @@ session against the simulator's truth."""
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,8 @@ class Grade:
 
     true_steps: int
     detected_steps: int
-    matched: int
+    matched: int  # true steps in the window that a detected step matches
+    unmatched_found: int  # detected steps in the window that match no true step
     same_side: int
     true_cadence_spm: float
     cadence_spm: float
@@ -42,7 +44,7 @@ class Grade:
 
     @property
     def spurious_fraction(self) -> float:
-        return (self.detected_steps - self.matched) / max(1, self.detected_steps)
+        return self.unmatched_found / max(1, self.detected_steps)
 
     @property
     def cadence_error(self) -> float:
@@ -53,7 +55,8 @@ class Grade:
         return self.balance_pct - self.true_balance_pct
 
     def summary(self) -> str:
-        return (f"steps {self.matched}/{self.true_steps} matched, {self.detected_steps} found, "
+        return (f"steps {self.matched}/{self.true_steps} matched, {self.detected_steps} found "
+                f"({self.unmatched_found} spurious), "
                 f"same side {self.same_side}; cadence {self.cadence_spm:.2f} vs {self.true_cadence_spm:.2f}; "
                 f"balance {self.balance_pct:.2f} vs {self.true_balance_pct:.2f}")
 
@@ -73,23 +76,31 @@ def _balance(impulses: list[tuple[bool, float]]) -> float:
 
 
 def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float,
-          start_s: float, end_s: float) -> tuple[int, int, int, int, float, float, float, float]:
-    """Match steps in [start_s, end_s] of simulator time; returns counts and window metrics."""
-    window = [s for s in true if start_s <= s.start_s <= end_s]
-    mine = [s for s in found if start_s <= s.t_s + board_offset_s <= end_s]
-    free = list(mine)
-    matched = same_side = 0
-    for step in window:
-        tol = 0.45 * step.duration_s
-        best = min(free, key=lambda d: abs(d.t_s + board_offset_s - step.start_s), default=None)
-        if best is not None and abs(best.t_s + board_offset_s - step.start_s) <= tol:
-            free.remove(best)
-            matched += 1
-            same_side += best.left == step.left
-    return (len(window), len(mine), matched, same_side,
-            _cadence([s.duration_s for s in window]), _cadence([s.duration_s for s in mine]),
-            _balance([(s.left, s.impulse_ns) for s in window]),
-            _balance([(s.left, max(0.0, s.impulse_ns)) for s in mine]))
+          start_s: float, end_s: float) -> tuple[int, int, int, int, int, float, float, float, float]:
+    """Match steps one to one over the whole run (so a step at a window edge finds its partner
+    outside it), then count in [start_s, end_s] of simulator time; returns counts and the
+    window's metrics."""
+    starts = [d.t_s + board_offset_s for d in found]
+    partner: dict[int, int] = {}  # detected index -> true index
+    taken: set[int] = set()
+    for ti, step in enumerate(true):
+        j = bisect.bisect_left(starts, step.start_s)
+        candidates = [k for k in (j - 1, j) if 0 <= k < len(found) and k not in partner]
+        best = min(candidates, key=lambda k: abs(starts[k] - step.start_s), default=None)
+        if best is not None and abs(starts[best] - step.start_s) <= 0.45 * step.duration_s:
+            partner[best] = ti
+            taken.add(ti)
+    window = [ti for ti, s in enumerate(true) if start_s <= s.start_s <= end_s]
+    mine = [k for k, t in enumerate(starts) if start_s <= t <= end_s]
+    matched = sum(1 for ti in window if ti in taken)
+    unmatched = sum(1 for k in mine if k not in partner)
+    same_side = sum(1 for k in mine if k in partner and found[k].left == true[partner[k]].left)
+    w_true = [true[ti] for ti in window]
+    w_mine = [found[k] for k in mine]
+    return (len(window), len(mine), matched, unmatched, same_side,
+            _cadence([s.duration_s for s in w_true]), _cadence([s.duration_s for s in w_mine]),
+            _balance([(s.left, s.impulse_ns) for s in w_true]),
+            _balance([(s.left, max(0.0, s.impulse_ns)) for s in w_mine]))
 
 
 async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.0, mode: Mode | None = None,

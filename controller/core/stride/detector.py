@@ -30,6 +30,10 @@ MAX_CADENCE_SPM = 230.0
 #: Velocity is a least-squares slope over this much board time (centred: the detector runs
 #: this half-window behind the newest sample).
 SLOPE_WINDOW_S = 0.08
+#: The rhythm is followed at up to this rate (a faster loop's samples all feed the slope).
+#: Following it at 50 Hz from a 100 Hz loop halves the cost but loses steps (bench/RESULTS.md).
+PROCESS_HZ = 1000.0
+PROCESS_PERIOD_S = 1.0 / PROCESS_HZ - 1e-4  # a hair under: a 50 Hz loop's jitter skips nothing
 #: The slow speed (what is not step swing) follows over this time constant.
 TREND_TAU_S = 1.0
 #: The PLL's phase detector averages over this time constant (a few steps).
@@ -106,13 +110,14 @@ class StepDetector:
 
     def __init__(self, model: BrakeModel) -> None:
         self.model = model
-        self._samples: deque[tuple[float, float, float]] = deque()  # (t, x, current) in the window
+        self._window = SlopeWindow(SLOPE_WINDOW_S)
+        self._last_processed_s = -math.inf
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
         self.direction = direction  # +1, −1, or 0 while the belt stands
         self._t: float | None = None  # time of the last centred sample
-        self._trend1 = self._trend2 = 0.0
+        self._trend1 = self._trend2 = self._speed = 0.0
         self._impulse = 0.0  # ∫(brake + friction) dt since the run began
         self._x = self._push_prev = self._v = 0.0
         self._phase = 0.0  # cycles (steps) of the PLL since the run began, fractional
@@ -139,13 +144,12 @@ class StepDetector:
 
     # --- one sample ---------------------------------------------------------------------
     def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
-        samples = self._samples
-        samples.append((t_s, x_m, current_ma))
-        while len(samples) > 2 and t_s - samples[0][0] > SLOPE_WINDOW_S:
-            samples.popleft()
-        if len(samples) < 3 or samples[-1][0] - samples[0][0] < 0.5 * SLOPE_WINDOW_S:
-            return []
-        tc, xc, v, current = _centred_fit(samples)
+        window = self._window
+        window.add(t_s, x_m, current_ma)
+        if t_s - self._last_processed_s < PROCESS_PERIOD_S or not window.ready():
+            return []  # faster loops feed the slope; the rhythm needs no more than PROCESS_HZ
+        self._last_processed_s = t_s
+        tc, xc, v, current = window.fit()
         direction = 1.0 if v > MOVING_MPS else -1.0 if v < -MOVING_MPS else 0.0
         if direction != self.direction:
             self._reset_run(direction)
@@ -161,7 +165,7 @@ class StepDetector:
         if not math.isfinite(resist):
             resist = 0.0
         if last_t is None:
-            self._trend1, self._x, self._v = v, x, abs(v)
+            self._trend1, self._x, self._v, self._speed = abs(v), x, abs(v), abs(v)
             self._push_prev = model.belt_mass_kg * abs(v)
             self._hist_t = t
             self._next_autocorr = t + AUTOCORR_EVERY_S
@@ -172,27 +176,34 @@ class StepDetector:
         self._impulse += resist * dt
         push = self._impulse + model.belt_mass_kg * abs(v)  # the athlete's impulse since the run began
         # Two first-order high-passes: a steady speed change (a ramp) leaves no offset behind.
-        k_trend = min(1.0, dt / TREND_TAU_S)
-        self._trend1 += (v - self._trend1) * k_trend
-        hp1 = v - self._trend1
+        k_trend = dt / TREND_TAU_S if dt < TREND_TAU_S else 1.0
+        self._speed += (abs(v) - self._speed) * k_trend
+        # The signal is the belt speed along the running direction. (The athlete's push — the
+        # speed plus what the brake took — was tried: it follows an ERG mode's current moves,
+        # but its noise lost more steps over the bench matrix than it found.)
+        u = abs(v)
+        self._trend1 += (u - self._trend1) * k_trend
+        hp1 = u - self._trend1
         self._trend2 += (hp1 - self._trend2) * k_trend
-        swing = (hp1 - self._trend2) * self.direction  # along the running direction
+        swing = hp1 - self._trend2
         while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
             self._hist_t += 1.0 / AUTOCORR_HZ
             self._hist.append(swing)
         # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
         # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
         swing = self._band.filter(swing, self._freq_hz, dt) if self._freq_hz > 0.0 else 0.0
-        if t >= self._next_autocorr:
+        if t >= self._next_autocorr and not self.locked:
+            # Sought by autocorrelation until the PLL locks; a locked PLL is left alone (moving
+            # it on the autocorrelation's word lost more steps over the bench matrix than it
+            # found, and costs a millisecond each time).
             self._next_autocorr = t + AUTOCORR_EVERY_S
             rate = self._autocorr_rate()
             if rate is not None:
-                # Only a clear disagreement retunes, and only a PLL that lost the rhythm: the
-                # autocorrelation is coarse (a lag step is 5 % of a step), the PLL fine.
-                if self._freq_hz == 0.0 or (not self.locked and abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION):
+                # Only a clear disagreement retunes: the autocorrelation is coarse (a lag step
+                # is 5 % of a step), the PLL fine.
+                if self._freq_hz == 0.0 or abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION:
                     self._freq_hz = rate
-                if not self.locked:
-                    self._hints.append((t, rate))
+                self._hints.append((t, rate))
         steps: list[DetectedStep] = []
         if self._freq_hz > 0.0:
             before, was_locked = self._phase, self.locked
@@ -219,23 +230,26 @@ class StepDetector:
         """One PLL update. The swing is −a·sin(2π·phase) when locked: the belt slows fastest at
         the foot strike (phase 0), where the push is least."""
         angle = 2.0 * math.pi * self._phase
-        k = min(1.0, dt / PHASE_TAU_S)
-        self._c += (swing * math.cos(angle) - self._c) * k
-        self._s += (swing * math.sin(angle) - self._s) * k
+        in_phase, quadrature = swing * math.cos(angle), swing * math.sin(angle)
+        k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
+        self._c += (in_phase - self._c) * k
+        self._s += (quadrature - self._s) * k
         error = math.atan2(-self._c, -self._s) / (2.0 * math.pi)  # cycles, −½..½
         # Lock quality over a longer time: rhythm power over what 1/kq samples of pure noise
         # would leave in the I/Q (≈ var·kq).
-        kq = min(1.0, dt / QUALITY_TAU_S)
-        self._cq += (swing * math.cos(angle) - self._cq) * kq
-        self._sq += (swing * math.sin(angle) - self._sq) * kq
+        kq = dt / QUALITY_TAU_S if dt < QUALITY_TAU_S else 1.0
+        self._cq += (in_phase - self._cq) * kq
+        self._sq += (quadrature - self._sq) * kq
         self._var += (swing * swing - self._var) * kq
-        self.quality = (self._cq * self._cq + self._sq * self._sq) / max(self._var * kq, 1e-18)
+        noise = self._var * kq
+        self.quality = (self._cq * self._cq + self._sq * self._sq) / noise if noise > 1e-18 else 0.0
         if self.locked:
             self.locked = self.quality >= UNLOCK_QUALITY
         elif self.quality >= LOCK_QUALITY:
             self.locked = True
-        self._freq_hz = min(MAX_HZ, max(MIN_HZ, self._freq_hz + PLL_KI * error * dt))
-        self._phase += self._freq_hz * dt + PLL_KP * error * dt
+        freq = self._freq_hz + PLL_KI * error * dt
+        self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
+        self._phase += freq * dt + PLL_KP * error * dt
 
     def _remember(self, sample: tuple[float, float, float, float, float, float, float, bool]) -> None:
         """Keep a sample of a stretch the steps are not counted in (for `_catch_up`)."""
@@ -328,7 +342,7 @@ class StepDetector:
         """A foot strike at `t` (PLL turn `cycle`): close the step it ends, open the next."""
         prev = self._last_boundary
         self._last_boundary = (t, push, x, cycle, speed)
-        if prev is None or self._origin is None or abs(self._trend1) < MIN_SPEED_MPS:
+        if prev is None or self._origin is None or self._speed < MIN_SPEED_MPS:
             return None
         return DetectedStep(prev[0], t - prev[0], prev[3] - self._origin, self.direction > 0,
                             push - prev[1], abs(x - prev[2]), prev[4], speed)
@@ -403,19 +417,64 @@ def _refine_lag(scores: list[float], i: int, lo: int) -> float:
     return float(lo + i)
 
 
-def _centred_fit(samples: deque[tuple[float, float, float]]) -> tuple[float, float, float, float]:
-    """Least-squares line through the window: its mean time, position there, slope, mean current."""
-    n = len(samples)
-    st = sx = sc = 0.0
-    for t, x, c in samples:
-        st += t
-        sx += x
-        sc += c
-    tm, xm = st / n, sx / n
-    stt = stx = 0.0
-    for t, x, _ in samples:
-        dt = t - tm
-        stt += dt * dt
-        stx += dt * (x - xm)
-    slope = stx / stt if stt > 0 else 0.0
-    return tm, xm, slope, sc / n
+class SlopeWindow:
+    """The samples of the last `width_s` and a least-squares line through them, kept as running
+    sums (O(1) a sample; the sums are rebuilt now and then so rounding never piles up)."""
+
+    REBUILD_EVERY = 1000
+
+    def __init__(self, width_s: float) -> None:
+        self.width_s = width_s
+        self._samples: deque[tuple[float, float, float]] = deque()
+        self._t0 = self._x0 = 0.0  # origin of the sums (keeps them small)
+        self._n = 0
+        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
+        self._since_rebuild = 0
+
+    def add(self, t: float, x: float, current: float) -> None:
+        samples = self._samples
+        if not samples:
+            self._t0, self._x0 = t, x
+        samples.append((t, x, current))
+        dt, dx = t - self._t0, x - self._x0
+        self._n += 1
+        self._st += dt
+        self._sx += dx
+        self._stt += dt * dt
+        self._stx += dt * dx
+        self._sc += current
+        while len(samples) > 2 and t - samples[0][0] > self.width_s:
+            old = samples.popleft()
+            self._include(*old, -1.0)
+        self._since_rebuild += 1
+        if self._since_rebuild >= self.REBUILD_EVERY:
+            self._rebuild()
+
+    def _include(self, t: float, x: float, current: float, sign: float) -> None:
+        dt, dx = t - self._t0, x - self._x0
+        self._n += int(sign)
+        self._st += sign * dt
+        self._sx += sign * dx
+        self._stt += sign * dt * dt
+        self._stx += sign * dt * dx
+        self._sc += sign * current
+
+    def _rebuild(self) -> None:
+        self._since_rebuild = 0
+        self._t0, self._x0 = self._samples[0][0], self._samples[0][1]
+        self._n = 0
+        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
+        for sample in self._samples:
+            self._include(*sample, 1.0)
+
+    def ready(self) -> bool:
+        samples = self._samples
+        return len(samples) >= 3 and samples[-1][0] - samples[0][0] >= 0.5 * self.width_s
+
+    def fit(self) -> tuple[float, float, float, float]:
+        """The line's mean time, its position there, its slope, and the mean current."""
+        n = self._n
+        tm, xm = self._st / n, self._sx / n
+        var_t = self._stt / n - tm * tm
+        slope = (self._stx / n - tm * xm) / var_t if var_t > 0 else 0.0
+        return self._t0 + tm, self._x0 + xm, slope, self._sc / n
