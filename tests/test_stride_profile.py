@@ -3,6 +3,7 @@ truth it keeps (simulator/stride.py, docs/stride.md)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -54,14 +55,14 @@ def test_cadence_rises_with_speed_and_backward_runs_like_faster_forward() -> Non
     assert cadence_for_speed_spm(2.0, -1.0) == pytest.approx(cadence_for_speed_spm(2.0 / 0.65, 1.0))
     speeds = [0.5 + 0.05 * k for k in range(100)]
     rates = [cadence_for_speed_spm(v, 1.0) for v in speeds]
-    assert all(b >= a for a, b in zip(rates, rates[1:], strict=False))  # no jump down at the walk–run blend
+    assert all(b >= a for a, b in itertools.pairwise(rates))  # no jump down at the walk–run blend
 
 
 def test_steps_alternate_from_the_left_and_asymmetry_shows_in_the_push() -> None:
     emulator = run_emulator("steady:3.0;cadence=180;asym=0.15;cv=0", 20.0)
     steps = emulator.athlete.stride.steps
     assert steps[0].left and steps[0].start_s < 0.2  # the first step from standstill is the left one
-    assert all(a.left != b.left for a, b in zip(steps, steps[1:], strict=False))
+    assert all(a.left != b.left for a, b in itertools.pairwise(steps))
     assert [s.duration_s for s in steps[5:]] == pytest.approx([60 / 180] * len(steps[5:]), abs=0.0011)
     steady = [s for s in steps if s.steady]
     assert len(steady) > 40
