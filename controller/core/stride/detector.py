@@ -52,6 +52,9 @@ PLL_KI = 0.15
 AUTOCORR_S = 3.0
 AUTOCORR_HZ = 50.0
 AUTOCORR_EVERY_S = 0.5
+AUTOCORR_LOCKED_EVERY_S = 1.0
+#: The autocorrelation at the step period must reach this for a lock (noise: about 0 ± 0.1).
+MIN_RHYTHM_SCORE = 0.2
 #: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
 #: (a harmonic, or a change of pace faster than the PLL follows).
 RETUNE_FRACTION = 0.1
@@ -62,6 +65,9 @@ STEADY_FRACTION = 0.05
 MIN_SPEED_MPS = 0.3
 #: The belt is moving (a run, and its first step, begin) above this speed.
 MOVING_MPS = 0.03
+#: The smallest step swing of the belt speed (m/s) followed: a third of the weakest seen (a
+#: free belt at a walk, about 4 mm/s); the count quantisation's beat is ten times smaller.
+MIN_SWING_MPS = 0.0015
 #: Lock: the rhythm's strength over its own noise must reach this (see `quality`), and it is
 #: lost below the lower figure.
 LOCK_QUALITY = 4.0
@@ -140,6 +146,8 @@ class StepDetector:
         #: The last foot strike counted: (t, push, x, cycle, speed); None until the first lock.
         self._last_boundary: tuple[float, float, float, int, float] | None = None
         self.quality = 0.0
+        self.swing_mps = 0.0
+        self.rhythm_score = 0.0
         self.locked = False
 
     # --- one sample ---------------------------------------------------------------------
@@ -192,10 +200,13 @@ class StepDetector:
         # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
         # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
         swing = self._band.filter(swing, self._freq_hz, dt) if self._freq_hz > 0.0 else 0.0
-        if t >= self._next_autocorr and not self.locked:
-            # Sought by autocorrelation until the PLL locks; a locked PLL is left alone (moving
-            # it on the autocorrelation's word lost more steps over the bench matrix than it
-            # found, and costs a millisecond each time).
+        if t >= self._next_autocorr and self.locked:
+            # A locked PLL is not moved on the autocorrelation's word (that lost more steps over
+            # the bench matrix than it found) but must still hear a rhythm there.
+            self._next_autocorr = t + AUTOCORR_LOCKED_EVERY_S
+            self._verify_rhythm()
+        elif t >= self._next_autocorr:
+            # Sought by autocorrelation until the PLL locks.
             self._next_autocorr = t + AUTOCORR_EVERY_S
             rate = self._autocorr_rate()
             if rate is not None:
@@ -243,9 +254,13 @@ class StepDetector:
         self._var += (swing * swing - self._var) * kq
         noise = self._var * kq
         self.quality = (self._cq * self._cq + self._sq * self._sq) / noise if noise > 1e-18 else 0.0
+        # The swing's amplitude (m/s): a rhythm too small to be a step is no step, however clean
+        # (the encoder's count quantisation beats with the loop rate into just such a rhythm).
+        self.swing_mps = 2.0 * math.sqrt(self._cq * self._cq + self._sq * self._sq)
         if self.locked:
-            self.locked = self.quality >= UNLOCK_QUALITY
-        elif self.quality >= LOCK_QUALITY:
+            self.locked = self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
+        elif (self.quality >= LOCK_QUALITY and self.swing_mps >= MIN_SWING_MPS
+              and self.rhythm_score >= MIN_RHYTHM_SCORE):
             self.locked = True
         freq = self._freq_hz + PLL_KI * error * dt
         self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
@@ -349,24 +364,11 @@ class StepDetector:
 
     def _autocorr_rate(self) -> float | None:
         """Step rate (Hz) from the autocorrelation of the last seconds of swing, or None when
-        no rhythm shows. It starts the PLL, and pulls it back from a harmonic or a pace change."""
-        hist = list(self._hist)
-        n = len(hist)
-        if n < AUTOCORR_HZ * 1.5:
-            return None
-        lo = int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM)
-        hi = min(n // 2, int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1)
-        # First differences: what changes within a step, not the drift of a speed change (nor,
-        # as much, the two-step swing of an athlete who pushes harder with one leg).
-        h = [b - a for a, b in itertools.pairwise(hist)]
-        n = len(h)
-        energy = sum(s * s for s in h) or 1e-12
-        scores = []
-        for lag in range(lo, hi + 1):
-            acc = 0.0
-            for i in range(lag, n):
-                acc += h[i] * h[i - lag]
-            scores.append(acc / energy)
+        no rhythm shows; `rhythm_score` keeps the correlation found there (0 when none). It
+        starts the PLL, and pulls it back from a harmonic or a pace change."""
+        self.rhythm_score = 0.0
+        scores, lo = self._autocorr_scores(int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM),
+                                           int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1)
         # the best true peak (a lag at the edge of the range is no evidence of a rhythm)
         peaks = [i for i in range(1, len(scores) - 1) if scores[i - 1] < scores[i] >= scores[i + 1]]
         if not peaks:
@@ -381,7 +383,36 @@ class StepDetector:
         near_half = [i for i in peaks if abs(i + lo - half) <= 2]
         if near_half and scores[near_half[0]] > 0.3 * scores[best]:
             lag = near_half[0] + lo
+        self.rhythm_score = scores[lag - lo]
         return AUTOCORR_HZ / _refine_lag(scores, lag - lo, lo)
+
+    def _autocorr_scores(self, lo: int, hi: int) -> tuple[list[float], int]:
+        """Normalised autocorrelation of the swing's first differences (what changes within a
+        step, not the drift of a speed change, nor as much the two-step swing of an athlete who
+        pushes harder with one leg) at lags lo..hi (samples at AUTOCORR_HZ); and lo."""
+        hist = self._hist
+        if len(hist) < AUTOCORR_HZ * 1.5:
+            return [], lo
+        h = [b - a for a, b in itertools.pairwise(hist)]
+        n = len(h)
+        lo, hi = max(1, lo), min(n // 2, hi)
+        energy = sum(s * s for s in h) or 1e-12
+        scores = []
+        for lag in range(lo, hi + 1):
+            acc = 0.0
+            for i in range(lag, n):
+                acc += h[i] * h[i - lag]
+            scores.append(acc / energy)
+        return scores, lo
+
+    def _verify_rhythm(self) -> None:
+        """A locked PLL's rate must still show in the autocorrelation (a few lags around its
+        period: cheap), else the lock is noise the PLL talked itself into."""
+        lag = AUTOCORR_HZ / self._freq_hz
+        scores, _ = self._autocorr_scores(round(lag) - 2, round(lag) + 2)
+        self.rhythm_score = max(scores, default=0.0)
+        if self.rhythm_score < MIN_RHYTHM_SCORE:
+            self.locked = False
 
 
 class BandPass:
