@@ -17,6 +17,8 @@ import pytest
 from modes_helpers import mode
 from stride_helpers import Grade, run_graded
 
+#: One seed for all (noise, stride variation). The bench runs the matrix on a seed per run.
+SEED = 7
 CASES = [
     # runner, resistance, loop rate
     ("steady:1.2;asym=0.05;cv=0.03;pushcv=0.05", ("level", 0.0), 50.0),
@@ -47,8 +49,8 @@ async def test_steps_cadence_and_balance_match_the_truth() -> None:
     spurious; the detector does not hold that yet (the PLL can run half a step out for a while,
     bench/RESULTS.md lists the runs), so this holds it to what it does: ≥ 95 % and ≤ 4 %."""
     grades = []
-    for seed, (runner, resistance, rate_hz) in enumerate(CASES):
-        g = await run_graded(runner, 30.0, 8.0, mode(*resistance), rate_hz, seed=seed)
+    for runner, resistance, rate_hz in CASES:
+        g = await run_graded(runner, 30.0, 8.0, mode(*resistance), rate_hz, seed=SEED)
         grades.append(g)
         assert abs(g.cadence_error) <= 0.01, g.summary()
         assert balance_error_pp(g.balance_pct, g.true_balance_pct) <= 2.0, g.summary()

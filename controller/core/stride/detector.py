@@ -53,8 +53,9 @@ AUTOCORR_S = 3.0
 AUTOCORR_HZ = 50.0
 AUTOCORR_EVERY_S = 0.5
 AUTOCORR_LOCKED_EVERY_S = 1.0
-#: The autocorrelation at the step period must reach this for a lock (noise: about 0 ± 0.1).
-MIN_RHYTHM_SCORE = 0.2
+#: The autocorrelation at the step period must reach this for a lock (noise: 0 ± 0.1 a lag,
+#: its best of 25 lags up to 0.3).
+MIN_RHYTHM_SCORE = 0.35
 #: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
 #: (a harmonic, or a change of pace faster than the PLL follows).
 RETUNE_FRACTION = 0.1
@@ -359,6 +360,8 @@ class StepDetector:
         self._last_boundary = (t, push, x, cycle, speed)
         if prev is None or self._origin is None or self._speed < MIN_SPEED_MPS:
             return None
+        if not 0.6 < (t - prev[0]) * self._freq_hz < 1.5 or cycle - prev[3] != 1:
+            return None  # not one step between the two strikes (a gap the count jumped over)
         return DetectedStep(prev[0], t - prev[0], prev[3] - self._origin, self.direction > 0,
                             push - prev[1], abs(x - prev[2]), prev[4], speed)
 
@@ -464,6 +467,14 @@ class SlopeWindow:
 
     def add(self, t: float, x: float, current: float) -> None:
         samples = self._samples
+        if samples and not t > samples[-1][0] or not (math.isfinite(t) and math.isfinite(x)):
+            samples.clear()  # time stood still or ran back (or a value is not a number): start over
+            self._n = 0
+            self._st = self._sx = self._stt = self._stx = self._sc = 0.0
+            if not (math.isfinite(t) and math.isfinite(x)):
+                return
+        if not math.isfinite(current):
+            current = 0.0
         if not samples:
             self._t0, self._x0 = t, x
         samples.append((t, x, current))
