@@ -41,6 +41,10 @@ PHASE_TAU_S = 0.6
 #: The first lock must hold this long before the PLL runs back to the belt's start to find
 #: the run's first step (a fresh lock can still be half a step out).
 SETTLE_S = 3.0
+#: The autocorrelation hears the swing through a fixed band-pass over every step rate
+#: (centre and Q: about 1.2 to 4.8 Hz).
+WIDE_BAND_HZ = 2.4
+WIDE_BAND_Q = 0.7
 #: Quality factor of the band-pass in front of the PLL (bandwidth = rate / Q).
 BAND_Q = 2.0
 #: The lock's quality averages over this time constant.
@@ -49,13 +53,16 @@ QUALITY_TAU_S = 2.0
 PLL_KP = 0.8
 PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
-AUTOCORR_S = 3.0
+AUTOCORR_S = 5.0
 AUTOCORR_HZ = 50.0
 AUTOCORR_EVERY_S = 0.5
 AUTOCORR_LOCKED_EVERY_S = 1.0
-#: The autocorrelation at the step period must reach this for a lock (noise: 0 ± 0.1 a lag,
-#: its best of 25 lags up to 0.3).
-MIN_RHYTHM_SCORE = 0.35
+#: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
+#: best of 25 lags up to 0.26).
+MIN_RHYTHM_SCORE = 0.3
+#: ... and a lock holds while it stays above this (the board clock's jitter over a real link
+#: moves it by ±0.1 from second to second).
+KEEP_RHYTHM_SCORE = 0.18
 #: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
 #: (a harmonic, or a change of pace faster than the PLL follows).
 RETUNE_FRACTION = 0.1
@@ -134,6 +141,7 @@ class StepDetector:
         self._var = 0.0  # swing power, for the quality
         self._hist: deque[float] = deque(maxlen=int(AUTOCORR_S * AUTOCORR_HZ))
         self._band = BandPass()
+        self._wide = BandPass(WIDE_BAND_Q)
         self._hist_t = 0.0
         self._next_autocorr = 0.0
         #: (time, rate) of the autocorrelation's answers while not locked, for `_catch_up`.
@@ -195,9 +203,10 @@ class StepDetector:
         hp1 = u - self._trend1
         self._trend2 += (hp1 - self._trend2) * k_trend
         swing = hp1 - self._trend2
+        wide = self._wide.filter(swing, WIDE_BAND_HZ, dt)
         while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
             self._hist_t += 1.0 / AUTOCORR_HZ
-            self._hist.append(swing)
+            self._hist.append(wide)
         # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
         # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
         swing = self._band.filter(swing, self._freq_hz, dt) if self._freq_hz > 0.0 else 0.0
@@ -390,12 +399,14 @@ class StepDetector:
         return AUTOCORR_HZ / _refine_lag(scores, lag - lo, lo)
 
     def _autocorr_scores(self, lo: int, hi: int) -> tuple[list[float], int]:
-        """Normalised autocorrelation of the swing's first differences (what changes within a
-        step, not the drift of a speed change, nor as much the two-step swing of an athlete who
-        pushes harder with one leg) at lags lo..hi (samples at AUTOCORR_HZ); and lo."""
+        """Normalised autocorrelation of the swing through a wide band-pass over every step rate
+        (not the drift of a speed change, nor the jitter of the board clock) and differenced, at
+        lags lo..hi (samples at AUTOCORR_HZ); and lo."""
         hist = self._hist
         if len(hist) < AUTOCORR_HZ * 1.5:
             return [], lo
+        # first differences on top: a step's rhythm weighs four times a stride's (the two-step
+        # swing of an athlete who pushes harder with one leg), which would otherwise win
         h = [b - a for a, b in itertools.pairwise(hist)]
         n = len(h)
         lo, hi = max(1, lo), min(n // 2, hi)
@@ -414,7 +425,7 @@ class StepDetector:
         lag = AUTOCORR_HZ / self._freq_hz
         scores, _ = self._autocorr_scores(round(lag) - 2, round(lag) + 2)
         self.rhythm_score = max(scores, default=0.0)
-        if self.rhythm_score < MIN_RHYTHM_SCORE:
+        if self.rhythm_score < KEEP_RHYTHM_SCORE:
             self.locked = False
 
 
@@ -467,7 +478,7 @@ class SlopeWindow:
 
     def add(self, t: float, x: float, current: float) -> None:
         samples = self._samples
-        if samples and not t > samples[-1][0] or not (math.isfinite(t) and math.isfinite(x)):
+        if (samples and not t > samples[-1][0]) or not (math.isfinite(t) and math.isfinite(x)):
             samples.clear()  # time stood still or ran back (or a value is not a number): start over
             self._n = 0
             self._st = self._sx = self._stt = self._stx = self._sc = 0.0
