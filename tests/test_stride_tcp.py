@@ -14,7 +14,7 @@ import pytest
 from skeleton_helpers import free_port, run_json, start_sim, stop, wait_for_port
 
 RUNNER = "steady:3.5;cadence=176;asym=0.15"
-DURATION_S = 25.0
+DURATION_S = 30.0
 
 
 def true_steps_between(truth_log: Path, start_ms: float, end_ms: float) -> list[dict[str, float]]:
@@ -31,7 +31,7 @@ def test_cadence_and_balance_over_modbus_tcp_match_the_truth(tmp_path: Path) -> 
     try:
         wait_for_port(port)
         report = run_json(["run", "--board", f"tcp://127.0.0.1:{port}", "--duration", str(DURATION_S),
-                           "--mode", "level", "--target", "4"], tmp_path)
+                           "--mode", "level", "--target", "8"], tmp_path)
     finally:
         stop(sim)
     start_ms, end_ms = report["board"]["session_board_ms"]

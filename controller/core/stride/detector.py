@@ -157,6 +157,7 @@ class StepDetector:
         self.quality = 0.0
         self.swing_mps = 0.0
         self.rhythm_score = 0.0
+        self._moved_rate = 0.0  # a better rhythm the autocorrelation heard once while locked
         self.locked = False
 
     # --- one sample ---------------------------------------------------------------------
@@ -420,14 +421,26 @@ class StepDetector:
         return scores, lo
 
     def _verify_rhythm(self) -> None:
-        """A locked PLL's rate must still show in the autocorrelation (a few lags around its
-        period: cheap), else the lock is noise the PLL talked itself into."""
+        """A locked PLL's rate must still show in the autocorrelation, else the lock is noise
+        the PLL talked itself into; and when the autocorrelation twice in a row hears a clearly
+        better rhythm elsewhere (a harmonic the PLL caught over a noisy link), the PLL goes
+        there and seeks the lock again."""
         lag = AUTOCORR_HZ / self._freq_hz
         scores, _ = self._autocorr_scores(round(lag) - 2, round(lag) + 2)
-        self.rhythm_score = max(scores, default=0.0)
-        if self.rhythm_score < KEEP_RHYTHM_SCORE:
+        here = max(scores, default=0.0)
+        rate = self._autocorr_rate()  # sets rhythm_score to the best rhythm's
+        elsewhere = (rate is not None and abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION
+                     and self.rhythm_score > here + 0.1)
+        self.rhythm_score = here
+        if elsewhere and rate is not None:
+            if self._moved_rate and abs(rate / self._moved_rate - 1.0) < RETUNE_FRACTION:
+                self._freq_hz, self.locked, self._moved_rate = rate, False, 0.0
+                return
+            self._moved_rate = rate
+        else:
+            self._moved_rate = 0.0
+        if here < KEEP_RHYTHM_SCORE:
             self.locked = False
-
 
 class BandPass:
     """A second-order band-pass (RBJ cookbook, 0 dB at the centre), retuned when the centre or
