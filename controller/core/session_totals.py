@@ -54,6 +54,11 @@ class SessionTotals:
     #: Steps found in the belt signal (controller/core/stride/), made with the first cycle's model.
     stride: StrideTracker | None = None
 
+    def stride_live(self) -> dict[str, Any]:
+        """Cadence, step length and balance over the last steps (nulls and a reason while no
+        rhythm is followed): what the live displays and telemetry show."""
+        return self.stride.live() if self.stride is not None else StrideStats.empty().both.as_json()
+
     @property
     def stride_stats(self) -> StrideStats:
         """The session's steps so far (empty before the first cycle)."""
