@@ -1,0 +1,54 @@
+"""Where the stride metrics show: the terminal view, MQTT telemetry samples, the session
+summary (docs/stride.md)."""
+
+from __future__ import annotations
+
+import json
+
+from modes_helpers import sim_loop
+from rich.console import Console
+
+from controller.services.live_view import render, stride_line
+from controller.services.telemetry.service import _sample
+
+
+async def test_terminal_view_and_telemetry_show_the_live_stride() -> None:
+    loop, board = sim_loop("steady:3.0;cadence=170;asym=0.1", None)
+    async with board:
+        await loop.run(20.0)
+    console = Console(width=120, record=True)
+    console.print(render(loop))
+    screen = console.export_text()
+    assert "stride" in screen and "steps/min" in screen and "L " in screen, screen
+    assert loop.latest is not None
+    sample = _sample(loop.latest)
+    assert sample.cadence_spm is not None and abs(sample.cadence_spm - 170) < 5
+    assert sample.step_length_m is not None and sample.balance_left_pct is not None
+    summary = loop.session.summary()
+    assert summary.cadence_spm is not None and abs(summary.cadence_spm - 170) < 3
+    json.loads(summary.model_dump_json())
+
+
+def test_without_a_rhythm_the_view_says_so_and_telemetry_sends_null() -> None:
+    assert stride_line({"cadence_spm": None, "step_length_m": None, "balance_left_pct": None}) == \
+        "— (no step rhythm yet)"
+
+
+async def test_a_standing_athlete_has_no_stride_and_a_reason() -> None:
+    loop, board = sim_loop("idle", None)
+    async with board:
+        await loop.run(5.0)
+    report = loop.session.totals.as_json()
+    assert report["cadence_spm"] is None and report["stride_reason"]
+    assert report["forward"]["stride_reason"] and report["backward"]["stride_reason"]
+    assert loop.latest is not None and _sample(loop.latest).cadence_spm is None
+    json.dumps(report, allow_nan=False)
+
+
+async def test_a_crawl_is_too_slow_to_count_steps() -> None:
+    """An athlete barely moving the belt (holding the handles, a heavy sled): null, not a guess."""
+    loop, board = sim_loop("steady:0.2;cadence=100", None)
+    async with board:
+        await loop.run(15.0)
+    report = loop.session.totals.as_json()
+    assert report["cadence_spm"] is None and report["stride_reason"]
