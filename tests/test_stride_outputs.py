@@ -4,12 +4,19 @@ summary (docs/stride.md)."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
+from console_helpers import ARTIFACTS, running_console
 from modes_helpers import sim_loop
+from playwright.async_api import async_playwright
 from rich.console import Console
+from test_console_browser import CHROMIUM_ARGS
 
 from controller.services.live_view import render, stride_line
 from controller.services.telemetry.service import _sample
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 
 async def test_terminal_view_and_telemetry_show_the_live_stride() -> None:
@@ -52,3 +59,23 @@ async def test_a_crawl_is_too_slow_to_count_steps() -> None:
         await loop.run(15.0)
     report = loop.session.totals.as_json()
     assert report["cadence_spm"] is None and report["stride_reason"]
+
+
+async def test_console_shows_cadence_balance_and_step_length(tmp_path: Path) -> None:
+    """Debian's chromium on the console of a controller on the simulator (virtual time at 4×):
+    the cadence tile fills in once the rhythm is followed."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with running_console(tmp_path, runner="steady:3.2;cadence=170;asym=0.1", speedup=4.0) as console, \
+            async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(console.url)
+        assert await page.locator("#cadence").text_content() == "—"
+        await page.wait_for_function("/^[0-9]+$/.test(document.getElementById('cadence').textContent)",
+                                     timeout=20_000)
+        cadence = int(await page.locator("#cadence").text_content() or "0")
+        assert 160 <= cadence <= 180
+        assert "/" in (await page.locator("#balance").text_content() or "")
+        assert float(await page.locator("#step-length").text_content() or "0") > 0.8
+        await page.screenshot(path=str(ARTIFACTS / "console-stride.png"))
+        await browser.close()
