@@ -76,3 +76,6 @@ class SessionRecord(BaseModel):
     heart_rate_bpm: int | None = None
     energy_kcal: float = 0.0
     segment: int | None = None
+    #: Over the last steps (docs/stride.md); None while no step rhythm is followed.
+    cadence_spm: float | None = None
+    step_length_m: float | None = None
