@@ -106,3 +106,19 @@ async def test_a_recorded_session_exports_its_cadence_to_fit(tmp_path: Path) -> 
     [fs] = [f for f in frames if isinstance(f, fitdecode.FitDataMessage) and f.name == "session"]
     decoded = 2 * (fs.get_value("avg_cadence") + fs.get_value("avg_fractional_cadence"))
     assert decoded == pytest.approx(stored.summary.cadence_spm, abs=0.02)
+
+
+def test_the_session_plot_has_a_cadence_chart(tmp_path: Path) -> None:
+    from controller.services.history.plot import session_png
+
+    with_rhythm = session_png(summary(171.0), records(60, 171.0))
+    without = session_png(summary(None, None), records(60, None))
+    assert with_rhythm[:8] == b"\x89PNG\r\n\x1a\n" and without[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "plot.png").write_bytes(with_rhythm)
+    from PIL import Image
+
+    image = Image.open(tmp_path / "plot.png")
+    assert image.size == (1000, 900)  # four panels
+    # the cadence panel (bottom quarter) draws its line in the cadence colour
+    bottom = image.convert("RGB").crop((0, 700, 1000, 860))
+    assert any(bottom.getpixel((x, y)) == (44, 160, 44) for x in range(0, 1000, 2) for y in range(0, 160))
