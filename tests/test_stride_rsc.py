@@ -47,7 +47,8 @@ def test_bluetooth_sig_decodes_our_bytes_to_the_same_values(m: RscMeasurement) -
     assert theirs.is_running == m.running
     assert theirs.instantaneous_stride_length == (None if m.stride_length_m is None
                                                   else pytest.approx(m.stride_length_m, abs=0.005))
-    assert theirs.total_distance == (None if m.total_distance_m is None else pytest.approx(m.total_distance_m, abs=0.05))
+    assert theirs.total_distance == (None if m.total_distance_m is None
+                                     else pytest.approx(m.total_distance_m, abs=0.05))
     assert decode_rsc_measurement(packet) == RscMeasurement(
         round(m.speed_mps * 256) / 256, m.cadence_spm,
         None if m.stride_length_m is None else round(m.stride_length_m * 100) / 100,
@@ -83,3 +84,30 @@ def test_ftms_sample_rsc_prints_packets_bluetooth_sig_reads_as_the_athletes_cade
     assert theirs.instantaneous_cadence == pytest.approx(176, abs=4)
     assert theirs.instantaneous_speed == pytest.approx(3.0, abs=0.05) and theirs.is_running
     assert theirs.instantaneous_stride_length == pytest.approx(2 * 3.0 * 60 / 176, rel=0.05)
+
+
+async def test_the_peripheral_serves_rsc_beside_ftms() -> None:
+    """The Bluetooth server (on a recording transport: no adapter here) offers RSC Feature and
+    notifies RSC Measurement with every Treadmill Data record; bluetooth-sig reads them."""
+    import asyncio
+
+    from ftms_helpers import RecordingTransport
+    from modes_helpers import sim_loop
+
+    from controller.services.ftms.peripheral import RSC_FEATURE, RSC_MEASUREMENT, TREADMILL_DATA, FtmsPeripheral
+
+    loop, board = sim_loop("steady:3.2;cadence=172")
+    transport = RecordingTransport(loop.clock)  # type: ignore[arg-type]
+    server = asyncio.create_task(FtmsPeripheral(loop, transport).run())
+    await asyncio.sleep(0)
+    async with board:
+        await loop.run(20.0)
+    server.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await server
+    feature = RSCFeatureCharacteristic().parse_value(bytearray(transport.read_values[RSC_FEATURE]))
+    assert feature.walking_or_running_status_supported
+    rsc = transport.values(RSC_MEASUREMENT)
+    assert len(rsc) >= 15 and transport.values(TREADMILL_DATA)
+    last = MEASUREMENT.parse_value(bytearray(rsc[-1]))
+    assert last.instantaneous_cadence == pytest.approx(172, abs=4) and last.is_running
