@@ -79,3 +79,38 @@ async def test_console_shows_cadence_balance_and_step_length(tmp_path: Path) -> 
         assert float(await page.locator("#step-length").text_content() or "0") > 0.8
         await page.screenshot(path=str(ARTIFACTS / "console-stride.png"))
         await browser.close()
+
+
+TWO_SEGMENTS = """
+title = "Forward, then backward"
+[[segments]]
+label = "Forward"
+duration_s = 25
+mode = "level"
+target = 3
+direction = "forward"
+[[segments]]
+label = "Back"
+duration_s = 25
+mode = "level"
+target = 3
+direction = "backward"
+"""
+
+
+async def test_each_workout_segment_has_its_own_cadence(tmp_path: Path) -> None:
+    """A workout's laps carry their own stride figures: forward at one cadence, then backward."""
+    from controller.runtime import RunOptions, run_controller
+    from controller.settings.machine import load_config
+
+    (tmp_path / "workouts").mkdir()
+    (tmp_path / "workouts" / "two.toml").write_text(TWO_SEGMENTS)
+    options = RunOptions(workout="two", data_dir=tmp_path, speedup=0,
+                         runner="plan:25@3.0,25@-2.0;cadence=168")
+    result = await run_controller(load_config(), options)
+    laps = result.loop.session.engine.summaries if result.loop.session.engine else []
+    assert [lap.label for lap in laps] == ["Forward", "Back"]
+    for lap in laps:
+        assert lap.cadence_spm is not None and abs(lap.cadence_spm - 168) < 2.5, lap
+        assert lap.step_length_m is not None
+    assert laps[0].step_length_m > laps[1].step_length_m  # 3 m/s forward vs 2 m/s backward

@@ -46,6 +46,12 @@ class DirectionStats:
                               self.time_sq_s2 + other.time_sq_s2, self.impulse_ns + other.impulse_ns,
                               self.left_impulse_ns + other.left_impulse_ns, self.length_m + other.length_m)
 
+    def since(self, earlier: DirectionStats) -> DirectionStats:
+        """The steps counted after `earlier` (a copy taken then): a segment's own."""
+        return DirectionStats(self.steps - earlier.steps, self.time_s - earlier.time_s,
+                              self.time_sq_s2 - earlier.time_sq_s2, self.impulse_ns - earlier.impulse_ns,
+                              self.left_impulse_ns - earlier.left_impulse_ns, self.length_m - earlier.length_m)
+
     @property
     def cadence_spm(self) -> float | None:
         if self.steps < MIN_STEPS or self.time_s <= 0:
