@@ -114,3 +114,20 @@ async def test_each_workout_segment_has_its_own_cadence(tmp_path: Path) -> None:
         assert lap.cadence_spm is not None and abs(lap.cadence_spm - 168) < 2.5, lap
         assert lap.step_length_m is not None
     assert laps[0].step_length_m > laps[1].step_length_m  # 3 m/s forward vs 2 m/s backward
+
+
+async def test_a_snapshot_carries_the_stride_small_across_a_process_boundary() -> None:
+    """Snapshots go to the services' process pickled: the stride's sums and live figures go
+    with them, the detector's histories and the list of steps do not."""
+    import pickle
+
+    loop, board = sim_loop("steady:3.0;cadence=170", None)
+    async with board:
+        await loop.run(30.0)
+    totals = loop.session.totals
+    assert totals.stride is not None and len(totals.stride.steps) > 50
+    received = pickle.loads(pickle.dumps(totals))
+    assert len(pickle.dumps(totals.stride)) < 2000
+    assert received.stride_live() == totals.stride_live()
+    assert received.as_json()["cadence_spm"] == totals.as_json()["cadence_spm"]
+    assert received.stride.steps == []
