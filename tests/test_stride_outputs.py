@@ -13,6 +13,7 @@ from playwright.async_api import async_playwright
 from rich.console import Console
 from test_console_browser import CHROMIUM_ARGS
 
+from controller.services.core_link.in_process import InProcessCore
 from controller.services.live_view import render, stride_line
 from controller.services.telemetry.service import _sample
 
@@ -24,7 +25,7 @@ async def test_terminal_view_and_telemetry_show_the_live_stride() -> None:
     async with board:
         await loop.run(20.0)
     console = Console(width=120, record=True)
-    console.print(render(loop))
+    console.print(render(InProcessCore(loop)))
     screen = console.export_text()
     assert "stride" in screen and "steps/min" in screen and "L " in screen, screen
     assert loop.latest is not None

@@ -94,11 +94,12 @@ async def test_the_peripheral_serves_rsc_beside_ftms() -> None:
     from ftms_helpers import RecordingTransport
     from modes_helpers import sim_loop
 
+    from controller.services.core_link.in_process import InProcessCore
     from controller.services.ftms.peripheral import RSC_FEATURE, RSC_MEASUREMENT, TREADMILL_DATA, FtmsPeripheral
 
     loop, board = sim_loop("steady:3.2;cadence=172")
     transport = RecordingTransport(loop.clock)  # type: ignore[arg-type]
-    server = asyncio.create_task(FtmsPeripheral(loop, transport).run())
+    server = asyncio.create_task(FtmsPeripheral(InProcessCore(loop), transport).run())
     await asyncio.sleep(0)
     async with board:
         await loop.run(20.0)

@@ -1,4 +1,5 @@
-"""`millctl run`: the controller."""
+"""`millctl run`: the controller. The core (board, loop, safety) always runs in its own
+real-time process; the services here talk to it over the channel (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail
 from controller.cli.faults_cmd import fault_options
 from controller.runtime import RunOptions, Service, run_controller
 from controller.services.console.server import WebAddressError, console_service
+from controller.services.core_link.child import CoreDied, CoreStartError
 from controller.services.ftms.ble import ftms_service
 from controller.services.history.recorder import session_recorder
 from controller.services.history.store import SessionStore, SessionStoreError
 from controller.services.live_view import live_view
 from controller.services.telemetry.service import mqtt_service
+
+#: Exit status when the core process died under the run.
+CORE_DIED_EXIT = 3
 
 
 def register(app: typer.Typer) -> None:
@@ -78,9 +83,15 @@ def run(
     if not as_json and sys.stdout.isatty():
         services.append(live_view)
     try:
-        result = asyncio.run(run_controller(machine, options, services, handle_signals=True))
+        result = asyncio.run(run_controller(machine, options, services, handle_signals=True, process=True))
     except KeyboardInterrupt:
         return
+    except CoreStartError as exc:
+        fail(str(exc))
+    except CoreDied as exc:
+        # The session stays in the store as interrupted, up to its last stored second.
+        print(f"millctl run: {exc}", file=sys.stderr)
+        raise typer.Exit(CORE_DIED_EXIT) from None
     if as_json:
         report = result.as_json()
         if telemetry is not None:
