@@ -23,6 +23,7 @@ from simulator.faults import parse_faults
 from simulator.reference import describe as describe_reference
 from simulator.serial_link import SerialPathError
 from simulator.server import serve_serial, serve_tcp
+from simulator.stride import stride_metrics
 
 #: The truth log's steps (docs/stride.md): when each began on the board's clock, and what it was.
 STEP_COLUMNS = ("board_ms", "duration_s", "left", "forward", "impulse_ns", "length_m", "steady")
@@ -33,6 +34,14 @@ def step_rows(emulator: BoardEmulator) -> list[list[float | bool]]:
     controller's `session_board_ms` window)."""
     return [[emulator.board_ms_at(s.start_s), s.duration_s, s.left, s.forward, s.impulse_ns, s.length_m, s.steady]
             for s in emulator.athlete.stride.steps]
+
+
+def truth_stride(emulator: BoardEmulator) -> dict[str, object]:
+    """The true stride metrics of the whole run (steps at an even pace), both directions and
+    each apart: the keys of `millctl run --json`'s `session` (docs/stride.md)."""
+    sums = emulator.athlete.stride.sums
+    return {**stride_metrics(sums), "forward": stride_metrics(sums, "forward"),
+            "backward": stride_metrics(sums, "backward")}
 
 
 def fail(message: str) -> NoReturn:
@@ -134,4 +143,5 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
             truth_log.write_text(json.dumps({"columns": ["board_ms", "forward_m", "backward_m", "work_j"],
                                              "rows": rows,
                                              "step_columns": list(STEP_COLUMNS),
-                                             "steps": step_rows(emulator)}))
+                                             "steps": step_rows(emulator),
+                                             "stride": truth_stride(emulator)}))

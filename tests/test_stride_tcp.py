@@ -49,3 +49,6 @@ def test_cadence_and_balance_over_modbus_tcp_match_the_truth(tmp_path: Path) -> 
     # issue asks (98 %), and this holds the detector to what it does now.
     assert session["steps"] >= 0.3 * len(steps)
     assert report["session"]["backward"]["cadence_spm"] is None
+    whole_run = json.loads(truth_log.read_text())["stride"]  # the simulator's own figures, whole run
+    assert whole_run["forward"]["cadence_spm"] == pytest.approx(176, rel=0.01)
+    assert whole_run["backward"]["cadence_spm"] is None
