@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 from drivers.clock import Clock
 from drivers.registers import (
@@ -29,6 +29,7 @@ from drivers.registers import (
 from simulator.athlete import Athlete, AthleteParams, RunnerProfile
 from simulator.faults import FaultInjector, LinkFault
 from simulator.machine import Belt, Coil, MachineParams
+from simulator.stride import StrideTruth
 
 MAX_STEP_S = 0.001  # physics step: fine enough for a 30 ms coil lag and 2.8 Hz strides
 
@@ -72,13 +73,16 @@ class Truth:
     athlete_force_n: float = 0.0
     power_w: float = 0.0
     coil_ma: float = 0.0
+    #: The athlete's steps (simulator/stride.py); its running sums join `as_dict`.
+    stride: StrideTruth = field(default_factory=StrideTruth, repr=False, compare=False)
 
     @property
     def avg_power_w(self) -> float:
         return self.work_j / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {**asdict(self), "avg_power_w": self.avg_power_w}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "stride"}
+        return {**out, "avg_power_w": self.avg_power_w, **self.stride.sums}
 
 
 class BoardEmulator:
@@ -108,7 +112,7 @@ class BoardEmulator:
         self.belt = Belt(self.machine)
         self.coil = Coil(self.machine, self._rng)
         self.athlete = Athlete(athlete or AthleteParams(), profile, self._rng)
-        self.truth = Truth()
+        self.truth = Truth(stride=self.athlete.stride)
         self.load_cell_fitted = load_cell_fitted
         self.heart_rate_strap = heart_rate_strap
         self._encoder_offset = encoder_offset_counts
@@ -272,6 +276,10 @@ class BoardEmulator:
     def board_clock_ms(self) -> int:
         """The board's clock, unwrapped (the register wraps it at 65536)."""
         return math.floor(self.elapsed_s * 1000.0) + self._time_offset_ms
+
+    def board_ms_at(self, elapsed_s: float) -> float:
+        """The board's clock (unwrapped, not rounded) at a time since the emulator started."""
+        return elapsed_s * 1000.0 + self._time_offset_ms
 
     def input_values(self) -> dict[str, int]:
         """Raw input register values latched now."""

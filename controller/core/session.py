@@ -10,7 +10,7 @@ supervisor whether a fault forbids a command, read the board clock, stop the run
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from controller.core.commands import Command, CommandResult, LoadWorkout, SetMode, Start
 from controller.core.events import Event, EventBus
@@ -22,6 +22,10 @@ from controller.core.workouts.engine import WorkoutEngine
 from controller.core.workouts.model import Segment, Workout, load_workout, workout_dirs
 from controller.settings.machine import MachineConfig
 from drivers.clock import Clock
+
+
+def _stride_fields(stride: dict[str, Any]) -> dict[str, float | None]:
+    return {key: stride[key] for key in ("cadence_spm", "step_length_m", "balance_left_pct")}
 
 
 class SessionHost(Protocol):
@@ -159,4 +163,5 @@ class Session:
             faults=self.host.faults, workout=self.workout.name if self.workout else None,
             avg_heart_rate_bpm=t.avg_heart_rate_bpm, max_heart_rate_bpm=t.max_heart_rate_bpm or None,
             calibration=self.host.calibration_version,
+            **_stride_fields(t.stride_stats.as_json()),
             segments=list(self.engine.summaries) if self.engine else [])

@@ -371,13 +371,16 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 def _sample(snap: Any) -> TelemetrySample:
     totals = snap.totals
+    stride = totals.stride_live()
     return TelemetrySample(
         t_s=round(snap.t_s, 3), speed_mps=round(snap.motion.speed_mps, 3),
         distance_m=round(totals.distance_m, 2), forward_m=round(totals.forward_m, 2),
         backward_m=round(totals.backward_m, 2), power_w=round(totals.power_w, 1),
         force_n=round(totals.force_n, 1), brake_current_ma=snap.sample.brake_current_ma,
         setpoint_ma=snap.setpoint_ma, saturated=snap.demand.saturated,
-        heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok)
+        heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok,
+        cadence_spm=stride["cadence_spm"], step_length_m=stride["step_length_m"],
+        balance_left_pct=stride["balance_left_pct"])
 
 
 OUTBOX_FILE = "mqtt-outbox.sqlite3"
