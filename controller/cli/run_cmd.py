@@ -18,6 +18,7 @@ from controller.services.history.recorder import session_recorder
 from controller.services.history.store import SessionStore, SessionStoreError
 from controller.services.live_view import live_view
 from controller.services.telemetry.service import mqtt_service
+from controller.settings.machine import ConfigError, with_loop_rate
 
 
 def register(app: typer.Typer) -> None:
@@ -52,9 +53,17 @@ def run(
                        "see docs/ftms.md).")] = False,
     move_aside_damaged_store: Annotated[bool, typer.Option(
         help="Move a damaged sessions.sqlite3 aside and start a new one (else refuse to run).")] = False,
+    rate_hz: Annotated[float | None, typer.Option(
+        "--rate-hz", help="Control loop rate in Hz (default: [loop] rate_hz of the config, 100). A serial "
+                          "board refuses a rate its bus cannot carry at its baud (docs/performance.md).")] = None,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
     machine, directory = resolve_config(config, data_dir)
+    if rate_hz is not None:
+        try:  # the same limits as [loop] rate_hz in the config file
+            machine = with_loop_rate(machine, rate_hz)
+        except ConfigError as exc:
+            fail(str(exc))
     try:  # before the brake is enabled: a session that cannot be stored must not start
         SessionStore.preflight(directory, allow_move_aside=move_aside_damaged_store)
     except SessionStoreError as exc:

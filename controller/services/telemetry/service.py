@@ -165,12 +165,14 @@ class MqttTelemetry:
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         topics = self.topics
+        # Listen first, then say "online": a client that sends a command the moment it sees
+        # "online" must be heard (commands that arrive meanwhile wait in client.messages).
+        await client.subscribe(topics.cmd_filter, qos=1)
         await client.publish(topics.status, ONLINE, qos=1, retain=True)
         await self._publish_state(client, force=True)
         if self.settings.ha_discovery:
             for topic, payload in discovery_messages(topics, self.settings.ha_prefix):
                 await client.publish(topic, payload, qos=1, retain=True)
-        await client.subscribe(topics.cmd_filter, qos=1)
         self.connected.set()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_telemetry(client))
