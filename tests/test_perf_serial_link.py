@@ -68,6 +68,7 @@ def sim_serial(path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
+@pytest.mark.realtime
 def test_sim_serves_one_end_of_a_socat_pair_and_both_links_survive(tmp_path: Path) -> None:
     with socat_pair(tmp_path) as (a, b):
         target_a, target_b = os.readlink(a), os.readlink(b)
