@@ -12,11 +12,8 @@ import typer
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
 from controller.cli.faults_cmd import fault_options
 from controller.runtime import RunOptions, Service, run_controller
-from controller.services.console.server import WebAddressError, console_service
-from controller.services.ftms.ble import ftms_service
 from controller.services.history.recorder import session_recorder
 from controller.services.history.store import SessionStore, SessionStoreError
-from controller.services.live_view import live_view
 from controller.services.telemetry.service import mqtt_service
 from controller.settings.machine import ConfigError, with_loop_rate
 
@@ -74,7 +71,10 @@ def run(
                          runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout,
                          sim_options=fault_options(fault, board or machine.board.url))
     services: list[Service] = [session_recorder(directory)]  # every session goes into the history
+    # Services are imported only when asked for: the console alone brings aiohttp and matplotlib
+    # (about a second at start), which a --no-web run never needs.
     if not no_web:
+        from controller.services.console.server import WebAddressError, console_service
         try:
             services.append(console_service(web, directory, ready=_console_ready))
         except WebAddressError as exc:
@@ -83,8 +83,10 @@ def run(
     if telemetry is not None:
         services.append(telemetry)
     if ftms:
+        from controller.services.ftms.ble import ftms_service
         services.append(ftms_service())
     if not as_json and sys.stdout.isatty():
+        from controller.services.live_view import live_view
         services.append(live_view)
     try:
         result = asyncio.run(run_controller(machine, options, services, handle_signals=True))
