@@ -1,29 +1,43 @@
 """Assemble and run the controller: clock, board, control loop, and the services that watch
-it (terminal display, web console, MQTT telemetry). Used by `millctl run` and by tests."""
+it (terminal display, web console, MQTT telemetry, session recorder, FTMS). Used by
+`millctl run` and by tests.
+
+Two ways to run the same core, chosen by `run_controller(..., process=)`: in a separate
+real-time process behind the channel (controller/core/channel.py; `millctl run` always does),
+or in this process on the caller's clock (tests on virtual time). Services see the same
+`CoreView` (controller/services/core_view.py) either way, never the `ControlLoop`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.calibration.store import ActiveCalibration, load_active
+from controller.core.channel import CoreInfo
 from controller.core.loop import ControlLoop
 from controller.core.modes.catalog import build_mode
 from controller.core.physiology import metabolic_kcal
 from controller.core.safety.faults import FaultLog
+from controller.core.status import core_info
 from controller.core.timerfd_clock import precise_clock
 from controller.core.workouts.model import load_workout, runner_plan, workout_dirs
 from controller.settings.machine import MachineConfig
 from drivers.board import Board, BoardContext, BoardURL, open_board
 from drivers.clock import Clock, VirtualClock
 
-#: A service runs beside the loop until cancelled (web console, MQTT, live display).
-Service = Callable[[ControlLoop], Coroutine[Any, Any, None]]
+if TYPE_CHECKING:
+    from controller.services.core_view import CoreView
+
+#: A service runs beside the core until cancelled (web console, MQTT, live display).
+Service = Callable[["CoreView"], Coroutine[Any, Any, None]]
+#: Called once the core is built, before its first cycle: wires it to its view.
+CoreAttach = Callable[[ControlLoop, CoreInfo], Awaitable[None]]
 
 
 @dataclass
@@ -44,25 +58,37 @@ class RunOptions:
 
 @dataclass
 class RunResult:
-    loop: ControlLoop
-    truth: dict[str, float] | None
-    #: Which calibration the loop used (controller/calibration/): version and status.
-    calibration: dict[str, Any] = field(default_factory=dict)
+    """The end of a run: the `--json` report as the core made it."""
+
+    report: dict[str, Any]
+    #: In-process runs only: the loop itself, for tests on virtual time (None across the boundary).
+    loop: ControlLoop | None = None
+
+    @property
+    def truth(self) -> dict[str, float] | None:
+        """The simulator's ground truth over the session (sim board only)."""
+        truth = self.report.get("truth")
+        return truth if isinstance(truth, dict) else None
 
     def as_json(self) -> dict[str, Any]:
-        lp = self.loop
-        out: dict[str, Any] = {
-            "loop": lp.stats.report().as_json(),
-            "session": session_json(lp),
-            "faults": list(lp.faults),
-            "board": {"url": lp.board.url, "link_errors": lp.link_errors,
-                      "session_board_ms": lp.session_board_window_ms()},
-        }
-        if self.calibration:
-            out["calibration"] = self.calibration
-        if self.truth is not None:
-            out["truth"] = self.truth
-        return out
+        return self.report
+
+
+def core_report(lp: ControlLoop, truth: dict[str, float] | None, calibration: dict[str, Any]) -> dict[str, Any]:
+    """The `--json` report of a finished loop."""
+    out: dict[str, Any] = {
+        "machine": lp.config.machine.name,
+        "loop": lp.stats.report().as_json(),
+        "session": session_json(lp),
+        "faults": list(lp.faults),
+        "board": {"url": lp.board.url, "link_errors": lp.link_errors,
+                  "session_board_ms": lp.session_board_window_ms()},
+    }
+    if calibration:
+        out["calibration"] = calibration
+    if truth is not None:
+        out["truth"] = truth
+    return out
 
 
 def session_json(lp: ControlLoop) -> dict[str, Any]:
@@ -111,11 +137,12 @@ def truth_delta(start: Mapping[str, float], end: Mapping[str, float]) -> dict[st
     return {k: round(v, 4) for k, v in d.items()}
 
 
-async def run_controller(config: MachineConfig, options: RunOptions,
-                         services: list[Service] | None = None,
-                         clock: Clock | None = None, handle_signals: bool = False) -> RunResult:
-    """Run the controller until the duration ends, or (with `handle_signals`) until SIGINT or
-    SIGTERM asks for a clean stop: brake released, session finished and reported."""
+async def run_core(config: MachineConfig, options: RunOptions, clock: Clock | None = None,
+                   attach: CoreAttach | None = None, realtime: Mapping[str, Any] | None = None,
+                   ) -> tuple[dict[str, Any], ControlLoop]:
+    """Build the core (board, calibration, workout, loop), hand it to `attach`, run it until the
+    duration ends or it is stopped, and return the `--json` report and the loop. This is what
+    the core process runs, and what an in-process run runs."""
     url = options.board_url or config.board.url
     clock = clock or choose_clock(url, options.speedup)
     mode = build_mode(options.mode, options.target, list(config.levels.current_ma), config.modes)
@@ -126,6 +153,7 @@ async def run_controller(config: MachineConfig, options: RunOptions,
         options = replace(options, runner=runner_plan(workout))
     board = make_board(config, options, clock)
     calibration, why = load_active(options.data_dir)
+    calibration_json = calibration_report(calibration, why)
     async with board:
         loop = ControlLoop(board, clock, config, mode=mode,
                            model=calibration.brake_map if calibration else None,
@@ -136,25 +164,61 @@ async def run_controller(config: MachineConfig, options: RunOptions,
             loop.session.stop_when_finished = options.duration_s is None
         if options.data_dir is not None:
             loop.safety.attach_log(FaultLog(options.data_dir))
+        if attach is not None:
+            await attach(loop, core_info(loop, calibration_json, realtime))
+        truth_start = board.ground_truth()
+        await loop.run(options.duration_s)
+        truth_end = board.ground_truth()
+    truth = truth_delta(truth_start, truth_end) if truth_start and truth_end else None
+    report = core_report(loop, truth, calibration_json)
+    if realtime:
+        report["loop"]["realtime"] = dict(realtime)
+    return report, loop
+
+
+async def run_controller(config: MachineConfig, options: RunOptions,
+                         services: list[Service] | None = None,
+                         clock: Clock | None = None, handle_signals: bool = False,
+                         process: bool = False) -> RunResult:
+    """Run the controller with its services until the duration ends, or (with `handle_signals`)
+    until SIGINT, SIGTERM or SIGHUP asks for a clean stop: the brake ramps down, the session is
+    finished and reported; a second signal ends at once. With `process` the core runs in its own
+    real-time process (`clock` must then be None: the core keeps its own); else here."""
+    if process:
+        if clock is not None:
+            raise ValueError("a core process keeps its own clock: give no clock with process=True")
+        from controller.services.core_link.child import run_core_process
+
+        return await run_core_process(config, options, services or [], handle_signals)
+    from controller.services.core_link.in_process import InProcessCore
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def attach(loop: ControlLoop, info: CoreInfo) -> None:
+        view = InProcessCore(loop, info)
         if handle_signals:
             # SIGHUP too: closing the terminal must end the session cleanly, not leave it interrupted
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                asyncio.get_running_loop().add_signal_handler(sig, loop.stop)
-        truth_start = board.ground_truth()
-        tasks = [asyncio.create_task(service(loop)) for service in services or []]
+                asyncio.get_running_loop().add_signal_handler(sig, view.stop)
+        tasks.extend(asyncio.create_task(service(view)) for service in services or [])
         if tasks:
-            await asyncio.sleep(0)  # services subscribe to loop.events before the session starts
-        try:
-            await loop.run(options.duration_s)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        truth_end = board.ground_truth()
-    truth = truth_delta(truth_start, truth_end) if truth_start and truth_end else None
-    return RunResult(loop, truth, calibration_report(calibration, why))
+            await asyncio.sleep(0)  # services subscribe to the events before the session starts
+
+    try:
+        report, loop = await run_core(config, options, clock, attach)
+    finally:
+        await cancel_services(tasks)
+    return RunResult(report, loop)
+
+
+async def cancel_services(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the services and wait for them (each drains what it holds: the recorder stores
+    the finished session, MQTT says goodbye)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def calibration_report(calibration: ActiveCalibration | None, why: str) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class WireRelay:
         self.character_s = character_time_s(baud) if baud else 0.0
         self._stop_r, self._stop_w = os.pipe()
         self._line_busy_until = 0.0  # end of the last frame on the wire
+        self._line_dst = -1  # where the last frame on the wire goes
         self._pending: list[tuple[float, int, int, bytes]] = []  # (due, order, dst, data)
         self._order = 0
         self._thread = threading.Thread(target=self._run, name="sim-wire-relay", daemon=True)
@@ -58,11 +59,14 @@ class WireRelay:
 
     def _schedule(self, dst: int, data: bytes) -> None:
         now = time.monotonic()
-        if now < self._line_busy_until:
+        if now < self._line_busy_until and dst == self._line_dst:
             start = self._line_busy_until  # the rest of a frame that is still on the wire
         else:
+            # A new frame, or the other side answering (the simulated board answers before the
+            # request has left the wire): it waits for the end of the last frame and the gap.
             start = max(now, self._line_busy_until + INTER_FRAME_GAP_CHARACTERS * self.character_s)
         self._line_busy_until = start + len(data) * self.character_s
+        self._line_dst = dst
         if dst == self._board_fd:
             with contextlib.suppress(BlockingIOError, OSError):
                 os.write(dst, data)

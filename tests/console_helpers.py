@@ -14,6 +14,8 @@ from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
 from controller.services.console.auth import SecondsClock
 from controller.services.console.server import console_service
+from controller.services.core_link.in_process import InProcessCore
+from controller.services.core_view import CoreView
 from controller.services.history.recorder import session_recorder
 from controller.settings.machine import MachineConfig, load_config
 from drivers.clock import Clock, VirtualClock
@@ -45,8 +47,9 @@ async def running_console(data_dir: Path, config: MachineConfig | None = None, r
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     captured: list[ControlLoop] = []
 
-    async def capture(loop: ControlLoop) -> None:
-        captured.append(loop)
+    async def capture(core: CoreView) -> None:
+        assert isinstance(core, InProcessCore)  # in-process on virtual time: the test reads the loop
+        captured.append(core.loop)
         await asyncio.Event().wait()
 
     services = [capture, session_recorder(data_dir),
@@ -93,4 +96,5 @@ async def record_workout(data_dir: Path, name: str = "short") -> ControlLoop:
     (data_dir / "workouts" / f"{name}.toml").write_text(SHORT_WORKOUT)
     options = RunOptions(workout=name, data_dir=data_dir, speedup=0)
     result = await run_controller(config_with(), options, [session_recorder(data_dir)])
+    assert result.loop is not None
     return result.loop

@@ -18,6 +18,8 @@ import pytest
 
 from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, RunResult, run_controller
+from controller.services.core_link.in_process import InProcessCore
+from controller.services.core_view import CoreView
 from controller.services.telemetry.outbox import Outbox
 from controller.services.telemetry.service import MqttTelemetry
 from controller.settings.machine import MachineConfig
@@ -169,8 +171,9 @@ class LoopHolder:
         self.loop: ControlLoop | None = None
         self.ready = asyncio.Event()
 
-    async def __call__(self, loop: ControlLoop) -> None:
-        self.loop = loop
+    async def __call__(self, core: CoreView) -> None:
+        assert isinstance(core, InProcessCore)  # in-process: the test reads the loop itself
+        self.loop = core.loop
         self.ready.set()
         await asyncio.Event().wait()
 

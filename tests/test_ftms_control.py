@@ -1,8 +1,10 @@
-"""The FTMS control point against a real ControlLoop on the simulator: each request reaches
-the loop through `execute`, refusals say why in FTMS terms, and status notifications follow
+"""The FTMS control point against a real ControlLoop on the simulator (in-process core): each
+request reaches the loop through `execute`, refusals say why in FTMS terms, and status notifications follow
 every change of target or state, whoever made it."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from ftms_helpers import idle_loop
@@ -11,6 +13,7 @@ from controller.core.commands import SetMode, Start
 from controller.core.events import Event
 from controller.core.loop import ControlLoop
 from controller.core.session_state import SessionState
+from controller.services.core_link.in_process import InProcessCore
 from controller.services.ftms.capabilities import capabilities
 from controller.services.ftms.control import FtmsControl, status_for_event
 from controller.services.ftms.control_codec import OpCode, ResultCode, StopPause, encode_request
@@ -20,11 +23,17 @@ CONTROL = "00"
 
 def _control(loop: ControlLoop | None = None) -> FtmsControl:
     loop = loop or idle_loop()
-    return FtmsControl(loop, capabilities(loop.config))
+    return FtmsControl(InProcessCore(loop), capabilities(loop.config))
+
+
+def _loop(control: FtmsControl) -> ControlLoop:
+    """The loop behind the control's core (in-process: the test checks what the command did)."""
+    assert isinstance(control.core, InProcessCore)
+    return control.core.loop
 
 
 def _answer(control: FtmsControl, hex_packet: str) -> str:
-    response = control.handle(bytes.fromhex(hex_packet))
+    response = asyncio.run(control.handle(bytes.fromhex(hex_packet)))
     assert response is not None
     assert response[:2] == bytes([0x80, bytes.fromhex(hex_packet)[0]])
     return ResultCode(response[2]).name
@@ -42,8 +51,8 @@ def _drain(control: FtmsControl) -> list[str]:
 def test_every_request_before_request_control_is_not_permitted_and_changes_nothing(hex_packet: str) -> None:
     control = _control()
     assert _answer(control, hex_packet) == "CONTROL_NOT_PERMITTED"
-    assert control.loop.mode.name == "free"
-    assert control.loop.session.state == SessionState.READY
+    assert _loop(control).mode.name == "free"
+    assert _loop(control).session.state == SessionState.READY
 
 
 @pytest.mark.parametrize("hex_packet", [
@@ -57,7 +66,7 @@ def test_op_codes_the_machine_does_not_offer_are_not_supported(hex_packet: str) 
     control = _control()
     assert _answer(control, CONTROL) == "SUCCESS"
     assert _answer(control, hex_packet) == "OP_CODE_NOT_SUPPORTED"
-    assert control.loop.mode.name == "free"
+    assert _loop(control).mode.name == "free"
 
 
 @pytest.mark.parametrize("hex_packet", [
@@ -75,17 +84,17 @@ def test_parameters_of_wrong_size_or_outside_the_advertised_range_are_invalid(he
     control = _control()
     _answer(control, CONTROL)
     assert _answer(control, hex_packet) == "INVALID_PARAMETER"
-    assert control.loop.mode.name == "free"
+    assert _loop(control).mode.name == "free"
     assert _drain(control) == []
 
 
 def test_an_empty_write_gets_no_answer() -> None:
-    assert _control().handle(b"") is None
+    assert asyncio.run(_control().handle(b"")) is None
 
 
 def test_targets_select_the_matching_modes() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     _answer(control, CONTROL)
     assert _answer(control, encode_request(OpCode.SET_TARGET_POWER, 250).hex()) == "SUCCESS"
     assert (loop.mode.name, loop.mode.target) == ("erg", 250.0)
@@ -98,7 +107,7 @@ def test_targets_select_the_matching_modes() -> None:
 
 def test_start_pause_resume_stop_drive_the_session_and_repeat_harmlessly() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     _answer(control, CONTROL)
     assert _answer(control, "07") == "SUCCESS"
     assert loop.session.state == SessionState.RUNNING
@@ -117,7 +126,7 @@ def test_start_pause_resume_stop_drive_the_session_and_repeat_harmlessly() -> No
 
 def test_a_request_the_controller_refuses_is_operation_failed() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     _answer(control, CONTROL)
     loop.execute(Start())
     _answer(control, "0801")
@@ -128,7 +137,7 @@ def test_a_request_the_controller_refuses_is_operation_failed() -> None:
 
 def test_the_safety_rules_still_apply_a_latched_fault_refuses_start() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     _answer(control, CONTROL)
     loop.safety.record("safety_key", 0.0, "test: safety key pulled")
     assert loop.session.state != SessionState.RUNNING
@@ -138,7 +147,7 @@ def test_the_safety_rules_still_apply_a_latched_fault_refuses_start() -> None:
 
 def test_reset_frees_the_brake_reports_reset_and_releases_control() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     _answer(control, CONTROL)
     _answer(control, "05fa00")
     _drain(control)
@@ -150,7 +159,7 @@ def test_reset_frees_the_brake_reports_reset_and_releases_control() -> None:
 
 def test_status_follows_the_loops_events_whoever_changed_things() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     sub = loop.events.subscribe()
     # The web console or MQTT changes things: the app hears about it too.
     loop.execute(SetMode(mode="erg", target=300))
@@ -176,7 +185,7 @@ def test_pause_and_stop_by_safety_key_are_reported_as_such() -> None:
 
 def test_reset_after_stop_releases_control_without_touching_the_finished_session() -> None:
     control = _control()
-    loop = control.loop
+    loop = _loop(control)
     _answer(control, CONTROL)
     _answer(control, "07")
     _answer(control, "0801")

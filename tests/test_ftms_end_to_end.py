@@ -18,6 +18,7 @@ from modes_helpers import p95, run_traced, sim_loop
 from controller.core.loop import ControlLoop
 from controller.core.session_state import SessionState
 from controller.runtime import RunOptions, run_controller
+from controller.services.core_link.in_process import InProcessCore
 from controller.services.ftms.ble import ftms_service
 from controller.services.ftms.control_codec import OpCode, encode_request
 from controller.services.ftms.peripheral import FEATURE, SUPPORTED_POWER_RANGE, FtmsPeripheral
@@ -36,7 +37,7 @@ async def test_target_power_from_an_app_is_delivered_by_erg_within_tolerance() -
     loop, board = sim_loop("steady:3.0")
     assert isinstance(loop.clock, VirtualClock)
     transport = RecordingTransport(loop.clock)
-    peripheral = FtmsPeripheral(loop, transport)
+    peripheral = FtmsPeripheral(InProcessCore(loop), transport)
     server = asyncio.create_task(peripheral.run())
     await asyncio.sleep(0)
     actions = [
@@ -89,7 +90,7 @@ async def test_target_power_from_an_app_is_delivered_by_erg_within_tolerance() -
 async def test_app_pause_stops_the_session_clock_and_totals() -> None:
     loop, board = sim_loop("steady:3.0")
     transport = RecordingTransport(loop.clock)  # type: ignore[arg-type]
-    server = asyncio.create_task(FtmsPeripheral(loop, transport).run())
+    server = asyncio.create_task(FtmsPeripheral(InProcessCore(loop), transport).run())
     await asyncio.sleep(0)
     paused_at: list[float] = []
     actions = [
@@ -141,16 +142,19 @@ def test_millctl_run_ftms_without_bluetooth_finishes_its_session_and_reports() -
 async def test_a_failing_command_is_answered_operation_failed_and_the_server_goes_on() -> None:
     loop, _ = sim_loop("steady:3.0")
     transport = RecordingTransport(loop.clock)  # type: ignore[arg-type]
-    peripheral = FtmsPeripheral(loop, transport)
+    peripheral = FtmsPeripheral(InProcessCore(loop), transport)
     await transport.start("test", {}, peripheral.on_write)
 
     def broken(command: object) -> object:
         raise RuntimeError("simulated bug in a mode")
 
     transport.write(encode_request(OpCode.REQUEST_CONTROL))
+    await asyncio.sleep(0)  # the answer is sent once the core has decided
     loop.execute = broken  # type: ignore[assignment,method-assign]
     transport.write(encode_request(OpCode.SET_TARGET_POWER, 200))
+    await asyncio.sleep(0)
     transport.write(b"")  # an empty write has no op code to answer
+    await asyncio.sleep(0)
     assert [r.hex() for r in transport.responses()] == ["800001", "800504"]
     peripheral.on_write("00002a37-0000-1000-8000-00805f9b34fb", b"\x01")  # not writable: ignored
     assert len(transport.sent) == 2

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from core_helpers import kill_core
 from firmware_helpers import write_config
 from modules_helpers import serve_modules, unwrap_board_ms, write_profile
 from skeleton_helpers import MILLCTL, cli_env, free_port
@@ -72,7 +72,7 @@ async def _wait_for(predicate: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_killing_millctl_drives_the_output_module_to_its_safe_value(tmp_path: Path) -> None:
+async def test_killing_millctls_core_drives_the_output_module_to_its_safe_value(tmp_path: Path) -> None:
     port = free_port()
     async with serve_modules(port) as rig:
         profile = ModuleProfile.load(write_profile(tmp_path, port))
@@ -84,13 +84,15 @@ async def test_killing_millctl_drives_the_output_module_to_its_safe_value(tmp_pa
         try:
             await _wait_for(lambda: rig.output.current_ua == level_ua, 20.0)
             await asyncio.sleep(0.5)
-            proc.send_signal(signal.SIGKILL)  # no clean exit: nothing releases the brake
-            await proc.wait()
+            # The core process killed, no clean exit: nothing releases the brake (killing millctl
+            # itself would not do: its core then ramps the brake down, tests/test_core_process.py).
+            kill_core(proc.pid)
+            killed_s = time.monotonic()
+            assert await proc.wait() == 3  # millctl says its core died, and exits
         finally:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        killed_s = time.monotonic()
         await asyncio.sleep(profile.output.comm_loss_s + 0.5)
     safe_ua = profile.output.signal_for(CONFIG.safety.safe_brake_ma)
     held = [ua for t, ua in rig.output.trace if killed_s + 0.05 < t < killed_s + profile.output.comm_loss_s - 0.2]
@@ -147,5 +149,8 @@ async def test_a_bus_that_goes_away_is_held_by_the_output_module_and_rearmed_whe
     held = [ua for t, ua in during if t > gone_s + profile.output.comm_loss_s + 0.2]
     assert held and all(ua == safe_ua for ua in held)
     back = [ua for t, ua in rig.output.trace if t > gone_s + 2.5 + 1.5]
-    assert back and back[-1] in (level_ua, profile.output.signal_for(0))  # control resumed, then released
+    released_ua = profile.output.signal_for(0)
+    if back[-2:] == [released_ua, safe_ua]:
+        back.pop()  # the module's own comm-loss timeout, after millctl released it and before the rig stopped
+    assert back and back[-1] in (level_ua, released_ua)  # control resumed, then released
     assert any(ua == level_ua for ua in back)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller, truth_delta
+from controller.services.core_link.in_process import InProcessCore
+from controller.services.core_view import CoreView
 from controller.settings.machine import MachineConfig
 from drivers.clock import VirtualClock
 from drivers.registers import DEFAULT_MAP
@@ -24,7 +25,9 @@ async def test_garbled_rtu_replies_are_rejected_and_control_carries_on(tmp_path:
         start = emu.truth.as_dict()
         setpoints: list[int] = []
 
-        async def remember(loop: ControlLoop) -> None:
+        async def remember(core: CoreView) -> None:
+            assert isinstance(core, InProcessCore)
+            loop = core.loop
             loop.snapshot_listeners.append(lambda snap: None if loop.stopping else setpoints.append(snap.setpoint_ma))
 
         result = await run_controller(

@@ -40,11 +40,11 @@ async def test_link_cut_for_3s_is_caught_by_the_watchdog_reported_and_recovered(
     async with serve_tcp(emulator, "127.0.0.1", port):
         watcher = asyncio.create_task(watch())
 
-        async def remember(loop: object) -> None:
-            from controller.core.loop import ControlLoop
-            assert isinstance(loop, ControlLoop)
+        async def remember(core: object) -> None:
+            from controller.services.core_link.in_process import InProcessCore
+            assert isinstance(core, InProcessCore)
             while clock.now_s() - start_s < CUT_AT_S:
-                distance_before_cut[:] = [loop.session.totals.distance_m]
+                distance_before_cut[:] = [core.loop.session.totals.distance_m]
                 await asyncio.sleep(0.01)
 
         result = await run_controller(config, RunOptions(board_url=f"tcp://127.0.0.1:{port}", mode="level",

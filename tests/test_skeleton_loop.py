@@ -15,6 +15,7 @@ from controller.core.commands import Pause, Resume, SetMode, Start, Stop
 from controller.core.loop import ControlLoop
 from controller.core.session_state import SessionState
 from controller.runtime import RunOptions, run_controller
+from controller.services.core_view import CoreView
 from controller.settings.machine import MachineConfig
 from drivers.clock import VirtualClock
 
@@ -22,10 +23,10 @@ from drivers.clock import VirtualClock
 async def run_recording(options: RunOptions) -> tuple[list[float], dict[str, float], ControlLoop]:
     speeds: list[float] = []
 
-    async def record(loop: ControlLoop) -> None:
+    async def record(core: CoreView) -> None:
         while True:
-            if loop.latest is not None:
-                speeds.append(loop.latest.motion.speed_mps)
+            if core.latest is not None:
+                speeds.append(core.latest.motion.speed_mps)
             await asyncio.sleep(0)
 
     result = await run_controller(MachineConfig(), options, [record], clock=VirtualClock())
@@ -78,19 +79,23 @@ async def test_commands_follow_the_session_state_machine() -> None:
     clock = VirtualClock()
     results = {}
 
-    async def operator(loop: ControlLoop) -> None:
+    async def operator(core: CoreView) -> None:
+        def distance_m() -> float:
+            assert core.latest is not None
+            return core.latest.totals.distance_m
+
         await clock.sleep_until(1.0)
-        results["pause"] = loop.execute(Pause())
-        results["pause again"] = loop.execute(Pause())
-        before = loop.session.totals.distance_m
+        results["pause"] = await core.execute(Pause())
+        results["pause again"] = await core.execute(Pause())
+        before = distance_m()
         await clock.sleep_until(3.0)
-        results["frozen"] = loop.session.totals.distance_m == before
-        results["resume"] = loop.execute(Resume())
-        results["mode"] = loop.execute(SetMode(mode="level", target=4))
-        results["bad mode"] = loop.execute(SetMode(mode="warp", target=4))
-        results["bad level"] = loop.execute(SetMode(mode="level", target=11))
-        results["stop"] = loop.execute(Stop())
-        results["start"] = loop.execute(Start())
+        results["frozen"] = distance_m() == before
+        results["resume"] = await core.execute(Resume())
+        results["mode"] = await core.execute(SetMode(mode="level", target=4))
+        results["bad mode"] = await core.execute(SetMode(mode="warp", target=4))
+        results["bad level"] = await core.execute(SetMode(mode="level", target=11))
+        results["stop"] = await core.execute(Stop())
+        results["start"] = await core.execute(Start())
 
     result = await run_controller(MachineConfig(), RunOptions(runner="steady:3", duration_s=5.0), [operator],
                                   clock=clock)

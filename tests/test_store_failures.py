@@ -16,8 +16,8 @@ from pathlib import Path
 from console_helpers import SHORT_WORKOUT, config_with, record_workout
 from skeleton_helpers import MILLCTL, cli_env
 
-from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
+from controller.services.core_view import CoreView
 from controller.services.history.journal import JOURNAL_NAME, SessionJournal, storage_status
 from controller.services.history.recorder import SessionRecorder, session_recorder
 from controller.services.history.store import DB_NAME, SessionStore
@@ -92,23 +92,24 @@ async def test_a_write_failing_mid_session_is_journaled_and_recovered_at_the_nex
     (tmp_path / "workouts" / "short.toml").write_text(SHORT_WORKOUT)
     status_while_failing: list[dict[str, object]] = []
 
-    async def breaking_recorder(loop: ControlLoop) -> None:
+    async def breaking_recorder(core: CoreView) -> None:
         """The real recorder, whose database refuses every write from the 6th second on."""
         store = SessionStore(tmp_path)
-        recorder = SessionRecorder(loop, store, SessionJournal(tmp_path))
-        sub = loop.events.subscribe(10_000)
-        loop.snapshot_listeners.append(recorder.on_snapshot)
+        recorder = SessionRecorder(core, store, SessionJournal(tmp_path))
+        sub = core.events.subscribe(10_000)
+        core.snapshot_listeners.append(recorder.on_snapshot)
         try:
             while True:
                 await asyncio.sleep(0.02)
-                if loop.session.totals.elapsed_s > 6:
+                snap = core.latest
+                if snap is not None and snap.totals.elapsed_s > 6:
                     store._db.execute("PRAGMA query_only = ON")  # "attempt to write a readonly database"
                 recorder.drain(sub)
                 if recorder.journaling and not status_while_failing:
                     status_while_failing.append(storage_status(tmp_path))
         finally:
             recorder.drain(sub)
-            loop.events.unsubscribe(sub)
+            core.events.unsubscribe(sub)
             store.close()
 
     options = RunOptions(workout="short", data_dir=tmp_path, speedup=8)

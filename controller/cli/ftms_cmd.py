@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, resolve_config
-from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, run_controller
+from controller.services.core_view import CoreView
 from controller.services.ftms.codec import TreadmillData, decode_treadmill_data, encode_treadmill_data
 from controller.services.ftms.snapshot_data import treadmill_data
 
@@ -68,11 +68,12 @@ def sample(
                          data_dir=directory, duration_s=seconds + 0.5)
     body_mass_kg = machine.athlete.body_mass_kg
 
-    async def sampler(loop: ControlLoop) -> None:
-        start = loop.clock.now_s()
+    async def sampler(core: CoreView) -> None:
+        # In process: one packet per second of the machine's (possibly virtual) time.
+        start = core.clock.now_s()
         for k in range(1, seconds + 1):
-            await loop.clock.sleep_until(start + k)
-            snapshot = loop.latest
+            await core.clock.sleep_until(start + k)
+            snapshot = core.latest
             if snapshot is None:
                 continue
             packet = encode_treadmill_data(treadmill_data(snapshot, body_mass_kg))

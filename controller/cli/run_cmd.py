@@ -1,4 +1,5 @@
-"""`millctl run`: the controller."""
+"""`millctl run`: the controller. The core (board, loop, safety) always runs in its own
+real-time process; the services here talk to it over the channel (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import typer
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
 from controller.cli.faults_cmd import fault_options
 from controller.runtime import RunOptions, Service, run_controller
+from controller.services.core_link.child import CoreDied, CoreStartError
 from controller.services.history.recorder import session_recorder
 from controller.services.history.store import SessionStore, SessionStoreError
 from controller.services.telemetry.service import mqtt_service
 from controller.settings.machine import ConfigError, with_loop_rate
+
+#: Exit status when the core process died under the run.
+CORE_DIED_EXIT = 3
 
 
 def register(app: typer.Typer) -> None:
@@ -89,9 +94,15 @@ def run(
         from controller.services.live_view import live_view
         services.append(live_view)
     try:
-        result = asyncio.run(run_controller(machine, options, services, handle_signals=True))
+        result = asyncio.run(run_controller(machine, options, services, handle_signals=True, process=True))
     except KeyboardInterrupt:
         return
+    except CoreStartError as exc:
+        fail(str(exc))
+    except CoreDied as exc:
+        # The session stays in the store as interrupted, up to its last stored second.
+        print(f"millctl run: {exc}", file=sys.stderr)
+        raise typer.Exit(CORE_DIED_EXIT) from None
     if as_json:
         report = result.as_json()
         if telemetry is not None:

@@ -9,4 +9,9 @@ on the board's clock) → `session_totals` → `modes` (a brake demand) → `wor
 the core tells the outside is `events` and snapshots. `thresholds` holds the motion thresholds
 every display shares; `safety.faults` the one vocabulary of faults. Nothing here imports
 `controller.services`.
+
+The core runs in a process of its own (`process`, started by `millctl run`): `realtime` pins it
+to a CPU and asks for SCHED_FIFO; `channel` defines what crosses to the parent (commands in;
+`CoreInfo`, snapshots, `status.CoreStatus` values, events and the report out); `endpoint` is the
+core's never-blocking end of it.
 """

@@ -9,6 +9,7 @@ slow subscriber's queue is full its oldest event is dropped and counted. Kinds i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,9 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
+        #: Called with each event as it is published (the core process forwards them to the
+        #: channel this way): quick, never raising.
+        self.listeners: list[Callable[[Event], None]] = []
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
         sub = Subscription(maxsize)
@@ -48,3 +52,5 @@ class EventBus:
                 sub.queue.get_nowait()
                 sub.dropped += 1
             sub.queue.put_nowait(event)
+        for listener in self.listeners:
+            listener(event)

@@ -60,6 +60,7 @@ class Snapshot:
     workout: str | None = None
     segment: int | None = None  # 0-based index of the workout segment running
     progress: WorkoutProgress | None = None
+    session_id: str = ""  # the session these totals belong to ("" before the first)
 
 
 class ControlLoop:
@@ -125,6 +126,11 @@ class ControlLoop:
     def faults(self) -> list[dict[str, object]]:
         """This run's faults, oldest first, as the JSON shape of reports, MQTT and the console."""
         return [record.as_dict() for record in self.safety.records]
+
+    @property
+    def next_command(self) -> BoardCommand:
+        """The command the loop writes next cycle (technician displays)."""
+        return self._command
 
     @property
     def stopping(self) -> bool:
@@ -323,6 +329,6 @@ class ControlLoop:
         self.latest = Snapshot(now_s, sample, motion, self.mode.name, self.mode.target, demand,
                                setpoint, totals, True, session.state,
                                engine.workout.name if engine else None,
-                               progress.index if progress else None, progress)
+                               progress.index if progress else None, progress, session.id)
         for listener in self.snapshot_listeners:
             listener(self.latest)

@@ -125,7 +125,7 @@ class Session:
         self.board_start_s = self.host.board_elapsed_s()
         self.board_end_s = None
         self.state = SessionState.RUNNING
-        self.publish("session", {"state": "running", "session_id": self.id,
+        self.publish("session", {"state": "running", "session_id": self.id, "started_at": self.started_at,
                                  "workout": self.workout.name if self.workout else None})
         self.engine = None
         if self.workout is not None:

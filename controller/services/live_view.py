@@ -9,15 +9,17 @@ from rich.live import Live
 from rich.table import Table
 
 from controller.core import thresholds
-from controller.core.loop import ControlLoop
 from controller.core.physiology import pace_s_per_km
+from controller.services.core_view import CoreView
 
 
-def render(loop: ControlLoop) -> Table:
-    table = Table(title=f"millctl — {loop.board.url}", show_header=False, min_width=48)
+def render(core: CoreView) -> Table:
+    """The live numbers and the core's health, from its latest snapshot and status."""
+    table = Table(title=f"millctl — {core.info.board_url}", show_header=False, min_width=48)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
-    snap = loop.latest
+    snap = core.latest
+    status = core.status
     if snap is None:
         table.add_row("status", "arming the board…")
         return table
@@ -25,7 +27,6 @@ def render(loop: ControlLoop) -> Table:
     direction = {"forward": "▲ forward", "backward": "▼ backward", "stopped": "■ stopped"}[thresholds.direction(v)]
     pace = pace_s_per_km(v)
     totals = snap.totals
-    rep = loop.stats.report()
     table.add_row("direction", direction)
     table.add_row("speed", f"{abs(v) * 3.6:5.1f} km/h  ({v:+.2f} m/s)")
     table.add_row("pace", f"{int(pace // 60)}:{int(pace % 60):02d} /km" if pace else "—")
@@ -50,17 +51,20 @@ def render(loop: ControlLoop) -> Table:
         if progress.wrong_direction:
             table.add_row("", f"WRONG DIRECTION: run {progress.direction}")
     table.add_row("brake", f"{snap.setpoint_ma} mA set, {snap.sample.brake_current_ma} mA measured")
-    version = str(getattr(loop.model, "version", "nominal"))
+    version = core.info.calibration_version
     table.add_row("calibration", "none: power is a nominal estimate" if version == "nominal" else version)
     table.add_row("time", f"{totals.elapsed_s:6.1f} s")
-    table.add_row("loop", f"{rep.rate_hz:6.1f} Hz, late p99 {rep.lateness_p99_ms:.2f} ms, "
-                          f"missed {rep.missed}, link errors {loop.link_errors}")
+    table.add_row("loop", f"{status.loop_rate_hz:6.1f} Hz, late p99 {status.lateness_p99_ms:.2f} ms, "
+                          f"missed {status.missed}, link errors {status.link_errors}")
+    realtime = core.info.realtime
+    if realtime:
+        table.add_row("core", f"pid {core.info.core_pid}, {realtime.get('scheduler')} on CPU {realtime.get('cpu')}")
     return table
 
 
-async def live_view(loop: ControlLoop, refresh_hz: float = 4.0) -> None:
+async def live_view(core: CoreView, refresh_hz: float = 4.0) -> None:
     """Redraw the view in wall time until cancelled."""
-    with Live(render(loop), console=Console(), refresh_per_second=refresh_hz, transient=False) as live:
+    with Live(render(core), console=Console(), refresh_per_second=refresh_hz, transient=False) as live:
         while True:
             await asyncio.sleep(1.0 / refresh_hz)
-            live.update(render(loop))
+            live.update(render(core))

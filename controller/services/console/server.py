@@ -1,8 +1,9 @@
 """The console server: aiohttp, static pages from the package, a WebSocket push of the live
-state at `[web] push_hz`, commands through `ControlLoop.execute`, session downloads, and the
+state at `[web] push_hz`, commands through the core's `execute` (a `CoreView`,
+controller/services/core_view.py), session downloads, and the
 technician endpoints (controller/services/console/tech.py).
 
-Pushes are triggered by the loop's own snapshots: once the push period is over, the next
+Pushes are triggered by the core's own snapshots: once the push period is over, the next
 snapshot is sent as soon as the cycle produced it, so a browser sees a board sample a few
 milliseconds after it was read (bench/bench_console.py measures it).
 """
@@ -39,7 +40,8 @@ from controller.services.history.journal import storage_status
 from controller.services.history.store import SessionNotFound, SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
-    from controller.core.loop import ControlLoop, Snapshot
+    from controller.core.loop import Snapshot
+    from controller.services.core_view import CoreView
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -63,18 +65,18 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class Console:
-    """The console of one control loop: the aiohttp app and its WebSocket broadcaster."""
+    """The console of one machine's core: the aiohttp app and its WebSocket broadcaster."""
 
-    def __init__(self, loop: ControlLoop, data_dir: Path | None, clock: SecondsClock = time.monotonic,
+    def __init__(self, core: CoreView, data_dir: Path | None, clock: SecondsClock = time.monotonic,
                  announce: Announce = announce_on_terminal) -> None:
-        self.loop = loop
+        self.core = core
         self.data_dir = data_dir
-        web_cfg = loop.config.web
+        web_cfg = core.info.config.web
         self.web_cfg = web_cfg
         self.operators = OperatorSessions(web_cfg.operator_pin, clock, announce)
         self.clear_code = tech.ClearCode(clock, announce)
         #: The backward over-speed limit (the safety net of backward running), shown at all times.
-        self._backward_cap_kmh = round(loop.config.safety.overspeed_backward_mps * 3.6, 1)
+        self._backward_cap_kmh = round(core.info.config.safety.overspeed_backward_mps * 3.6, 1)
         self.push_period_s = 1.0 / web_cfg.push_hz
         self.sockets: set[web.WebSocketResponse] = set()
         self._waiters: list[asyncio.Future[None]] = []
@@ -92,16 +94,17 @@ class Console:
             web.get("/api/sessions", self._sessions),
             web.get("/api/sessions/{id}/export.{fmt}", self._export),
             web.static("/static", STATIC_DIR),
-            *tech.routes(loop, tech.TechnicianGate(web_cfg.technician_token, clock), self.clear_code, data_dir),
+            *tech.routes(core, tech.TechnicianGate(web_cfg.technician_token, clock), self.clear_code, data_dir),
         ])
 
-    # --- the loop's side -------------------------------------------------------------------
+    # --- the core's side -------------------------------------------------------------------
     def on_snapshot(self, snap: Snapshot) -> None:
-        """Snapshot listener (inside the cycle): note the arrival time, wake the broadcaster."""
+        """Snapshot listener (as each snapshot arrives): note the arrival time, wake the broadcaster."""
         self._last_snap = snap
         # Back-date the stamp to when the sample arrived from the board (host_time_s is on the
-        # loop's clock); a virtual clock's age is meaningless, so only a plausible one is used.
-        age_s = self.loop.clock.now_s() - snap.sample.host_time_s if snap.sample.host_time_s else 0.0
+        # core's clock, CLOCK_MONOTONIC like the view's); a virtual clock's age is meaningless, so
+        # only a plausible one is used.
+        age_s = self.core.clock.now_s() - snap.sample.host_time_s if snap.sample.host_time_s else 0.0
         self._last_wall_ms = (time.time() - (age_s if 0.0 <= age_s < 0.5 else 0.0)) * 1000.0
         if self._waiters:
             waiters, self._waiters = self._waiters, []
@@ -119,7 +122,7 @@ class Console:
             handle.cancel()
 
     def state(self) -> dict[str, Any]:
-        return {**console_state(self.loop, self._last_snap or self.loop.latest, self._last_wall_ms),
+        return {**console_state(self.core, self._last_snap or self.core.latest, self._last_wall_ms),
                 "storage": storage_status(self.data_dir), "backward_cap_kmh": self._backward_cap_kmh}
 
     async def broadcast(self) -> None:
@@ -145,14 +148,14 @@ class Console:
 
         return handler
 
-    def execute(self, payload: Any) -> CommandResult:
+    async def execute(self, payload: Any) -> CommandResult:
         try:
             command = _COMMAND.validate_python(payload)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.loop.session.state.value)
-        return self.loop.execute(command)
+            return CommandResult.refused(f"bad command ({where}: {first['msg']})", self.core.status.session_state)
+        return await self.core.execute(command)
 
     # --- who may do what (controller/services/console/auth.py) ---------------------------------
     def _trusted_local(self, request: web.Request) -> bool:
@@ -224,8 +227,8 @@ class Console:
                     await ws.send_str(json.dumps({"type": "result", "ok": False, "error": str(exc)}))
                     continue
                 if isinstance(payload, dict) and payload.get("type") == "command":
-                    result = self.execute(payload.get("command")) if refusal is None else \
-                        CommandResult.refused(refusal[1], self.loop.session.state.value)
+                    result = await self.execute(payload.get("command")) if refusal is None else \
+                        CommandResult.refused(refusal[1], self.core.status.session_state)
                     await ws.send_str(json.dumps({"type": "result", "id": payload.get("id"),
                                                   **result.model_dump()}))
                     await ws.send_str(json.dumps(self.state()))  # show the new state at once
@@ -246,7 +249,7 @@ class Console:
             payload = loads_bounded(await request.read(), COMMAND_LIMITS)
         except BadJson as exc:
             return web.json_response({"ok": False, "error": f"body: {exc}"}, status=400)
-        result = self.execute(payload)
+        result = await self.execute(payload)
         return web.json_response(result.model_dump(), status=200 if result.ok else 409)
 
     async def _workouts(self, _: web.Request) -> web.StreamResponse:
@@ -255,7 +258,7 @@ class Console:
             from controller.core.workouts.model import available_workouts, load_workout_file
         except ImportError:
             return web.json_response([])
-        for name, path in sorted(available_workouts(self.loop.session.workout_dirs).items()):
+        for name, path in sorted(available_workouts(list(self.core.info.workout_dirs)).items()):
             try:
                 w = load_workout_file(path)
             except Exception as exc:  # one bad file must not hide the others
@@ -305,14 +308,14 @@ def _export_in_thread(data_dir: Path, sid: str, fmt: str) -> Any:
 def console_service(address: str, data_dir: Path | None,
                     ready: Callable[[str], None] | None = None, clock: SecondsClock = time.monotonic,
                     announce: Announce = announce_on_terminal,
-                    ) -> Callable[[ControlLoop], Coroutine[Any, Any, None]]:
+                    ) -> Callable[[CoreView], Coroutine[Any, Any, None]]:
     """The console as a service for `run_controller`. Port 0 picks a free port; `ready`
     is called with the URL once it listens; `clock` times sessions and lockouts; `announce`
     shows pairing and fault-clear codes on the machine's own terminal."""
     host, port = parse_address(address)
 
-    async def service(loop: ControlLoop) -> None:
-        console = Console(loop, data_dir, clock, announce)
+    async def service(core: CoreView) -> None:
+        console = Console(core, data_dir, clock, announce)
         runner = web.AppRunner(console.app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -326,16 +329,16 @@ def console_service(address: str, data_dir: Path | None,
         bound = runner.addresses[0][1] if runner.addresses else port
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}/"
         log.info("operator console at %s", url)
-        if not (loop.config.web.trust_local and is_loopback(host)):
+        if not (core.info.config.web.trust_local and is_loopback(host)):
             console.operators.open_pairing()  # someone off the machine may need to sign in
         if ready is not None:
             ready(url)
-        loop.snapshot_listeners.append(console.on_snapshot)
+        core.snapshot_listeners.append(console.on_snapshot)
         pusher = asyncio.create_task(console.broadcast())
         try:
             await asyncio.Event().wait()
         finally:
-            loop.snapshot_listeners.remove(console.on_snapshot)
+            core.snapshot_listeners.remove(console.on_snapshot)
             pusher.cancel()
             for ws in list(console.sockets):
                 await ws.close()

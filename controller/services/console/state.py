@@ -1,4 +1,4 @@
-"""What the console shows, as one JSON-able dict built from the loop's latest snapshot."""
+"""What the console shows, as one JSON-able dict built from the core's latest snapshot and status."""
 
 from __future__ import annotations
 
@@ -6,39 +6,37 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from controller.core.physiology import pace_s_per_km
+from controller.core.safety.faults import inhibits_brake
 from controller.core.thresholds import STOPPED_BELOW_MPS, direction
 
 if TYPE_CHECKING:
-    from controller.core.loop import ControlLoop, Snapshot
+    from controller.core.channel import CoreStatus
+    from controller.core.loop import Snapshot
+    from controller.services.core_view import CoreView
 
 #: The +/− step of each mode's target on the console (units as in controller.core.modes.catalog.MODE_TARGETS).
 TARGET_STEPS = {"level": 0.5, "erg": 10.0, "speed-cap": 0.1, "sled": 10.0, "parachute": 0.1}
-def _faults(loop: ControlLoop) -> list[dict[str, Any]]:
-    safety = loop.safety
-    active = safety.active_records()
-    out = [{"code": r.code.value, "name": r.policy.title, "cause": r.cause, "response": r.policy.response}
-           for r in active]
-    if safety.brake_inhibited and not any(r.policy.inhibits_brake for r in active):
+def _faults(status: CoreStatus) -> list[dict[str, Any]]:
+    """The faults holding now, as the page lists them; a latched coil fault from an earlier run
+    (brake kept off until cleared) shows even though no record of this run holds it."""
+    out = [{k: f.get(k) for k in ("code", "name", "cause", "response")} for f in status.active_faults]
+    if status.brake_inhibited and not any(inhibits_brake(f.get("code")) for f in status.active_faults):
         out.append({"code": "brake_coil", "name": "brake coil fault (latched)",
                     "cause": "latched coil fault: brake disabled",
                     "response": "a technician must check the coil and clear the fault"})
     return out
 
 
-def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
-    progress = getattr(snap, "progress", None)
+def _segment(status: CoreStatus, snap: Snapshot) -> dict[str, Any] | None:
+    progress = snap.progress
     if progress is None:
         return None
     fraction = None
-    workout = loop.session.workout
-    try:
-        seg = workout.segments[progress.index] if workout is not None else None
-    except (AttributeError, IndexError):
-        seg = None
-    if seg is not None and seg.duration_s and progress.remaining_s is not None:
-        fraction = 1.0 - progress.remaining_s / seg.duration_s
-    elif seg is not None and seg.distance_m and progress.remaining_m is not None:
-        fraction = 1.0 - progress.remaining_m / seg.distance_m
+    duration_s, distance_m = status.segment_span or (None, None)
+    if duration_s and progress.remaining_s is not None:
+        fraction = 1.0 - progress.remaining_s / duration_s
+    elif distance_m and progress.remaining_m is not None:
+        fraction = 1.0 - progress.remaining_m / distance_m
     return {"index": progress.index, "count": progress.count, "label": progress.label,
             "direction": progress.direction, "remaining_s": progress.remaining_s,
             "remaining_m": progress.remaining_m, "next_label": progress.next_label,
@@ -47,24 +45,25 @@ def _segment(loop: ControlLoop, snap: Snapshot) -> dict[str, Any] | None:
             "speed_cue_mps": progress.speed_cue_mps}
 
 
-def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: float | None) -> dict[str, Any]:
+def console_state(core: CoreView, snap: Snapshot | None, sample_wall_ms: float | None) -> dict[str, Any]:
     """Everything the operator page displays; `sample_wall_ms` is when the sample arrived
     (wall clock, ms) so the browser can measure the update latency."""
-    workout = loop.session.workout
-    base: dict[str, Any] = {"type": "state", "machine": loop.config.machine.name,
-                            "session": {"id": loop.session.id, "state": str(loop.session.state.value)},
-                            "mode": loop.mode.name, "target": loop.mode.target,
-                            "target_step": TARGET_STEPS.get(loop.mode.name), "faults": _faults(loop),
-                            "workout": workout.name if workout is not None else None,
-                            "sample_wall_ms": sample_wall_ms, "link_ok": snap is not None and snap.link_ok,
+    status = core.status
+    base: dict[str, Any] = {"type": "state", "machine": core.info.config.machine.name,
+                            "session": {"id": status.session_id, "state": status.session_state},
+                            "mode": status.mode, "target": status.target,
+                            "target_step": TARGET_STEPS.get(status.mode), "faults": _faults(status),
+                            "workout": status.workout,
+                            "sample_wall_ms": sample_wall_ms,
+                            "link_ok": snap is not None and snap.link_ok and status.link_ok,
                             # "nominal": no brake calibration, so power and force are estimates
-                            "calibration": str(getattr(loop.model, "version", "nominal"))}
+                            "calibration": core.info.calibration_version}
     if snap is None:
         return base
     t = snap.totals
-    running = loop.session.state.value == "running"
+    running = status.session_state == "running"
     speed = snap.motion.speed_mps
-    progress = getattr(snap, "progress", None)
+    progress = snap.progress
     base.update({
         "t_s": snap.t_s, "speed_mps": round(speed, 3), "speed_kmh": round(speed * 3.6, 2),
         "direction": direction(speed), "pace_s_per_km": pace_s_per_km(speed),
@@ -76,7 +75,7 @@ def console_state(loop: ControlLoop, snap: Snapshot | None, sample_wall_ms: floa
         "force_n": round(t.force_n, 1) if running else None, "energy_kcal": round(t.energy_kcal, 2),
         "heart_rate_bpm": snap.sample.heart_rate_bpm, "elapsed_s": round(t.elapsed_s, 2),
         "remaining_s": getattr(progress, "workout_remaining_s", None),
-        "segment": _segment(loop, snap), "setpoint_ma": snap.setpoint_ma,
+        "segment": _segment(status, snap), "setpoint_ma": snap.setpoint_ma,
     })
     if not all(math.isfinite(v) for v in (base["speed_mps"], base["power_w"] or 0.0)):
         base.update(speed_mps=0.0, power_w=0.0)  # JSON has no NaN: never send one to the page

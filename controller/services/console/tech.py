@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from controller.core.safety.faults import FaultLog
 from controller.services.bounded_json import BadJson, JsonLimits, loads_bounded
 from controller.services.console.auth import TECH_COOKIE, TECH_HEADER, ClearCode, Lockout, SecondsClock, same_secret
 from drivers.registers import FaultCode
 
 if TYPE_CHECKING:
-    from controller.core.loop import ControlLoop
+    from controller.services.core_view import CoreView
 
 TOKEN_HEADER = TECH_HEADER
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,10 +69,10 @@ def require_token(gate: TechnicianGate, handler: Handler) -> Handler:
     return guarded
 
 
-def decoded_registers(loop: ControlLoop) -> dict[str, Any]:
-    """The board's registers as last read by the loop (no extra bus traffic) and as commanded."""
-    snap = loop.latest
-    rmap = loop.board.register_map
+def decoded_registers(core: CoreView) -> dict[str, Any]:
+    """The board's registers as last read by the core (no extra bus traffic) and as commanded."""
+    snap = core.latest
+    rmap = core.info.config.board.register_map()
     rows: list[dict[str, Any]] = []
     if snap is not None:
         s = snap.sample
@@ -88,32 +89,35 @@ def decoded_registers(loop: ControlLoop) -> dict[str, Any]:
             rows.append({"table": "input", "name": f.name, "address": f.address,
                          "value": int(value) if f.name == "status" else value, "unit": f.unit,
                          "meaning": meaning.get(f.name) or f.description})
-    command = loop._command  # what the loop writes next cycle
-    settings = loop.board_settings()
-    commanded = {"brake_setpoint_ma": command.brake_setpoint_ma, "control": command.control_bits,
+    status = core.status  # what the core writes next cycle
+    settings = core.info.board_settings
+    commanded = {"brake_setpoint_ma": status.next_setpoint_ma, "control": status.next_control_bits,
                  "watchdog_ms": settings.watchdog_ms, "safe_brake_ma": settings.safe_brake_ma,
                  "ramp_ma_per_s": settings.ramp_ma_per_s}
     for f in rmap.holding_fields:
         if f.name in commanded:
             rows.append({"table": "holding", "name": f.name, "address": f.address, "value": commanded[f.name],
                          "unit": f.unit, "meaning": f.description})
-    return {"board": loop.board.url, "link_ok": snap is not None and snap.link_ok, "rows": rows}
+    return {"board": core.info.board_url, "link_ok": snap is not None and snap.link_ok and status.link_ok,
+            "rows": rows}
 
 
-def faults(loop: ControlLoop) -> dict[str, Any]:
-    safety = loop.safety
-    log = safety.fault_log
-    return {"active": [r.as_dict() for r in safety.active_records()], "brake_inhibited": safety.brake_inhibited,
-            "this_run": list(loop.faults)[-50:],
+def faults(core: CoreView, data_dir: Path | None) -> dict[str, Any]:
+    """This run's faults (from the core's status) and the latched ones (from the fault log)."""
+    status = core.status
+    log = FaultLog(data_dir) if data_dir is not None else None
+    return {"active": list(status.active_faults), "brake_inhibited": status.brake_inhibited,
+            "this_run": list(status.faults)[-50:],
             "latched": log.latched() if log is not None else [],
             "log": log.path.name if log is not None else None}  # a name, not a host path
 
 
-def clear_faults(loop: ControlLoop, by: str) -> dict[str, Any]:
-    log = loop.safety.fault_log
-    if log is None:
+def clear_faults(data_dir: Path | None, by: str) -> dict[str, Any]:
+    """Clear the latched faults in the fault log; the core reads the log and lifts its brake
+    inhibition on its own (controller/core/safety/supervisor.py)."""
+    if data_dir is None:
         return {"cleared": [], "note": "no fault log in this run (no data directory)"}
-    cleared = log.clear(by)
+    cleared = FaultLog(data_dir).clear(by)
     return {"cleared": [e.get("code") for e in cleared]}
 
 
@@ -137,13 +141,13 @@ def calibration(data_dir: Path | None) -> dict[str, Any]:
     return {"active": store.active_version() or "nominal", "history": history}
 
 
-def routes(loop: ControlLoop, gate: TechnicianGate, clear_code: ClearCode,
+def routes(core: CoreView, gate: TechnicianGate, clear_code: ClearCode,
            data_dir: Path | None) -> list[web.RouteDef]:
     async def registers(_: web.Request) -> web.StreamResponse:
-        return web.json_response(decoded_registers(loop))
+        return web.json_response(decoded_registers(core))
 
     async def get_faults(_: web.Request) -> web.StreamResponse:
-        return web.json_response(faults(loop), dumps=_dumps)
+        return web.json_response(faults(core, data_dir), dumps=_dumps)
 
     async def post_clear(request: web.Request) -> web.StreamResponse:
         # Clearing re-enables the brake: the technician must be at the machine to read the code.
@@ -160,7 +164,8 @@ def routes(loop: ControlLoop, gate: TechnicianGate, clear_code: ClearCode,
             gate.lockout.failed(request.remote or "unknown")
             return web.json_response({"error": "wrong or expired code: ask for a new one",
                                       "code_required": True}, status=403)
-        return web.json_response(clear_faults(loop, f"technician via console ({request.remote or getpass.getuser()})"))
+        by = f"technician via console ({request.remote or getpass.getuser()})"
+        return web.json_response(clear_faults(data_dir, by))
 
     async def get_calibration(_: web.Request) -> web.StreamResponse:
         return web.json_response(calibration(data_dir))

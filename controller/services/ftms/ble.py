@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from controller.core.loop import ControlLoop
 from controller.runtime import Service
+from controller.services.core_view import CoreView
 from controller.services.ftms.peripheral import (
     CONTROL_POINT,
     FTMS_SERVICE,
@@ -102,8 +102,8 @@ def ftms_service(adapter: str | None = None) -> Service:
     """A runtime service serving FTMS over Bluetooth; returns quietly (after one clear
     warning) when Bluetooth is not available, so the controller keeps running."""
 
-    async def serve(loop: ControlLoop) -> None:
-        peripheral = FtmsPeripheral(loop, BlessTransport(adapter))
+    async def serve(core: CoreView) -> None:
+        peripheral = FtmsPeripheral(core, BlessTransport(adapter))
         try:
             await peripheral.run()
         except BleUnavailable as exc:

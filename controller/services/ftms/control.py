@@ -1,6 +1,6 @@
 """The FTMS control point mapped onto the controller, and status notifications.
 
-Every request goes through `ControlLoop.execute` with the same command models as the web
+Every request goes through the core's `execute` (`CoreView`) with the same command models as the web
 console and MQTT (`controller/core/commands.py`), so the same validation and safety rules apply:
 a latched fault refuses start/resume here as everywhere. Mapping:
 
@@ -18,7 +18,7 @@ Results: success; op code not supported (anything else); control not permitted (
 Request Control); invalid parameter (wrong length, or outside the advertised range);
 operation failed (the controller refused, e.g. start while a fault is latched).
 
-Status notifications come from the loop's events, so a change made by the console, MQTT or
+Status notifications come from the core's events, so a change made by the console, MQTT or
 a workout reaches the app as well as one the app asked for.
 """
 
@@ -29,8 +29,8 @@ from collections import deque
 
 from controller.core.commands import Command, Pause, Resume, SetMode, Start, Stop
 from controller.core.events import Event
-from controller.core.loop import ControlLoop
 from controller.core.session_state import SessionState
+from controller.services.core_view import CoreView
 from controller.services.ftms.capabilities import KMH_PER_MPS, Capabilities
 from controller.services.ftms.codec import SupportedRange
 from controller.services.ftms.control_codec import (
@@ -60,26 +60,26 @@ _TARGET_MODES = {
 class FtmsControl:
     """Answers control point writes and collects status notifications in `statuses`."""
 
-    def __init__(self, loop: ControlLoop, caps: Capabilities) -> None:
-        self.loop = loop
+    def __init__(self, core: CoreView, caps: Capabilities) -> None:
+        self.core = core
         self.caps = caps
         #: True once an app sent Request Control (one app at a time, as on a real treadmill).
         self.controlled = False
         #: Status notifications (0x2ADA values) waiting to be sent, oldest first.
         self.statuses: deque[bytes] = deque(maxlen=64)
 
-    def handle(self, packet: bytes) -> bytes | None:
+    async def handle(self, packet: bytes) -> bytes | None:
         """The indication answering one control point write (None for an empty write)."""
         if not packet:
             log.warning("FTMS: empty control point write ignored")
             return None
         op = packet[0]
-        result = self._result(op, packet)
+        result = await self._result(op, packet)
         if result != ResultCode.SUCCESS:
             log.info("FTMS: control point op 0x%02x answered %s", op, result.name)
         return encode_response(op, result)
 
-    def _result(self, op: int, packet: bytes) -> ResultCode:
+    async def _result(self, op: int, packet: bytes) -> ResultCode:
         if op not in SUPPORTED_OP_CODES:
             return ResultCode.OP_CODE_NOT_SUPPORTED
         if op != OpCode.REQUEST_CONTROL and not self.controlled:
@@ -94,8 +94,8 @@ class FtmsControl:
         if op == OpCode.RESET:
             # Apps often send Stop then Reset; a finished session takes no mode change, so
             # Reset then only releases control (the next Start begins from a clean slate).
-            finished = self.loop.session.state == SessionState.FINISHED
-            result = ResultCode.SUCCESS if finished else self._execute(SetMode(mode="free"))
+            finished = self.core.status.session_state == SessionState.FINISHED
+            result = ResultCode.SUCCESS if finished else await self._execute(SetMode(mode="free"))
             if result == ResultCode.SUCCESS:
                 self.controlled = False
                 self.statuses.append(encode_status(StatusCode.RESET))
@@ -107,27 +107,28 @@ class FtmsControl:
             if not allowed.contains(value):
                 return ResultCode.INVALID_PARAMETER
             target = value / KMH_PER_MPS if op == OpCode.SET_TARGET_SPEED else value
-            return self._execute(SetMode(mode=mode, target=target))
-        state = self.loop.session.state
+            return await self._execute(SetMode(mode=mode, target=target))
+        state = SessionState(self.core.status.session_state)
         if op == OpCode.START_OR_RESUME:
             if state == SessionState.RUNNING:
                 return ResultCode.SUCCESS
-            return self._execute(Resume() if state == SessionState.PAUSED else Start())
+            return await self._execute(Resume() if state == SessionState.PAUSED else Start())
         # Stop or Pause: asking for the state the session is already in succeeds.
         if request.value == StopPause.PAUSE:
-            return ResultCode.SUCCESS if state == SessionState.PAUSED else self._execute(Pause())
-        return ResultCode.SUCCESS if state == SessionState.FINISHED else self._execute(Stop())
+            return ResultCode.SUCCESS if state == SessionState.PAUSED else await self._execute(Pause())
+        return ResultCode.SUCCESS if state == SessionState.FINISHED else await self._execute(Stop())
 
-    def _execute(self, command: Command) -> ResultCode:
-        result = self.loop.execute(command)
+    async def _execute(self, command: Command) -> ResultCode:
+        result = await self.core.execute(command)
         if not result.ok:
             log.warning("FTMS: %s refused: %s", command.name, result.error)
             return ResultCode.OPERATION_FAILED
         return ResultCode.SUCCESS
 
     def on_event(self, event: Event) -> None:
-        """Turn a loop event into the status notification an app expects, if any."""
-        status = status_for_event(event, safety_key_active="safety_key" in self.loop.safety.active)
+        """Turn a core event into the status notification an app expects, if any."""
+        key_out = any(f.get("code") == "safety_key" for f in self.core.status.active_faults)
+        status = status_for_event(event, safety_key_active=key_out)
         if status is not None:
             self.statuses.append(status)
 

@@ -1,9 +1,9 @@
 """The FTMS GATT server's behaviour, independent of the Bluetooth stack underneath.
 
 A `GattTransport` (the `bless` one in `controller/services/ftms/ble.py`) hosts the characteristics;
-`FtmsPeripheral` fills them: Treadmill Data once a second from `loop.latest` (split into
+`FtmsPeripheral` fills them: Treadmill Data once a second from the core's latest snapshot (split into
 20-byte notifications, the default ATT MTU), control point writes answered through
-`FtmsControl`, and status notifications from the loop's events.
+`FtmsControl`, and status notifications from the core's events.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from controller.core.events import Subscription
-from controller.core.loop import ControlLoop
+from controller.services.core_view import CoreView
 from controller.services.ftms.capabilities import Capabilities, capabilities
 from controller.services.ftms.codec import (
     DEFAULT_MAX_PAYLOAD,
@@ -78,25 +78,33 @@ def read_values(caps: Capabilities) -> dict[str, bytes]:
 
 
 class FtmsPeripheral:
-    """FTMS server logic for one control loop over one transport."""
+    """FTMS server logic for one machine's core over one transport."""
 
-    def __init__(self, loop: ControlLoop, transport: GattTransport, period_s: float = 1.0,
+    def __init__(self, core: CoreView, transport: GattTransport, period_s: float = 1.0,
                  max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
-        self.loop = loop
+        self.core = core
         self.transport = transport
         self.period_s = period_s
         self.max_payload = max_payload
-        self.caps = capabilities(loop.config)
-        self.control = FtmsControl(loop, self.caps)
+        self.caps = capabilities(core.info.config)
+        self.control = FtmsControl(core, self.caps)
         self.packets_sent = 0
+        self._writes: set[asyncio.Task[None]] = set()
 
     def on_write(self, char_uuid: str, value: bytes) -> None:
-        """A write from an app: only the control point is writable."""
+        """A write from an app (the transport's callback): only the control point is writable.
+        The answer is sent once the core has decided (`handle_write`)."""
         if char_uuid.lower() != CONTROL_POINT:
             log.warning("FTMS: write to %s ignored (only the control point is writable)", char_uuid)
             return
+        task = asyncio.get_running_loop().create_task(self.handle_write(bytes(value)))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def handle_write(self, value: bytes) -> None:
+        """Answer one control point write: the indication, then any status it caused."""
         try:
-            response = self.control.handle(bytes(value))
+            response = await self.control.handle(value)
         except Exception:  # a bug here must not reach the Bluetooth stack's callback
             log.exception("FTMS: control point write %s failed", bytes(value).hex())
             response = encode_response(value[0], ResultCode.OPERATION_FAILED) if value else None
@@ -110,21 +118,21 @@ class FtmsPeripheral:
 
     def publish_data(self) -> None:
         """Notify the latest Treadmill Data (nothing before the first cycle)."""
-        snapshot = self.loop.latest
+        snapshot = self.core.latest
         if snapshot is None:
             return
-        record = treadmill_data(snapshot, self.loop.config.athlete.body_mass_kg)
+        record = treadmill_data(snapshot, self.core.info.config.athlete.body_mass_kg)
         for packet in split_treadmill_data(record, self.max_payload):
             self.transport.notify(TREADMILL_DATA, packet)
             self.packets_sent += 1
 
     async def run(self) -> None:
         """Serve until cancelled: data every `period_s` of machine time, statuses as they come."""
-        await self.transport.start(self.loop.config.machine.name, read_values(self.caps), self.on_write)
-        subscription = self.loop.events.subscribe()
+        await self.transport.start(self.core.info.config.machine.name, read_values(self.caps), self.on_write)
+        subscription = self.core.events.subscribe()
         statuses = asyncio.create_task(self._follow_events(subscription))
         try:
-            clock = self.loop.clock
+            clock = self.core.clock
             due = clock.now_s() + self.period_s
             while True:
                 await clock.sleep_until(due)
@@ -134,7 +142,7 @@ class FtmsPeripheral:
             statuses.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await statuses
-            self.loop.events.unsubscribe(subscription)
+            self.core.events.unsubscribe(subscription)
             await self.transport.stop()
 
     async def _follow_events(self, subscription: Subscription) -> None:

@@ -1,8 +1,8 @@
 """The session recorder: a service that stores every session of the running controller.
 
 It takes one record per second of session time (speed and power averaged over that second)
-from the loop's snapshots (a listener called inside the cycle, so virtual-time runs lose no
-second), writes them to the store about once
+from the core's snapshots (a listener called with each snapshot; in-process that is inside the
+cycle, so virtual-time runs lose no second), writes them to the store about once
 a second of wall time, stores each workout segment as a lap when it ends, and the summary
 when the session finishes. A process that dies mid-session leaves its records behind; the
 store reports that session as interrupted. A write the store refuses goes to the session
@@ -26,7 +26,8 @@ from controller.services.history.journal import SessionJournal
 from controller.services.history.store import SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
-    from controller.core.loop import ControlLoop, Snapshot
+    from controller.core.loop import Snapshot
+    from controller.services.core_view import CoreView
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ FLUSH_PERIOD_S = 1.0
 class SessionRecorder:
     """Collects 1 Hz records from snapshots and stores them, laps and summaries."""
 
-    def __init__(self, loop: ControlLoop, store: SessionStore, journal: SessionJournal) -> None:
-        self.loop = loop
+    def __init__(self, core: CoreView, store: SessionStore, journal: SessionJournal) -> None:
+        self.core = core
         self.store = store
         self.journal = journal
         #: True while writes go to the journal (the store failed and has not taken it back yet).
@@ -52,11 +53,11 @@ class SessionRecorder:
         self._laps: dict[str, list[SegmentSummary]] = {}
         self.records_written = 0
 
-    # --- inside the control cycle: cheap, never raises -----------------------------------
+    # --- as each snapshot arrives: cheap, never raises -----------------------------------
     def on_snapshot(self, snap: Snapshot) -> None:
         if snap.session_state != "running":
             return
-        sid = self.loop.session.id
+        sid = snap.session_id
         totals = snap.totals
         if sid != self._sid:
             self._sid, self._next_t_s, self._last = sid, 1.0, (0.0, 0.0, 0.0, 0.0)
@@ -103,14 +104,15 @@ class SessionRecorder:
         self.journaling = False
         log.warning("session store works again: %d journaled operations stored", applied)
 
-    def _ensure_begun(self, sid: str, workout: str | None = None) -> None:
+    def _ensure_begun(self, sid: str, workout: str | None = None, started_at: str | None = None) -> None:
         if not sid or sid in self._begun:
             return
-        loop = self.loop
-        if workout is None and sid == loop.session.id:  # only the loop's current session's workout
-            current = loop.session.workout
-            workout = current.name if current is not None else None
-        machine, started_at = loop.config.machine.name, loop.session.started_at
+        status = self.core.status
+        if sid == status.session_id:  # only the core's current session's workout and start
+            workout = workout if workout is not None else status.workout
+            started_at = started_at or status.session_started_at
+        started_at = started_at or ""  # the `running` event brings it; a status may lag behind
+        machine = self.core.info.config.machine.name
         self._write("begin", lambda: self.store.begin(sid, machine, started_at, workout),
                     session_id=sid, machine=machine, started_at=started_at, workout=workout, pid=os.getpid())
         self._begun.add(sid)
@@ -134,7 +136,9 @@ class SessionRecorder:
             if state == "running":
                 self._event_sid = sid  # segment events that follow belong to this session
                 workout = event.data.get("workout")
-                self._ensure_begun(sid, str(workout) if workout else None)
+                started_at = event.data.get("started_at")
+                self._ensure_begun(sid, str(workout) if workout else None,
+                                   str(started_at) if started_at else None)
                 self.flush()
             elif state == "finished" and "summary" in event.data:
                 self.flush()
@@ -144,7 +148,7 @@ class SessionRecorder:
         elif event.kind == "segment" and event.data.get("event") == "end":
             data = {k: v for k, v in event.data.items() if k in SegmentSummary.model_fields}
             lap = SegmentSummary.model_validate(data)
-            sid = self._event_sid or self.loop.session.id
+            sid = self._event_sid or self.core.status.session_id
             self.flush()
             self._ensure_begun(sid)
             self._laps.setdefault(sid, []).append(lap)
@@ -189,28 +193,28 @@ async def _serve(recorder: SessionRecorder, sub: Subscription) -> None:
             log.error("session not recorded: %s", exc)
 
 
-def session_recorder(data_dir: Path) -> Callable[[ControlLoop], Coroutine[Any, Any, None]]:
+def session_recorder(data_dir: Path) -> Callable[[CoreView], Coroutine[Any, Any, None]]:
     """The recorder as a service for `run_controller`, storing into `data_dir`."""
 
-    async def service(loop: ControlLoop) -> None:
+    async def service(core: CoreView) -> None:
         store = SessionStore(data_dir)
         journal = SessionJournal(data_dir)
-        recorder = SessionRecorder(loop, store, journal)
+        recorder = SessionRecorder(core, store, journal)
         recorder.retry_journal()  # what the last run could not store (before orphans are closed)
         for sid in store.close_orphans():
             log.warning("session %s was interrupted (controller stopped without finishing it); "
                         "kept up to its last stored second", sid)
-        sub = loop.events.subscribe(10_000)
-        loop.snapshot_listeners.append(recorder.on_snapshot)
+        sub = core.events.subscribe(10_000)
+        core.snapshot_listeners.append(recorder.on_snapshot)
         try:
             await _serve(recorder, sub)
         finally:
-            loop.snapshot_listeners.remove(recorder.on_snapshot)
+            core.snapshot_listeners.remove(recorder.on_snapshot)
             try:
                 recorder.drain(sub)  # the finished event arrives just before the service is cancelled
             except SessionStoreError as exc:
                 log.error("%s", exc)
-            loop.events.unsubscribe(sub)
+            core.events.unsubscribe(sub)
             store.close()
 
     return service

@@ -1,6 +1,6 @@
 """Remote commands: `cmd/<name>` in, `cmd/<name>/ack` out.
 
-Every command is validated (pydantic) and handed to `ControlLoop.execute`, the same path
+Every command is validated (pydantic) and handed to the core's `execute` (`CoreView`), the same path
 as every other interface, so the session rules and the setpoint guard still apply. Each
 kind of refusal gets an ack with `ok: false`, an `error_kind` and a message, and changes
 nothing: unparseable payload, another machine's name, an unknown command, invalid fields
@@ -14,7 +14,7 @@ a 30 MB command never comes back as a 30 MB ack, and no payload can stop the ser
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -40,22 +40,22 @@ def _first_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def handle_command(execute: Callable[[Any], CommandResult], machine: str, name: str, payload: bytes,
-                   state: str, retained: bool = False) -> CommandAck:
-    """Validate one command message and run it through `execute` (ControlLoop.execute).
+async def handle_command(execute: Callable[[Any], Awaitable[CommandResult]], machine: str, name: str,
+                         payload: bytes, state: str, retained: bool = False) -> CommandAck:
+    """Validate one command message and run it through `execute` (the core's, `CoreView.execute`).
 
     Never raises: whatever arrives, the answer is an ack and the service goes on."""
     shown_name = name if len(name) <= _MAX_NAME_CHARS else name[:_MAX_NAME_CHARS] + "…"
     try:
-        return _handle(execute, machine, name, shown_name, payload, state, retained)
+        return await _handle(execute, machine, name, shown_name, payload, state, retained)
     except Exception:
         log.exception("MQTT command %r failed", shown_name)
         return CommandAck(correlation_id=None, command=shown_name, machine=machine, ok=False,
                           error="internal error; see the machine's log", error_kind="refused", state=state)
 
 
-def _handle(execute: Callable[[Any], CommandResult], machine: str, name: str, shown_name: str, payload: bytes,
-            state: str, retained: bool) -> CommandAck:
+async def _handle(execute: Callable[[Any], Awaitable[CommandResult]], machine: str, name: str, shown_name: str,
+                  payload: bytes, state: str, retained: bool) -> CommandAck:
     def refuse(kind: str, error: str, correlation_id: str | None) -> CommandAck:
         return CommandAck(correlation_id=correlation_id, command=shown_name, machine=machine, ok=False,
                           error=error, error_kind=kind, state=state)  # type: ignore[arg-type]
@@ -86,7 +86,7 @@ def _handle(execute: Callable[[Any], CommandResult], machine: str, name: str, sh
         command = _COMMAND_ADAPTER.validate_python({**fields, "name": name})
     except ValidationError as exc:
         return refuse("invalid", _first_errors(exc), request.correlation_id)
-    result: CommandResult = execute(command)
+    result: CommandResult = await execute(command)
     if not result.ok:
         return refuse("refused", result.error or "refused", request.correlation_id).model_copy(
             update={"state": result.state})

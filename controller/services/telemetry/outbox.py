@@ -46,10 +46,10 @@ class Outbox:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # autocommit: each add/mark is its own durable transaction.
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # autocommit: each add/mark is its own durable transaction. The busy timeout is set at
+            # connect: switching to WAL takes a lock, and sim-fleet's processes open one file at once.
+            self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"{self.path}: cannot open the MQTT outbox: {exc}") from exc

@@ -1,11 +1,11 @@
-"""The MQTT service: runs beside the control loop, publishes what the loop does, and feeds
-remote commands into `loop.execute`.
+"""The MQTT service: runs beside the core, publishes what the core does, and feeds remote
+commands into the core's `execute` (through its `CoreView`, controller/services/core_view.py).
 
-The loop never waits on the network. Between them:
-- telemetry: a sampler reads `loop.latest` (wall time, `sample_hz`), batches the samples,
+The core never waits on the network. Between them:
+- telemetry: a sampler reads `core.latest` (wall time, `sample_hz`), batches the samples,
   and every 1/`telemetry_hz` s puts a batch into a bounded `DropOldestQueue`; while the
   broker is away the oldest batches are dropped and counted (`dropped_batches`);
-- events: the loop's `EventBus` subscription (bounded, drop-oldest); session summaries from
+- events: the core's `EventBus` subscription (bounded, drop-oldest); session summaries from
   it go into the SQLite `Outbox` and are marked delivered only on the broker's PUBACK.
 
 The connection is an explicit reconnect loop with bounded exponential back-off (aiomqtt's
@@ -31,7 +31,7 @@ from typing import Any
 import aiomqtt
 
 from controller.core.events import Event, Subscription
-from controller.core.loop import ControlLoop
+from controller.services.core_view import CoreView
 from controller.services.telemetry.commands import handle_command
 from controller.services.telemetry.discovery import discovery_messages
 from controller.services.telemetry.dropqueue import DropOldestQueue
@@ -79,7 +79,7 @@ def raise_if_cancelled() -> None:
 
 
 class MqttTelemetry:
-    """One machine's MQTT link. Use an instance as a runtime service: `await svc(loop)`."""
+    """One machine's MQTT link. Use an instance as a runtime service: `await svc(core)`."""
 
     def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None) -> None:
         self.settings = settings
@@ -96,7 +96,7 @@ class MqttTelemetry:
         self._outbox_ready = asyncio.Event()
         self._state_changed = asyncio.Event()
         self._last_state: dict[str, Any] | None = None
-        self._loop: ControlLoop | None = None
+        self._core: CoreView | None = None
         self._topics: MachineTopics | None = None
         self._sub: Subscription | None = None
         self._inflight: asyncio.Future[None] | None = None
@@ -104,11 +104,11 @@ class MqttTelemetry:
         self._bus_has_faults = False
 
     # --- the service ------------------------------------------------------------------
-    async def __call__(self, loop: ControlLoop) -> None:
-        self._loop = loop
-        machine = loop.config.machine
+    async def __call__(self, core: CoreView) -> None:
+        self._core = core
+        machine = core.info.config.machine
         self._topics = MachineTopics(self.settings.prefix, machine.site, machine.name)
-        self._sub = loop.events.subscribe(self.settings.event_queue_size)
+        self._sub = core.events.subscribe(self.settings.event_queue_size)
         if self.outbox.count_pending(self._topics.base):
             self._outbox_ready.set()  # left over from an earlier run: send first
         workers = [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._event_pump())]
@@ -124,7 +124,7 @@ class MqttTelemetry:
             for task in workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            loop.events.unsubscribe(self._sub)
+            core.events.unsubscribe(self._sub)
 
     def stats(self) -> dict[str, int]:
         """Link health for reports: connections, losses, what is still waiting."""
@@ -142,9 +142,9 @@ class MqttTelemetry:
         return self._topics
 
     @property
-    def loop(self) -> ControlLoop:
-        assert self._loop is not None, "the service has not started"
-        return self._loop
+    def core(self) -> CoreView:
+        assert self._core is not None, "the service has not started"
+        return self._core
 
     # --- connection -------------------------------------------------------------------
     async def _connection_loop(self) -> None:
@@ -270,8 +270,8 @@ class MqttTelemetry:
         async for message in client.messages:
             name = str(message.topic).rsplit("/", 1)[-1]
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            ack = handle_command(self.loop.execute, self.topics.machine, name, payload,
-                                 self.loop.session.state.value, retained=message.retain)
+            ack = await handle_command(self.core.execute, self.topics.machine, name, payload,
+                                       self.core.status.session_state, retained=message.retain)
             self.commands_handled += 1
             await client.publish(self.topics.ack(name), ack.model_dump_json(), qos=1)
             self._check_state()
@@ -279,15 +279,15 @@ class MqttTelemetry:
 
     # --- producers (never touch the network) ------------------------------------------
     def _state(self) -> dict[str, Any]:
-        lp = self.loop
-        snap = lp.latest
+        status = self.core.status
+        snap = self.core.latest
         return {
-            "machine": self.topics.machine, "site": self.topics.site, "session_id": lp.session.id,
-            "session_state": lp.session.state.value, "mode": lp.mode.name, "target": lp.mode.target,
-            # Workouts and segments (issue #3) appear here once the snapshot carries them.
-            "workout": getattr(snap, "workout", None), "segment": getattr(snap, "segment", None),
+            "machine": self.topics.machine, "site": self.topics.site, "session_id": status.session_id,
+            "session_state": status.session_state, "mode": status.mode, "target": status.target,
+            "workout": snap.workout if snap is not None else None,
+            "segment": snap.segment if snap is not None else None,
             # Faults still holding (the safety record marks ended ones `active: false`).
-            "faults": [dict(f) for f in lp.faults if f.get("active", True)],
+            "faults": [dict(f) for f in status.active_faults],
         }
 
     def _check_state(self) -> None:
@@ -295,7 +295,7 @@ class MqttTelemetry:
             self._state_changed.set()
 
     async def _sample_loop(self) -> None:
-        """Sample the loop's snapshot in wall time; queue a batch every 1/telemetry_hz s."""
+        """Sample the core's snapshot in wall time; queue a batch every 1/telemetry_hz s."""
         sample_period_s = 1.0 / max(self.settings.sample_hz, self.settings.telemetry_hz)
         batch_period_s = 1.0 / self.settings.telemetry_hz
         samples: list[TelemetrySample] = []
@@ -303,7 +303,7 @@ class MqttTelemetry:
         next_batch_s = time.monotonic() + batch_period_s
         while True:
             await asyncio.sleep(sample_period_s)
-            snap = self.loop.latest
+            snap = self.core.latest
             if snap is not None and snap.t_s != last_t_s:
                 last_t_s = snap.t_s
                 samples.append(_sample(snap))
@@ -315,11 +315,11 @@ class MqttTelemetry:
                 samples = []
 
     def _queue_batch(self, samples: list[TelemetrySample]) -> None:
-        lp = self.loop
+        status = self.core.status
         self._seq += 1
         batch = TelemetryBatch(
             machine=self.topics.machine, site=self.topics.site, seq=self._seq, sent_at=time.time(),
-            session_id=lp.session.id, session_state=lp.session.state.value, mode=lp.mode.name,
+            session_id=status.session_id, session_state=status.session_state, mode=status.mode,
             dropped_batches=self.telemetry.dropped, samples=samples)
         self.telemetry.put(batch.model_dump_json().encode())
 
@@ -334,18 +334,18 @@ class MqttTelemetry:
             self._on_event(self._sub.queue.get_nowait())
 
     def _poll_faults(self) -> None:
-        """Publish new entries of `loop.faults` as `fault` events, unless the loop's event bus
+        """Publish the core's new fault records as `fault` events, unless the core's event bus
         already carries them (then it is the single source)."""
-        faults = self.loop.faults
-        if self._bus_has_faults:
-            self._faults_seen = len(faults)
+        status = self.core.status
+        new = status.fault_count - self._faults_seen
+        self._faults_seen = status.fault_count
+        if self._bus_has_faults or new <= 0:
             return
-        for entry in faults[self._faults_seen:]:
+        for entry in status.faults[-new:]:
             t_s = entry.get("t_s")
             event = EventPayload(machine=self.topics.machine, kind="fault", at=time.time(), data=dict(entry),
-                                 t_s=t_s if isinstance(t_s, int | float) else self.loop.clock.now_s())
+                                 t_s=t_s if isinstance(t_s, int | float) else self.core.clock.now_s())
             self.events.put(event.model_dump_json().encode())
-        self._faults_seen = len(faults)
 
     def _on_event(self, event: Event) -> None:
         if event.kind == "fault":

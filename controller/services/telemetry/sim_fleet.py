@@ -11,6 +11,8 @@ from typing import Any
 
 from controller.core.loop import ControlLoop
 from controller.runtime import RunOptions, RunResult, run_controller
+from controller.services.core_link.in_process import InProcessCore
+from controller.services.core_view import CoreView
 from controller.services.telemetry.outbox import Outbox
 from controller.services.telemetry.service import OUTBOX_FILE, MqttTelemetry
 from controller.settings.machine import MachineConfig
@@ -31,7 +33,11 @@ async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, da
     loops: list[ControlLoop] = []
     stopping = asyncio.Event()
 
-    async def register(loop: ControlLoop) -> None:
+    async def register(core: CoreView) -> None:
+        # The fleet runs its cores in this process (one process, many machines) and restarts
+        # their statistics after the warm-up: a harness's right, not a service's.
+        assert isinstance(core, InProcessCore)
+        loop = core.loop
         loops.append(loop)
         if stopping.is_set():
             loop.stop()
@@ -66,16 +72,16 @@ async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, da
 
 def fleet_report(results: list[RunResult]) -> dict[str, Any]:
     """Loop health across the fleet: the worst machine and the median one."""
-    reports = [r.loop.stats.report() for r in results]
-    p99s = [rep.lateness_p99_ms for rep in reports]
+    loops = [r.report["loop"] for r in results]
+    p99s = [lp["lateness_ms"]["p99"] for lp in loops]
     return {
         "machines": len(results),
         "lateness_p99_ms": {"max": round(max(p99s), 4), "median": round(statistics.median(p99s), 4)},
-        "lateness_max_ms": round(max(rep.lateness_max_ms for rep in reports), 4),
-        "missed": sum(rep.missed for rep in reports),
-        "rate_hz_min": round(min(rep.rate_hz for rep in reports), 3),
-        "cpu_percent": round(reports[0].cpu_percent, 2),  # one process: every loop sees the same CPU share
-        "per_machine": [{"machine": r.loop.config.machine.name, **r.as_json()["loop"]} for r in results],
+        "lateness_max_ms": round(max(lp["lateness_ms"]["max"] for lp in loops), 4),
+        "missed": sum(lp["missed"] for lp in loops),
+        "rate_hz_min": round(min(lp["rate_hz"] for lp in loops), 3),
+        "cpu_percent": round(loops[0]["cpu_percent"], 2),  # one process: every loop sees the same CPU share
+        "per_machine": [{"machine": r.report["machine"], **r.report["loop"]} for r in results],
     }
 
 
