@@ -148,3 +148,22 @@ def test_the_athletes_step_is_bit_for_bit_the_reference_step() -> None:
             assert fast.step(t, 0.001, v) == reference_step(plain, t, 0.001, v)
         assert (fast.strength, fast.heart_rate_bpm, fast._integral_n) == (
             plain.strength, plain.heart_rate_bpm, plain._integral_n)
+
+
+def test_totals_travel_with_two_window_entries_and_read_the_same() -> None:
+    """The core process pickles the totals with every snapshot: the copy keeps the power
+    window's ends only, and every figure a reader sees is the same."""
+    import pickle
+
+    from controller.core.brake_model import BrakeModel
+    from controller.core.estimator import Motion
+    from controller.core.session_totals import SessionTotals
+
+    totals, model = SessionTotals(), BrakeModel()
+    for i in range(500):
+        v = 3.0 + 0.5 * math.sin(i / 7)
+        totals.add(Motion(speed_mps=v, accel_mps2=0.1, moved_m=v * 0.01, board_dt_s=0.01, board_time_s=i * 0.01),
+                   800, model, 0.01)
+    copy = pickle.loads(pickle.dumps(totals))
+    assert len(copy._window) == 2 and len(totals._window) > 2
+    assert copy.power_3s_w == totals.power_3s_w and copy.as_json() == totals.as_json()
