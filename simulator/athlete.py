@@ -25,6 +25,7 @@ SpeedPlan = Callable[[float], float]  # time since start (s) -> target belt spee
 
 #: Below this target speed the athlete stands (holds the belt) and takes no steps.
 STANDING_MPS = 0.1
+_TWO_PI = 2.0 * math.pi
 
 
 @dataclass(frozen=True)
@@ -177,29 +178,60 @@ class Athlete:
         self.strength = 1.0
         self.heart_rate_bpm = params.hr_rest_bpm
         self.force_n = 0.0
+        # `step` runs 1000 times per simulated second: the constants it needs, looked up once.
+        self._present = profile.present
+        self._plan = profile.plan
+        self._fatigue_per_s = profile.fatigue_per_s or params.fatigue_per_s
+        self._resist_n = params.resist_fraction * params.force0_n
+        self._v0_backward_mps = params.v0_forward_mps * params.backward_ratio
+        self._hr_span_bpm = params.hr_max_bpm - params.hr_rest_bpm
 
     def capacity_n(self, speed_mps: float, direction: float) -> float:
         """Largest drive force along `direction` (+1 forward, −1 backward) at this speed."""
         p = self.params
-        v0 = p.v0_forward_mps if direction > 0 else p.v0_forward_mps * p.backward_ratio
+        v0 = p.v0_forward_mps if direction > 0 else self._v0_backward_mps
         along = max(0.0, direction * speed_mps)
         return max(0.0, p.force0_n * self.strength * (1.0 - along / v0))
 
     def step(self, t_s: float, dt_s: float, speed_mps: float) -> float:
-        """The athlete's force on the belt for the next dt (signed newtons)."""
+        """The athlete's force on the belt for the next dt (signed newtons).
+
+        The simulator's hot path: plain float arithmetic on locals, comparisons instead of
+        min()/max() calls, and no helper calls — the same operations in the same order as
+        `capacity_n` and `_relax_heart`, so the results are bit for bit theirs."""
         p = self.params
-        if not self.profile.present:
+        if not self._present:
             self.force_n = 0.0
             self._relax_heart(0.0, dt_s)
             return 0.0
-        target = self.profile.plan(t_s)
-        direction = 1.0 if (target > 0 or (target == 0 and speed_mps >= 0)) else -1.0
+        target = self._plan(t_s)
+        if target > 0 or (target == 0 and speed_mps >= 0):
+            direction = 1.0
+            v0 = p.v0_forward_mps
+        else:
+            direction = -1.0
+            v0 = self._v0_backward_mps
         error = direction * (target - speed_mps)  # > 0: too slow along the running direction
-        cap = self.capacity_n(speed_mps, direction)
-        resist = p.resist_fraction * p.force0_n
-        self._integral_n = max(-resist, min(cap, self._integral_n + p.speed_integral_n_per_m * error * dt_s))
-        drive = max(-resist, min(cap, p.speed_gain_n_per_mps * error + self._integral_n))
-        if abs(target) < STANDING_MPS:
+        along = direction * speed_mps
+        if not along > 0.0:
+            along = 0.0
+        force0 = p.force0_n
+        cap = force0 * self.strength * (1.0 - along / v0)
+        if not cap > 0.0:
+            cap = 0.0
+        resist = -self._resist_n
+        integral = self._integral_n + p.speed_integral_n_per_m * error * dt_s
+        if not integral < cap:
+            integral = cap
+        if not integral > resist:
+            integral = resist
+        self._integral_n = integral
+        drive = p.speed_gain_n_per_mps * error + integral
+        if not drive < cap:
+            drive = cap
+        if not drive > resist:
+            drive = resist
+        if -STANDING_MPS < target < STANDING_MPS:
             self._step_rate_hz = 0.0  # standing: no step open, the push is the plain drive
             self.force_n = direction * drive
             self._relax_heart(abs(self.force_n * speed_mps), dt_s)
@@ -207,20 +239,30 @@ class Athlete:
         if self._step_rate_hz == 0.0 or direction != self._step_direction:
             self._open_step(t_s, target, direction, speed_mps, first=True)
         phase = self._stride_phase + self._step_rate_hz * dt_s
-        if phase >= 1.0:
+        if phase >= 1.0:  # per step, not per millisecond: draws and bookkeeping live there
             self._close_step(t_s, speed_mps)
             self._open_step(t_s, target, direction, speed_mps, first=False)
             phase = self._stride_phase + self._step_rate_hz * dt_s
         self._stride_phase = phase
-        pulse = self._push * (1.0 - p.stride_amplitude * math.cos(2.0 * math.pi * phase))
-        self.force_n = direction * drive * pulse
-        self._step_impulse_ns += direction * self.force_n * dt_s
+        force = direction * drive * self._push * (1.0 - p.stride_amplitude * math.cos(_TWO_PI * phase))
+        self.force_n = force
+        self._step_impulse_ns += direction * force * dt_s
         self._step_moved_m += speed_mps * dt_s
-        fatigue = self.profile.fatigue_per_s or p.fatigue_per_s
+        fatigue = self._fatigue_per_s
         if fatigue and drive > 0:
-            self.strength = max(p.min_strength, self.strength - fatigue * dt_s * drive / p.force0_n)
-        self._relax_heart(abs(self.force_n * speed_mps), dt_s)
-        return self.force_n
+            strength = self.strength - fatigue * dt_s * drive / force0
+            min_strength = p.min_strength
+            self.strength = strength if strength > min_strength else min_strength
+        # Heart rate (as _relax_heart): follows effort with its lag.
+        effort = abs(force * speed_mps) / 450.0
+        if not effort < 1.0:
+            effort = 1.0
+        gain = dt_s / p.hr_lag_s
+        if not gain < 1.0:
+            gain = 1.0
+        hr = self.heart_rate_bpm
+        self.heart_rate_bpm = hr + (p.hr_rest_bpm + self._hr_span_bpm * effort - hr) * gain
+        return force
 
     def _open_step(self, t_s: float, target_mps: float, direction: float, speed_mps: float,
                    first: bool) -> None:

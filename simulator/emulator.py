@@ -192,7 +192,6 @@ class BoardEmulator:
         force_max, current_max = m.brake_force_max_n, m.brake_current_max_ma
         critical_mps = m.brake_critical_speed_mps
         coulomb, viscous, mass = m.coulomb_friction_n, m.viscous_n_per_mps, m.belt_mass_kg
-        copysign = math.copysign
         athlete_step = self.athlete.step
         belt = self.belt
         v, position = belt.speed_mps, belt.position_m
@@ -223,19 +222,21 @@ class BoardEmulator:
             v_before = v
             if v == 0.0:
                 # Static friction: the belt sticks until the athlete beats Coulomb friction.
-                if abs(force) <= coulomb:
+                if -coulomb <= force <= coulomb:
                     continue  # nothing moves: no distance, no work
-                v = (force - copysign(coulomb, force)) / mass * dt
+                v = (force - (coulomb if force > 0.0 else -coulomb)) / mass * dt
             else:
-                speed = abs(v)
+                # v is not zero here, so the sign tests below are abs() and copysign() exactly.
+                speed = v if v > 0.0 else -v
                 i = coil_ma / current_max
                 if hysteresis:
-                    brake_n = force_max * i * min(1.0, speed / 0.05)
+                    q = speed / 0.05
+                    brake_n = force_max * i * (q if q < 1.0 else 1.0)
                 else:
                     x = speed / critical_mps
                     brake_n = force_max * i * i * 2.0 * x / (1.0 + x * x)
                 resistance_n = brake_n + coulomb + viscous * speed
-                new_v = v + (force - copysign(resistance_n, v)) / mass * dt
+                new_v = v + (force - (resistance_n if v > 0.0 else -resistance_n)) / mass * dt
                 # friction and brake stop the belt; they never reverse it
                 v = 0.0 if new_v * v < 0.0 else new_v
             moved = 0.5 * (v_before + v) * dt

@@ -13,13 +13,11 @@ import typer
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
 from controller.cli.faults_cmd import fault_options
 from controller.runtime import RunOptions, Service, run_controller
-from controller.services.console.server import WebAddressError, console_service
 from controller.services.core_link.child import CoreDied, CoreStartError
-from controller.services.ftms.ble import ftms_service
 from controller.services.history.recorder import session_recorder
 from controller.services.history.store import SessionStore, SessionStoreError
-from controller.services.live_view import live_view
 from controller.services.telemetry.service import mqtt_service
+from controller.settings.machine import ConfigError, with_loop_rate
 
 #: Exit status when the core process died under the run.
 CORE_DIED_EXIT = 3
@@ -57,9 +55,17 @@ def run(
                        "see docs/ftms.md).")] = False,
     move_aside_damaged_store: Annotated[bool, typer.Option(
         help="Move a damaged sessions.sqlite3 aside and start a new one (else refuse to run).")] = False,
+    rate_hz: Annotated[float | None, typer.Option(
+        "--rate-hz", help="Control loop rate in Hz (default: [loop] rate_hz of the config, 100). A serial "
+                          "board refuses a rate its bus cannot carry at its baud (docs/performance.md).")] = None,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
     machine, directory = resolve_config(config, data_dir)
+    if rate_hz is not None:
+        try:  # the same limits as [loop] rate_hz in the config file
+            machine = with_loop_rate(machine, rate_hz)
+        except ConfigError as exc:
+            fail(str(exc))
     try:  # before the brake is enabled: a session that cannot be stored must not start
         SessionStore.preflight(directory, allow_move_aside=move_aside_damaged_store)
     except SessionStoreError as exc:
@@ -70,7 +76,10 @@ def run(
                          runner=runner, speedup=speedup, seed=seed, data_dir=directory, workout=workout,
                          sim_options=fault_options(fault, board or machine.board.url))
     services: list[Service] = [session_recorder(directory)]  # every session goes into the history
+    # Services are imported only when asked for: the console alone brings aiohttp and matplotlib
+    # (about a second at start), which a --no-web run never needs.
     if not no_web:
+        from controller.services.console.server import WebAddressError, console_service
         try:
             services.append(console_service(web, directory, ready=_console_ready))
         except WebAddressError as exc:
@@ -79,8 +88,10 @@ def run(
     if telemetry is not None:
         services.append(telemetry)
     if ftms:
+        from controller.services.ftms.ble import ftms_service
         services.append(ftms_service())
     if not as_json and sys.stdout.isatty():
+        from controller.services.live_view import live_view
         services.append(live_view)
     try:
         result = asyncio.run(run_controller(machine, options, services, handle_signals=True, process=True))
