@@ -244,7 +244,8 @@ class Athlete:
             self._open_step(t_s, target, direction, speed_mps, first=False)
             phase = self._stride_phase + self._step_rate_hz * dt_s
         self._stride_phase = phase
-        force = direction * drive * self._push * (1.0 - p.stride_amplitude * math.cos(_TWO_PI * phase))
+        pulse = self._push * (1.0 - p.stride_amplitude * math.cos(_TWO_PI * phase))
+        force = direction * drive * pulse
         self.force_n = force
         self._step_impulse_ns += direction * force * dt_s
         self._step_moved_m += speed_mps * dt_s

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from controller.core.safety.coil import CoilFollowMonitor
 from drivers.registers import DEFAULT_MAP, Control, Status, to_signed16, to_signed32
 from drivers.sample import BoardCommand, BoardSample
-from simulator.athlete import Athlete, AthleteParams, parse_profile
+from simulator.athlete import STANDING_MPS, Athlete, AthleteParams, parse_profile
 
 
 class BruteForceCoilBand:
@@ -126,9 +126,23 @@ def reference_step(a: Athlete, t_s: float, dt_s: float, speed_mps: float) -> flo
     resist = p.resist_fraction * p.force0_n
     a._integral_n = max(-resist, min(cap, a._integral_n + p.speed_integral_n_per_m * error * dt_s))
     drive = max(-resist, min(cap, p.speed_gain_n_per_mps * error + a._integral_n))
-    a._stride_phase = (a._stride_phase + p.stride_hz * dt_s) % 1.0
-    pulse = 1.0 + p.stride_amplitude * math.sin(2.0 * math.pi * a._stride_phase)
+    if abs(target) < STANDING_MPS:
+        a._step_rate_hz = 0.0
+        a.force_n = direction * drive
+        a._relax_heart(abs(a.force_n * speed_mps), dt_s)
+        return a.force_n
+    if a._step_rate_hz == 0.0 or direction != a._step_direction:
+        a._open_step(t_s, target, direction, speed_mps, first=True)
+    phase = a._stride_phase + a._step_rate_hz * dt_s
+    if phase >= 1.0:
+        a._close_step(t_s, speed_mps)
+        a._open_step(t_s, target, direction, speed_mps, first=False)
+        phase = a._stride_phase + a._step_rate_hz * dt_s
+    a._stride_phase = phase
+    pulse = a._push * (1.0 - p.stride_amplitude * math.cos(2.0 * math.pi * phase))
     a.force_n = direction * drive * pulse
+    a._step_impulse_ns += direction * a.force_n * dt_s
+    a._step_moved_m += speed_mps * dt_s
     fatigue = a.profile.fatigue_per_s or p.fatigue_per_s
     if fatigue and drive > 0:
         a.strength = max(p.min_strength, a.strength - fatigue * dt_s * drive / p.force0_n)

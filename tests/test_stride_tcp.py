@@ -24,6 +24,7 @@ def true_steps_between(truth_log: Path, start_ms: float, end_ms: float) -> list[
     return [s for s in steps if start_ms <= s["board_ms"] <= end_ms - 1000.0 * s["duration_s"]]
 
 
+@pytest.mark.realtime
 def test_cadence_and_balance_over_modbus_tcp_match_the_truth(tmp_path: Path) -> None:
     truth_log = tmp_path / "truth.json"
     port = free_port()
