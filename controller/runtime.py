@@ -26,6 +26,7 @@ from controller.core.physiology import metabolic_kcal
 from controller.core.safety.faults import FaultLog
 from controller.core.session_state import SessionState
 from controller.core.status import core_info
+from controller.core.stride.metrics import DirectionStats, StrideStats
 from controller.core.timerfd_clock import precise_clock
 from controller.core.wall_clock import ClockWall, SystemWall, WallClock
 from controller.core.workouts.model import load_workout, runner_plan, workout_dirs
@@ -70,7 +71,7 @@ class RunResult:
     loop: ControlLoop | None = None
 
     @property
-    def truth(self) -> dict[str, float] | None:
+    def truth(self) -> dict[str, Any] | None:
         """The simulator's ground truth over the session (sim board only)."""
         truth = self.report.get("truth")
         return truth if isinstance(truth, dict) else None
@@ -79,7 +80,7 @@ class RunResult:
         return self.report
 
 
-def core_report(lp: ControlLoop, truth: dict[str, float] | None, calibration: dict[str, Any]) -> dict[str, Any]:
+def core_report(lp: ControlLoop, truth: dict[str, Any] | None, calibration: dict[str, Any]) -> dict[str, Any]:
     """The `--json` report of a finished loop."""
     out: dict[str, Any] = {
         "machine": lp.config.machine.name,
@@ -143,14 +144,29 @@ def make_board(config: MachineConfig, options: RunOptions, clock: Clock) -> Boar
     return open_board(url, context)
 
 
-def truth_delta(start: Mapping[str, float], end: Mapping[str, float]) -> dict[str, float]:
-    """Ground truth over the session only (the simulator counts from its own start)."""
+def truth_delta(start: Mapping[str, float], end: Mapping[str, float]) -> dict[str, Any]:
+    """Ground truth over the session only (the simulator counts from its own start), with the
+    true stride metrics when the simulator keeps step sums (simulator/stride.py)."""
     keys = ("elapsed_s", "distance_m", "forward_m", "backward_m", "work_j",
             "forward_work_j", "backward_work_j")
     d = {k: end[k] - start[k] for k in keys}
     d["avg_power_w"] = d["work_j"] / d["elapsed_s"] if d["elapsed_s"] > 0 else 0.0
     d["energy_kcal"] = metabolic_kcal(d["forward_work_j"], d["backward_work_j"])
-    return {k: round(v, 4) for k, v in d.items()}
+    out: dict[str, Any] = {k: round(v, 4) for k, v in d.items()}
+    step_keys = [k for k in end if k.startswith(("forward_", "backward_")) and k not in d]
+    if step_keys:
+        steps = {k: end[k] - start.get(k, 0.0) for k in step_keys}
+        out.update(StrideStats(_true_steps(steps, "forward"), _true_steps(steps, "backward")).as_json())
+    return out
+
+
+def _true_steps(sums: Mapping[str, float], direction: str) -> DirectionStats:
+    """The simulator's step sums of one direction, as the controller's own sums are kept."""
+    return DirectionStats(
+        steps=round(sums.get(f"{direction}_steps", 0.0)), time_s=sums.get(f"{direction}_step_time_s", 0.0),
+        time_sq_s2=sums.get(f"{direction}_step_time_sq_s2", 0.0),
+        impulse_ns=sums.get(f"{direction}_impulse_ns", 0.0),
+        left_impulse_ns=sums.get(f"{direction}_left_impulse_ns", 0.0), length_m=sums.get(f"{direction}_length_m", 0.0))
 
 
 async def run_core(config: MachineConfig, options: RunOptions, clock: Clock | None = None,

@@ -94,7 +94,8 @@ def check_bus_budget(budget: BusBudget, url: str) -> None:
         raise BusOverBudget(
             f"{url}: a loop rate of {budget.rate_hz:g} Hz does not fit on a {budget.baud} baud bus "
             f"({budget.describe()}); the largest rate that fits is {budget.max_rate_hz} Hz — lower "
-            f"[loop] rate_hz or raise the board's baud rate")
+            f"the loop rate (`millctl run --rate-hz`, or [loop] rate_hz in the config) or raise the "
+            f"board's baud rate")
     if budget.share > WARN_SHARE:
         log.warning("%s: %s (above %.0f %%): a retry or a slow board reply will miss a cycle",
                     url, budget.describe(), WARN_SHARE * 100)

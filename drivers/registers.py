@@ -16,6 +16,8 @@ FieldKind = Literal["int32", "uint16", "int16", "bits"]
 
 #: Number of 16-bit registers each kind occupies.
 WIDTH: Mapping[FieldKind, int] = {"int32": 2, "uint16": 1, "int16": 1, "bits": 1}
+_INT32, _INT16, _UNSIGNED = 0, 1, 2
+_KIND_CODE: Mapping[FieldKind, int] = {"int32": _INT32, "int16": _INT16, "uint16": _UNSIGNED, "bits": _UNSIGNED}
 
 
 class Status(enum.IntFlag):
@@ -149,6 +151,7 @@ class RegisterMap:
     device_id: int = 1
     _by_name: dict[str, RegisterField] = field(default_factory=dict, compare=False, repr=False)
     _input_span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
+    _input_layout: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = {f.name: f for f in (*self.input_fields, *self.holding_fields)}
@@ -157,6 +160,10 @@ class RegisterMap:
         start = min(f.address for f in self.input_fields)
         end = max(f.address + f.width for f in self.input_fields)
         object.__setattr__(self, "_input_span", (start, end - start))
+        # Each input field as (name, offset in the input block, kind): decoding and encoding a
+        # sample every cycle then walks a tuple instead of looking fields up.
+        object.__setattr__(self, "_input_layout", tuple(
+            (f.name, f.address - start, _KIND_CODE[f.kind]) for f in self.input_fields))
 
     def field(self, name: str) -> RegisterField:
         return self._by_name[name]
@@ -197,7 +204,10 @@ class RegisterMap:
         32-bit values are high word first. The result keeps raw units (counts, 0.1 °C);
         scaling to engineering units happens in `drivers.sample`.
         """
-        start = self.input_span[0] if base is None else base
+        start, span = self._input_span
+        if (base is None or base == start) and len(registers) >= span:
+            return self._decode_block(registers)
+        start = start if base is None else base
         values: dict[str, int] = {}
         for f in self.input_fields:
             i = f.address - start
@@ -212,14 +222,26 @@ class RegisterMap:
                 values[f.name] = registers[i] & 0xFFFF
         return values
 
+    def _decode_block(self, registers: Sequence[int]) -> dict[str, int]:
+        """`decode_inputs` of a block that starts at the first input field and covers them all."""
+        values: dict[str, int] = {}
+        for name, i, kind in self._input_layout:
+            if kind == _INT32:
+                raw = ((registers[i] << 16) | registers[i + 1]) & 0xFFFFFFFF
+                values[name] = raw - 0x1_0000_0000 if raw & 0x8000_0000 else raw
+            elif kind == _INT16:
+                raw = registers[i]
+                values[name] = raw - 0x10000 if raw & 0x8000 else raw
+            else:
+                values[name] = registers[i] & 0xFFFF
+        return values
+
     def encode_inputs(self, values: Mapping[str, int]) -> list[int]:
         """Inverse of `decode_inputs`: the register block for a set of raw values."""
-        start, count = self.input_span
-        block = [0] * count
-        for f in self.input_fields:
-            raw = int(values.get(f.name, 0))
-            i = f.address - start
-            if f.kind == "int32":
+        block = [0] * self._input_span[1]
+        for name, i, kind in self._input_layout:
+            raw = int(values.get(name, 0))
+            if kind == _INT32:
                 raw &= 0xFFFFFFFF
                 block[i], block[i + 1] = raw >> 16, raw & 0xFFFF
             else:

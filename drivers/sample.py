@@ -16,6 +16,13 @@ from drivers.registers import (
     Status,
 )
 
+_BRAKE_ENABLE = int(Control.BRAKE_ENABLE)
+_FAULT_RESET = int(Control.FAULT_RESET)
+_WATCHDOG_ENABLE = int(Control.WATCHDOG_ENABLE)
+#: Every value of the 7 status bits as its `Status`, made once: decoding a sample every cycle
+#: then costs a tuple index, not an enum construction.
+_STATUS_BY_BITS: tuple[Status, ...] = tuple(Status(bits) for bits in range(0x80))
+
 
 @dataclass(frozen=True, slots=True)
 class BoardCommand:
@@ -36,14 +43,9 @@ class BoardCommand:
 
     @property
     def control_bits(self) -> int:
-        bits = Control(0)
-        if self.brake_enable:
-            bits |= Control.BRAKE_ENABLE
-        if self.fault_reset:
-            bits |= Control.FAULT_RESET
-        if self.watchdog_enable:
-            bits |= Control.WATCHDOG_ENABLE
-        return int(bits)
+        # Plain ints: this runs every cycle, and enum.Flag arithmetic costs microseconds.
+        return ((_BRAKE_ENABLE if self.brake_enable else 0) | (_FAULT_RESET if self.fault_reset else 0)
+                | (_WATCHDOG_ENABLE if self.watchdog_enable else 0))
 
     def registers(self) -> list[int]:
         return [self.brake_setpoint_ma, self.control_bits]
@@ -97,7 +99,7 @@ class BoardSample:
             encoder_count=raw["encoder_count"],
             board_time_ms=raw["board_time_ms"],
             brake_current_ma=raw["brake_current_ma"],
-            status=Status(raw["status"] & 0x7F),
+            status=_STATUS_BY_BITS[raw["status"] & 0x7F],
             board_temp_c=raw["board_temp_c"] / 10.0,
             supply_mv=raw["supply_mv"],
             heart_rate_bpm=hr or None,

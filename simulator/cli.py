@@ -23,6 +23,25 @@ from simulator.faults import parse_faults
 from simulator.reference import describe as describe_reference
 from simulator.serial_link import SerialPathError
 from simulator.server import serve_serial, serve_tcp
+from simulator.stride import stride_metrics
+
+#: The truth log's steps (docs/stride.md): when each began on the board's clock, and what it was.
+STEP_COLUMNS = ("board_ms", "duration_s", "left", "forward", "impulse_ns", "length_m", "steady")
+
+
+def step_rows(emulator: BoardEmulator) -> list[list[float | bool]]:
+    """Every true step the athlete took, on the board's clock (a test rig lines them up with a
+    controller's `session_board_ms` window)."""
+    return [[emulator.board_ms_at(s.start_s), s.duration_s, s.left, s.forward, s.impulse_ns, s.length_m, s.steady]
+            for s in emulator.athlete.stride.steps]
+
+
+def truth_stride(emulator: BoardEmulator) -> dict[str, object]:
+    """The true stride metrics of the whole run (steps at an even pace), both directions and
+    each apart: the keys of `millctl run --json`'s `session` (docs/stride.md)."""
+    sums = emulator.athlete.stride.sums
+    return {**stride_metrics(sums), "forward": stride_metrics(sums, "forward"),
+            "backward": stride_metrics(sums, "backward")}
 
 
 def fail(message: str) -> NoReturn:
@@ -43,14 +62,17 @@ def sim(
     wire_timing: Annotated[bool, typer.Option(
         "--wire-timing", help="Hold each RTU frame for its time on an RS-485 wire at --baud (10 bits a "
                               "byte, 3.5-character gap), as a real bus would; a pty alone is instant.")] = False,
-    runner: Annotated[str, typer.Option(help="idle | steady:V | tiring:V | intervals | sweep")] = "steady:3.0",
+    runner: Annotated[str, typer.Option(
+        help="idle | steady:V | tiring:V | intervals | sweep, optionally with stride options after ';': "
+             "steady:3.0;cadence=176;asym=0.08 (docs/stride.md)")] = "steady:3.0",
     seed: Annotated[int, typer.Option(help="Random seed (noise, stride phase).")] = 0,
     hardware_seed: Annotated[int, typer.Option(
         help="Play a machine whose constants differ from the reference by up to ±15 % (0 = reference).")] = 0,
     device_id: Annotated[int, typer.Option(help="Modbus device id.", min=1, max=247)] = 1,
     speedup: Annotated[float, typer.Option(help="Run the physics N× faster than real time.", min=0.01)] = 1.0,
     truth_log: Annotated[Path | None, typer.Option(
-        help="On exit, write the ground truth every 10 ms of board time to this JSON file (test rigs).")] = None,
+        help="On exit, write the ground truth every 10 ms of board time, and every step the athlete "
+             "took, to this JSON file (test rigs).")] = None,
     fault: Annotated[list[str] | None, typer.Option(
         help="Inject a fault, KIND@START[:DURATION] in seconds of board time, e.g. link-drop@20s:3s, "
              "estop@30s (repeatable; see docs/safety.md).")] = None,
@@ -119,4 +141,7 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
         if recorder and truth_log:
             recorder.cancel()
             truth_log.write_text(json.dumps({"columns": ["board_ms", "forward_m", "backward_m", "work_j"],
-                                             "rows": rows}))
+                                             "rows": rows,
+                                             "step_columns": list(STEP_COLUMNS),
+                                             "steps": step_rows(emulator),
+                                             "stride": truth_stride(emulator)}))

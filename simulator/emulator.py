@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 from drivers.clock import Clock
 from drivers.registers import (
@@ -29,6 +29,7 @@ from drivers.registers import (
 from simulator.athlete import Athlete, AthleteParams, RunnerProfile
 from simulator.faults import FaultInjector, LinkFault
 from simulator.machine import Belt, Coil, MachineParams
+from simulator.stride import StrideTruth
 
 MAX_STEP_S = 0.001  # physics step: fine enough for a 30 ms coil lag and 2.8 Hz strides
 
@@ -72,13 +73,16 @@ class Truth:
     athlete_force_n: float = 0.0
     power_w: float = 0.0
     coil_ma: float = 0.0
+    #: The athlete's steps (simulator/stride.py); its running sums join `as_dict`.
+    stride: StrideTruth = field(default_factory=StrideTruth, repr=False, compare=False)
 
     @property
     def avg_power_w(self) -> float:
         return self.work_j / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {**asdict(self), "avg_power_w": self.avg_power_w}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "stride"}
+        return {**out, "avg_power_w": self.avg_power_w, **self.stride.sums}
 
 
 class BoardEmulator:
@@ -108,7 +112,7 @@ class BoardEmulator:
         self.belt = Belt(self.machine)
         self.coil = Coil(self.machine, self._rng)
         self.athlete = Athlete(athlete or AthleteParams(), profile, self._rng)
-        self.truth = Truth()
+        self.truth = Truth(stride=self.athlete.stride)
         self.load_cell_fitted = load_cell_fitted
         self.heart_rate_strap = heart_rate_strap
         self._encoder_offset = encoder_offset_counts
@@ -188,7 +192,6 @@ class BoardEmulator:
         force_max, current_max = m.brake_force_max_n, m.brake_current_max_ma
         critical_mps = m.brake_critical_speed_mps
         coulomb, viscous, mass = m.coulomb_friction_n, m.viscous_n_per_mps, m.belt_mass_kg
-        copysign = math.copysign
         athlete_step = self.athlete.step
         belt = self.belt
         v, position = belt.speed_mps, belt.position_m
@@ -219,19 +222,21 @@ class BoardEmulator:
             v_before = v
             if v == 0.0:
                 # Static friction: the belt sticks until the athlete beats Coulomb friction.
-                if abs(force) <= coulomb:
+                if -coulomb <= force <= coulomb:
                     continue  # nothing moves: no distance, no work
-                v = (force - copysign(coulomb, force)) / mass * dt
+                v = (force - (coulomb if force > 0.0 else -coulomb)) / mass * dt
             else:
-                speed = abs(v)
+                # v is not zero here, so the sign tests below are abs() and copysign() exactly.
+                speed = v if v > 0.0 else -v
                 i = coil_ma / current_max
                 if hysteresis:
-                    brake_n = force_max * i * min(1.0, speed / 0.05)
+                    q = speed / 0.05
+                    brake_n = force_max * i * (q if q < 1.0 else 1.0)
                 else:
                     x = speed / critical_mps
                     brake_n = force_max * i * i * 2.0 * x / (1.0 + x * x)
                 resistance_n = brake_n + coulomb + viscous * speed
-                new_v = v + (force - copysign(resistance_n, v)) / mass * dt
+                new_v = v + (force - (resistance_n if v > 0.0 else -resistance_n)) / mass * dt
                 # friction and brake stop the belt; they never reverse it
                 v = 0.0 if new_v * v < 0.0 else new_v
             moved = 0.5 * (v_before + v) * dt
@@ -272,6 +277,10 @@ class BoardEmulator:
     def board_clock_ms(self) -> int:
         """The board's clock, unwrapped (the register wraps it at 65536)."""
         return math.floor(self.elapsed_s * 1000.0) + self._time_offset_ms
+
+    def board_ms_at(self, elapsed_s: float) -> float:
+        """The board's clock (unwrapped, not rounded) at a time since the emulator started."""
+        return elapsed_s * 1000.0 + self._time_offset_ms
 
     def input_values(self) -> dict[str, int]:
         """Raw input register values latched now."""

@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from skeleton_helpers import MILLCTL, cli_env, free_port, start_sim, stop, wait_for_port
 
 from simulator.machine import MachineParams
@@ -17,6 +18,7 @@ SEED = 9
 
 
 
+@pytest.mark.realtime
 def test_tachometer_speed_calibration_over_modbus_tcp(tmp_path: Path) -> None:
     port = free_port()
     sim = start_sim(["--tcp", f"127.0.0.1:{port}", "--runner", "steady:3.0", "--hardware-seed", str(SEED)], tmp_path)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from console_helpers import ARTIFACTS, running_console
 from playwright.async_api import async_playwright
 
@@ -17,6 +18,8 @@ from controller.calibration.store import CalibrationStore
 from controller.services.history.store import SessionStore
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+# A browser run is timed by its waits: ./test.sh runs these alone, after the parallel pass.
+pytestmark = pytest.mark.realtime
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 

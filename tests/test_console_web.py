@@ -19,6 +19,7 @@ TECH_PATHS = [("GET", "/api/tech/registers"), ("GET", "/api/tech/faults"),
               ("POST", "/api/tech/faults/clear"), ("GET", "/api/tech/calibration"), ("GET", "/api/tech/check")]
 
 
+@pytest.mark.realtime
 async def test_websocket_pushes_live_state_at_5hz_or_more(tmp_path: Path) -> None:
     async with running_console(tmp_path) as console, aiohttp.ClientSession() as http, \
             http.ws_connect(console.url + "ws") as ws:

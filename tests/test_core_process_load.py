@@ -59,6 +59,8 @@ async def watch_watchdog(port: int, tripped: list[float], stop: asyncio.Event) -
     return reads
 
 
+# Times the core in wall time while it loads the machine itself: alone, in ./test.sh's second pass.
+@pytest.mark.realtime
 async def test_the_four_loads_on_the_parent_never_delay_the_core(broker: Broker, tmp_path: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.CRITICAL, logger="pymodbus")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from firmware_helpers import FIRMWARE, make
+
+# One firmware build tree and one simavr at a time: these run on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("firmware")
 
 
 def test_make_test_runs_the_native_unit_tests_and_a_fuzz_that_finds_nothing() -> None:

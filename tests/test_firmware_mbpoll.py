@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from firmware_helpers import board_sim, make
 
+# One firmware build tree and one simavr at a time: these run on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("firmware")
 MBPOLL = shutil.which("mbpoll") or "/usr/bin/mbpoll"
 
 

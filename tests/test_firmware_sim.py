@@ -13,6 +13,8 @@ from firmware_helpers import SIM_RATE_HZ, TruthLog, board_sim, make, millctl_run
 
 from controller.settings.machine import MachineConfig
 
+# One firmware build tree and one simavr at a time: these run on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("firmware")
 CONFIG = MachineConfig()
 LEVEL = 3
 LEVEL_MA = CONFIG.levels.current_ma[LEVEL]
@@ -30,6 +32,7 @@ def built() -> Iterator[None]:
     yield
 
 
+@pytest.mark.realtime
 def test_millctl_keeps_its_rate_and_reads_true_distance(tmp_path: Path) -> None:
     with board_sim(tmp_path) as (link, truth_path):
         report = millctl_run(tmp_path, link, 8.0, "--mode", "level", "--target", str(LEVEL))

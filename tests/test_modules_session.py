@@ -37,6 +37,7 @@ async def run_json(tmp_path: Path, args: list[str]) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.realtime
 async def test_a_session_on_modules_reads_true_distance_and_the_brake_follows(tmp_path: Path) -> None:
     port = free_port()
     async with serve_modules(port) as rig:

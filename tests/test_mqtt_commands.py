@@ -156,16 +156,20 @@ async def test_a_latched_fault_refuses_resume_and_start_over_mqtt(broker: Broker
         await asyncio.wait_for(telemetry.connected.wait(), 10)
         assert holder.loop is not None
         remote = Remote(client, seen, holder.loop)
+        def fault_events() -> list[dict[str, object]]:
+            return [e for e in (json.loads(m.payload) for m in seen.on(T.event)) if e["kind"] == "fault"]
+
+        # The state and the event travel in separate publishes: wait for both, in either order.
         async with asyncio.timeout(10):
-            while not [m for m in seen.on(T.state) if StatePayload.model_validate_json(m.payload).faults]:
+            while not ([m for m in seen.on(T.state) if StatePayload.model_validate_json(m.payload).faults]
+                       and fault_events()):
                 await asyncio.sleep(0.05)
-        fault_events = [json.loads(m.payload) for m in seen.on(T.event) if json.loads(m.payload)["kind"] == "fault"]
         held = holder.loop.session.state
         acks = [await remote.send(name) for name in ("resume", "start")]
         after = holder.loop.session.state
         holder.loop.stop()
         await task
-    assert fault_events, "the fault is published as an event"
+    assert fault_events(), "the fault is published as an event"
     for ack in acks:
         assert (ack.ok, ack.error_kind) == (False, "refused")
         assert "estop" in (ack.error or "") or "fault" in (ack.error or "")

@@ -135,6 +135,43 @@ async def test_hostile_commands_get_short_error_acks_and_the_next_command_works(
         await task
 
 
+async def test_a_command_sent_the_moment_online_is_seen_is_answered(tmp_path: Path) -> None:
+    """"online" promises that commands are heard: the machine subscribes to its commands before
+    it says so. (It once announced first; a command sent at once was lost whenever the
+    subscription came later, and its ack never came: the kill -9 test below waited in vain.)
+    The broker's own log gives the order, whatever the machine's load."""
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    broker = Broker(directory, listener_lines="allow_anonymous true\nlog_type all\n")
+    broker.start()
+    proc = subprocess.Popen([*MILLCTL, "run", "--mqtt", broker.url, "--no-web", "--duration", "60"],
+                            env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.subscribe(MILL_1.status, qos=1)
+            await client.subscribe(MILL_1.ack("pause"), qos=1)
+            async with asyncio.timeout(30):
+                async for message in client.messages:
+                    if message.topic.matches(MILL_1.status) and message.payload == b"online":
+                        # No wait at all: published the moment the broker relays "online".
+                        await client.publish(MILL_1.cmd("pause"), b'{"correlation_id": "at-once"}', qos=1)
+                        break
+            async with asyncio.timeout(10):
+                async for message in client.messages:
+                    if message.topic.matches(MILL_1.ack("pause")):
+                        assert isinstance(message.payload, bytes)
+                        assert json.loads(message.payload)["correlation_id"] == "at-once"
+                        break
+    finally:
+        proc.kill()
+        proc.wait()
+        broker.stop()
+    log = (directory / "mosquitto.log").read_text(errors="replace")
+    subscribed = log.index(MILL_1.cmd_filter)
+    announced = log.index(f"'{MILL_1.status}'")
+    assert subscribed < announced, "the machine said online before it listened for commands"
+
+
 async def test_kill_9_after_a_hostile_command_leaves_the_status_offline(broker: Broker, tmp_path: Path) -> None:
     proc = subprocess.Popen([*MILLCTL, "run", "--mqtt", broker.url, "--no-web", "--duration", "120"],
                             env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

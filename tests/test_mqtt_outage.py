@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from mqtt_helpers import Broker, Collector, broker_fixture, mqtt_config, start_controller  # noqa: F401
 
 from controller.core.commands import Start, Stop
@@ -41,6 +42,7 @@ def new_session(loop: ControlLoop) -> None:
     assert loop.execute(Start()).ok
 
 
+@pytest.mark.realtime
 async def test_broker_down_10_s_every_summary_arrives_once_and_the_loop_keeps_time(
         broker: Broker, tmp_path: Path) -> None:
     seen, subscribed = Collector(), asyncio.Event()
@@ -120,6 +122,7 @@ async def test_summary_recorded_without_a_broker_is_sent_by_the_next_run(broker:
     assert ids == [first.loop.session.id, second.loop.session.id]
 
 
+@pytest.mark.realtime
 async def test_a_broker_that_never_answers_does_not_hold_up_the_loop(tmp_path: Path) -> None:
     # A listening socket nobody accepts from: TCP connects, CONNECT is never answered.
     with socket.socket() as hung:

@@ -43,6 +43,7 @@ async def test_mqtts_url_with_user_and_password_connects(secure_broker: tuple[Br
     assert telemetry.outbox.count_pending() == 0
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("userinfo", ["desk:wrong@", ""])
 async def test_refused_login_keeps_retrying_and_the_summary_waits(secure_broker: tuple[Broker, Path],
                                                                   tmp_path: Path, userinfo: str) -> None:

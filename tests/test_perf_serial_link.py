@@ -68,6 +68,7 @@ def sim_serial(path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
+@pytest.mark.realtime
 def test_sim_serves_one_end_of_a_socat_pair_and_both_links_survive(tmp_path: Path) -> None:
     with socat_pair(tmp_path) as (a, b):
         target_a, target_b = os.readlink(a), os.readlink(b)
@@ -188,3 +189,90 @@ def test_wire_timing_holds_a_function_23_exchange_for_its_time_on_the_wire(tmp_p
         times = asyncio.run(_fc23_round_trips_s(str(link), 20))
     # 17 + 27 characters and the gap between them can never take less than this at 115200 baud.
     assert min(times) >= (17 + 3.5 + 27) * 10 / 115200
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "controller.cli", "run", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_rate_hz_option_refuses_500_hz_over_rtu_with_the_largest_rate_that_fits(tmp_path: Path) -> None:
+    proc = _run("--board", f"serial://{tmp_path / 'tty'}?baud=115200", "--rate-hz", "500", "--no-web",
+                "--duration", "1", "--data-dir", str(tmp_path / "data"))
+    assert proc.returncode == 2
+    assert "500 Hz" in proc.stderr and "115200 baud" in proc.stderr
+    assert "largest rate that fits is 225 Hz" in proc.stderr
+    assert not (tmp_path / "tty").exists()  # refused before any port was opened or made
+
+
+def test_rate_hz_option_overrides_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "machine.toml"
+    config.write_text("[loop]\nrate_hz = 20\n")
+    proc = _run("--config", str(config), "--rate-hz", "50", "--speedup", "0", "--duration", "2", "--no-web",
+                "--json", "--data-dir", str(tmp_path / "data"))
+    assert proc.returncode == 0, proc.stderr
+    loop = json.loads(proc.stdout)["loop"]
+    assert loop["target_hz"] == 50.0
+    assert loop["cycles"] == pytest.approx(100, abs=1)  # 2 s of virtual time at 50 Hz
+
+
+@pytest.mark.parametrize("rate", ["5", "1001", "nan", "fast"])
+def test_rate_hz_option_has_the_config_files_limits(tmp_path: Path, rate: str) -> None:
+    proc = _run("--rate-hz", rate, "--speedup", "0", "--duration", "1", "--no-web",
+                "--data-dir", str(tmp_path / "data"))
+    assert proc.returncode == 2
+    assert "--rate-hz" in proc.stderr or "'--rate-hz'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _realtime_prefix() -> list[str]:
+    """`chrt -f 50` where this process may use SCHED_FIFO (root), else nothing.
+
+    The rig gives both ends of the bus real-time priority, as the core process takes it on a
+    machine: 200 Hz over 115200 baud leaves 0.6 ms of each 5 ms period once the exchange has
+    been on the wire, less than one time slice of a busy CPU."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        return []
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return ["chrt", "-f", "50"]
+
+
+@pytest.mark.realtime
+def test_200_hz_over_wire_timed_rtu_at_115200_baud_is_carried(tmp_path: Path) -> None:
+    """200 Hz fits the budget (89 % of the bus): it is warned about, not refused, and the loop
+    runs at that rate over a bus that holds every frame for its wire time.
+
+    NOT the issue's must-hold ("no missed deadline"): the exchange holds the wire 4.12 ms of
+    each 5 ms period (request, 3.5-character gap, reply), and the pty relay, pymodbus's framing
+    and the core process take about 0.8 ms more at the median on this 2-core machine, so 5 to
+    30 % of the deadlines are missed even with both ends at real-time priority
+    (bench/RESULTS.md, docs/performance.md). What is asserted is what holds: the run is carried
+    to its end, every period is accounted for, fewer than half of them are missed, no link
+    error."""
+    link = tmp_path / "tty-wired"
+    rt = _realtime_prefix()
+    sim = subprocess.Popen([*rt, sys.executable, "-m", "controller.cli", "sim", "--serial", str(link),
+                            "--runner", "steady:3.0", "--wire-timing"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    try:
+        assert sim.stdout is not None
+        assert b"serving" in sim.stdout.readline()
+        # The rig runs millctl at real-time priority too: measured, its core process then misses
+        # 5–30 % of these deadlines, without it about half (the services' parent matters).
+        run = subprocess.run([*rt, sys.executable, "-m", "controller.cli", "run", "--board",
+                              f"serial://{link}?baud=115200", "--rate-hz", "200", "--duration", "3", "--no-web",
+                              "--json", "--data-dir", str(tmp_path / "data")],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        sim.terminate()
+        sim.wait()
+    assert run.returncode == 0, run.stderr
+    assert "89 % of the bus" in run.stderr  # above 70 %: warned, and still run
+    report = json.loads(run.stdout)
+    assert report["board"]["link_errors"] == 0
+    loop = report["loop"]
+    assert loop["target_hz"] == 200.0
+    assert loop["cycles"] + loop["missed"] >= 3 * 200 - 1  # every period is accounted for
+    assert loop["missed"] < 0.5 * 3 * 200, loop

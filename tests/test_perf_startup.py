@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -65,3 +66,36 @@ def test_a_command_runs_after_loading_on_demand() -> None:
 def test_an_unknown_command_is_reported() -> None:
     result = CliRunner().invoke(app, ["no-such-command"])
     assert result.exit_code != 0
+
+
+def modules_after(args: list[str], data_dir: str) -> list[str]:
+    """The modules a millctl command (on the in-process sim board) has imported when it ends."""
+    probe = ("import json, sys\nfrom controller.cli import main\n"
+             f"sys.argv = ['millctl', *{args!r}, '--data-dir', {data_dir!r}]\n"
+             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print('MODULES' + json.dumps(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout.rsplit("MODULES", 1)[1]))
+
+
+def heavy_among(loaded: list[str], heavy: tuple[str, ...]) -> list[str]:
+    return [m for m in loaded if any(m == h or m.startswith(h + ".") for h in heavy)]
+
+
+def test_registers_reads_the_board_without_the_controller_or_heavy_libraries(tmp_path: Path) -> None:
+    loaded = modules_after(["registers", "--json"], str(tmp_path))
+    assert "simulator.sim_board" in loaded  # it did read a board
+    assert heavy_among(loaded, ("matplotlib", "scipy", "numpy", "aiohttp", "aiomqtt", "garmin_fit_sdk",
+                                "controller.runtime", "controller.core.loop", "controller.services",
+                                "controller.calibration")) == []
+
+
+def test_run_without_the_console_loads_no_web_server_plots_or_splines(tmp_path: Path) -> None:
+    loaded = modules_after(["run", "--board", "sim", "--speedup", "0", "--duration", "1", "--no-web", "--json"],
+                           str(tmp_path))
+    assert "controller.core.loop" in loaded  # it did run the controller
+    # numpy is not among them: the core's step detector (controller/core/stride/) needs its
+    # autocorrelation, imported before the first cycle rather than inside one.
+    assert heavy_among(loaded, ("matplotlib", "scipy", "aiohttp", "controller.services.console",
+                                "garmin_fit_sdk")) == []

@@ -150,6 +150,7 @@ async def test_timerfd_clock_wakes_the_pacemaker_and_bystanders_alike() -> None:
         clock.close()
 
 
+@pytest.mark.realtime
 def test_ftms_sample_prints_a_packet_every_second_in_real_time(tmp_path: Path) -> None:
     proc = subprocess.run([*MILLCTL, "ftms", "sample", "--board", "sim", "--seconds", "2"],
                           capture_output=True, text=True, timeout=60, env=cli_env(tmp_path))

@@ -113,6 +113,7 @@ def test_bad_board_urls_get_clear_errors() -> None:
         open_board("serial:///dev/ttyUSB0?baud=fast")
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("link", ["tcp", "rtu"])
 async def test_distance_over_a_real_link_matches_the_simulators_truth(link: str, tmp_path: Path) -> None:
     """The whole controller over real pymodbus TCP / RTU-on-pty, on virtual time: measured

@@ -25,6 +25,7 @@ def check_report(report: dict[str, Any], duration_s: float) -> None:
     assert session["distance_m"] > 10
 
 
+@pytest.mark.realtime
 def test_run_on_the_sim_board_in_real_time(tmp_path: Path) -> None:
     report = run_json(["run", "--board", "sim", "--runner", "steady:3.0", "--duration", "10"], tmp_path)
     check_report(report, 10)
@@ -49,6 +50,7 @@ def truth_between(log_path: Path, start_ms: int, end_ms: int) -> dict[str, float
     return {"forward_m": e[1] - s[1], "backward_m": e[2] - s[2], "distance_m": e[1] + e[2] - s[1] - s[2]}
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("link", ["tcp", "rtu"])
 def test_run_over_a_modbus_link_against_millctl_sim(link: str, tmp_path: Path) -> None:
     """Over Modbus TCP, and over RTU on a pty, against `millctl sim` in another process: the

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import numpy as np
-from scipy.interpolate import BSpline
+from typing import TYPE_CHECKING, Any
 
 from controller.core.brake_model import BrakeModel
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and scipy are imported where a map is built or fitted, not with this module: the
+# controller imports it at start (the calibration store), and most runs have no brake map.
 
 SPLINE_DEGREE = 3
 TABLE_STEP_MPS = 0.005
@@ -37,6 +40,9 @@ def basis_count(knots: tuple[float, ...]) -> int:
 def speed_basis(knots: tuple[float, ...], speeds_mps: np.ndarray) -> np.ndarray:
     """B-spline basis values (rows: speeds, columns: basis functions); speeds are clamped
     to the knot range (the map holds its edge value beyond the calibrated speeds)."""
+    import numpy as np
+    from scipy.interpolate import BSpline
+
     s = np.clip(np.abs(np.asarray(speeds_mps, dtype=float)), knots[0], knots[-1])
     return np.asarray(BSpline.design_matrix(s, np.asarray(knots), SPLINE_DEGREE).toarray())
 
@@ -65,6 +71,9 @@ class CalibratedBrakeMap(BrakeModel):
             raise ValueError("brake map coefficients must be non-negative (force rises with current)")
         if self.current_ref_ma <= 0 or self.belt_mass_kg <= 0:
             raise ValueError("brake map needs a positive reference current and belt mass")
+        import numpy as np
+        from scipy.interpolate import BSpline
+
         knots = np.asarray(self.knots_mps)
         a = BSpline(knots, np.asarray(self.linear_n), SPLINE_DEGREE)
         b = BSpline(knots, np.asarray(self.quadratic_n), SPLINE_DEGREE)

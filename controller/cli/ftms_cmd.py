@@ -18,6 +18,7 @@ from controller.cli.common import BoardOption, ConfigOption, DataDirOption, reso
 from controller.runtime import RunOptions, run_controller
 from controller.services.core_view import CoreView
 from controller.services.ftms.codec import TreadmillData, decode_treadmill_data, encode_treadmill_data
+from controller.services.ftms.rsc import decode_rsc_measurement, encode_rsc_measurement, rsc_measurement
 from controller.services.ftms.snapshot_data import treadmill_data
 
 app = typer.Typer(no_args_is_help=True, help="Bluetooth FTMS (fitness apps): inspect what apps receive.")
@@ -61,8 +62,11 @@ def sample(
         help="sim board: virtual time N× faster than real (0 = as fast as possible).", min=0)] = 1.0,
     seed: Annotated[int, typer.Option(help="sim board: random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: t_s, hex, flags, values.")] = False,
+    rsc: Annotated[bool, typer.Option(
+        "--rsc", help="Print the Running Speed and Cadence measurement (0x2A53) instead (docs/ftms.md).")] = False,
 ) -> None:
-    """Print the Treadmill Data packet (hex) and its values once a second."""
+    """Print the Treadmill Data packet (hex) and its values once a second (or, with --rsc, the
+    RSC Measurement packet)."""
     machine, directory = resolve_config(config, data_dir)
     options = RunOptions(board_url=board, mode=mode, target=target, runner=runner, speedup=speedup, seed=seed,
                          data_dir=directory, duration_s=seconds + 0.5)
@@ -75,6 +79,17 @@ def sample(
             await core.clock.sleep_until(start + k)
             snapshot = core.latest
             if snapshot is None:
+                continue
+            if rsc:
+                rsc_packet = encode_rsc_measurement(rsc_measurement(snapshot))
+                decoded = decode_rsc_measurement(rsc_packet)
+                if as_json:
+                    print(json.dumps({"t_s": k, "hex": rsc_packet.hex(), "flags": f"0x{rsc_packet[0]:02x}",
+                                      "values": asdict(decoded)}), flush=True)
+                else:
+                    print(f"t={k}s  {rsc_packet.hex()}  {decoded.speed_mps:.2f} m/s | cadence "
+                          f"{decoded.cadence_spm}/min | stride {decoded.stride_length_m} m | total "
+                          f"{decoded.total_distance_m} m | {'running' if decoded.running else 'walking'}", flush=True)
                 continue
             packet = encode_treadmill_data(treadmill_data(snapshot, body_mass_kg))
             values = decode_treadmill_data(packet)  # what the bytes say, at the wire's resolution

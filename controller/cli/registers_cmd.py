@@ -12,7 +12,7 @@ from rich.table import Table
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, resolve_config
 from controller.core.timerfd_clock import precise_clock
-from controller.runtime import RunOptions, make_board
+from drivers.board import BoardContext, open_board
 from drivers.registers import FaultCode
 
 
@@ -41,7 +41,11 @@ def registers(
 
 
 async def _read(machine: Any, url: str | None) -> dict[str, Any]:
-    board = make_board(machine, RunOptions(board_url=url), precise_clock())
+    # The board alone, not the controller's runtime: reading registers needs no loop, modes or
+    # services, and the command must start fast (docs/performance.md).
+    context = BoardContext(clock=precise_clock(), register_map=machine.board.register_map(),
+                           timeout_s=machine.board.timeout_s, options={"seed": 0})
+    board = open_board(url or machine.board.url, context)
     async with board:
         sample = await board.read_sample()
         holding = await board.read_holding()

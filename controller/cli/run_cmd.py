@@ -15,13 +15,11 @@ from controller.cli.faults_cmd import fault_options
 from controller.runtime import RunOptions, Service, run_controller
 from controller.services.athletes.feed import GymFeed
 from controller.services.athletes.live_bests import live_bests_service
-from controller.services.console.server import WebAddressError, console_service
 from controller.services.core_link.child import CoreDied, CoreStartError
-from controller.services.ftms.ble import ftms_service
 from controller.services.history.recorder import session_recorder
 from controller.services.history.store import SessionStore, SessionStoreError
-from controller.services.live_view import live_view
 from controller.services.telemetry.service import mqtt_service
+from controller.settings.machine import ConfigError, with_loop_rate
 
 #: Exit status when the core process died under the run.
 CORE_DIED_EXIT = 3
@@ -61,9 +59,17 @@ def run(
         "--idle", help="Wait for a start (console, MQTT, a gym class) instead of starting a session at once.")] = False,
     move_aside_damaged_store: Annotated[bool, typer.Option(
         help="Move a damaged sessions.sqlite3 aside and start a new one (else refuse to run).")] = False,
+    rate_hz: Annotated[float | None, typer.Option(
+        "--rate-hz", help="Control loop rate in Hz (default: [loop] rate_hz of the config, 100). A serial "
+                          "board refuses a rate its bus cannot carry at its baud (docs/performance.md).")] = None,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
     machine, directory = resolve_config(config, data_dir)
+    if rate_hz is not None:
+        try:  # the same limits as [loop] rate_hz in the config file
+            machine = with_loop_rate(machine, rate_hz)
+        except ConfigError as exc:
+            fail(str(exc))
     try:  # before the brake is enabled: a session that cannot be stored must not start
         SessionStore.preflight(directory, allow_move_aside=move_aside_damaged_store)
     except SessionStoreError as exc:
@@ -77,7 +83,10 @@ def run(
     # The gym hub's roster and class leaderboards reach the console through MQTT; personal
     # bests are announced on it in any case.
     feed = GymFeed()
+    # Services are imported only when asked for: the console alone brings aiohttp and matplotlib
+    # (about a second at start), which a --no-web run never needs.
     if not no_web:
+        from controller.services.console.server import WebAddressError, console_service
         try:
             services.append(console_service(web, directory, ready=_console_ready, feed=feed))
         except WebAddressError as exc:
@@ -87,8 +96,10 @@ def run(
         services.append(telemetry)
     services.append(live_bests_service(feed))
     if ftms:
+        from controller.services.ftms.ble import ftms_service
         services.append(ftms_service())
     if not as_json and sys.stdout.isatty():
+        from controller.services.live_view import live_view
         services.append(live_view)
     try:
         result = asyncio.run(run_controller(machine, options, services, handle_signals=True, process=True))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from controller.core.athlete import Athlete
 from controller.core.commands import (
@@ -63,6 +63,10 @@ class ArmedStart:
 def iso_ms(moment: datetime) -> str:
     """UTC ISO 8601 to the millisecond, e.g. 2026-12-05T09:00:00.000+00:00."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _stride_fields(stride: dict[str, Any]) -> dict[str, float | None]:
+    return {key: stride[key] for key in ("cadence_spm", "step_length_m", "balance_left_pct")}
 
 
 class SessionHost(Protocol):
@@ -307,4 +311,5 @@ class Session:
             faults=self.host.faults, workout=self.workout.name if self.workout else None,
             avg_heart_rate_bpm=t.avg_heart_rate_bpm, max_heart_rate_bpm=t.max_heart_rate_bpm or None,
             calibration=self.host.calibration_version,
+            **_stride_fields(t.stride_stats.as_json()),
             segments=list(self.engine.summaries) if self.engine else [])

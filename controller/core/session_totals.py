@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.core.brake_model import BrakeModel
 from controller.core.estimator import GapBridge, Motion
 from controller.core.physiology import POWER_AVERAGE_S, metabolic_kcal, mets, pace_s_per_km
+from controller.core.stride.metrics import StrideStats
+from controller.core.stride.tracker import StrideTracker
 
 
 def finite_or_zero(value: float) -> float:
@@ -48,6 +51,18 @@ class SessionTotals:
     _last_speed_mps: float = 0.0
     #: (elapsed_s, work_j) over the last POWER_AVERAGE_S, for the rolling average power.
     _window: deque[tuple[float, float]] = field(default_factory=deque)
+    #: Steps found in the belt signal (controller/core/stride/), made with the first cycle's model.
+    stride: StrideTracker | None = None
+
+    def stride_live(self) -> dict[str, Any]:
+        """Cadence, step length and balance over the last steps (nulls and a reason while no
+        rhythm is followed): what the live displays and telemetry show."""
+        return self.stride.live() if self.stride is not None else StrideStats.empty().both.as_json()
+
+    @property
+    def stride_stats(self) -> StrideStats:
+        """The session's steps so far (empty before the first cycle)."""
+        return self.stride.session if self.stride is not None else StrideStats.empty()
 
     @property
     def distance_m(self) -> float:
@@ -98,6 +113,9 @@ class SessionTotals:
         energy, so accelerating the belt counts and coasting gives it back."""
         if motion.bridge is not None:
             self._add_bridge(motion.bridge, current_ma, model)
+        if self.stride is None:
+            self.stride = StrideTracker(model)
+        self.stride.update(motion, current_ma)
         v = finite_or_zero(motion.speed_mps)
         dt_s = max(0.0, finite_or_zero(dt_s))
         moved = finite_or_zero(motion.moved_m)
@@ -136,6 +154,16 @@ class SessionTotals:
             self.forward_work_j += resist_n * forward
             self.backward_work_j += resist_n * backward
 
+    def __getstate__(self) -> dict[str, object]:
+        """What a copy needs (the core process sends the totals with every snapshot): the
+        power window's first and last entries are all `power_3s_w` reads, so the copy carries
+        those two rather than 3 s of cycles (≈ 300 entries at 100 Hz, most of a snapshot's
+        bytes and pickling time)."""
+        state = dict(self.__dict__)
+        window = self._window
+        state["_window"] = deque((window[0], window[-1])) if len(window) > 2 else deque(window)
+        return state
+
     def _note_power(self) -> None:
         window = self._window
         window.append((self.elapsed_s, self.work_j))
@@ -145,7 +173,7 @@ class SessionTotals:
         if self.elapsed_s >= POWER_AVERAGE_S:
             self.max_power_w = max(self.max_power_w, self.power_3s_w)
 
-    def as_json(self) -> dict[str, float | None]:
+    def as_json(self) -> dict[str, Any]:
         return {
             "elapsed_s": round(self.elapsed_s, 3),
             "distance_m": round(self.distance_m, 3),
@@ -159,4 +187,5 @@ class SessionTotals:
             "power_3s_w": round(self.power_3s_w, 1),
             "avg_heart_rate_bpm": None if self.avg_heart_rate_bpm is None else round(self.avg_heart_rate_bpm, 1),
             "max_heart_rate_bpm": self.max_heart_rate_bpm or None,
+            **self.stride_stats.as_json(),
         }

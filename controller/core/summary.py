@@ -24,6 +24,10 @@ class ActivityTotals(BaseModel):
     max_power_w: float = 0.0
     energy_kcal: float = 0.0
     avg_heart_rate_bpm: float | None = None
+    #: Stride metrics (docs/stride.md); None where the belt signal could not carry them.
+    cadence_spm: float | None = None
+    step_length_m: float | None = None
+    balance_left_pct: float | None = None
 
 
 class SegmentSummary(ActivityTotals):
@@ -82,3 +86,6 @@ class SessionRecord(BaseModel):
     heart_rate_bpm: int | None = None
     energy_kcal: float = 0.0
     segment: int | None = None
+    #: Over the last steps (docs/stride.md); None while no step rhythm is followed.
+    cadence_spm: float | None = None
+    step_length_m: float | None = None

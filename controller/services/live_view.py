@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -11,6 +12,16 @@ from rich.table import Table
 from controller.core import thresholds
 from controller.core.physiology import pace_s_per_km
 from controller.services.core_view import CoreView
+
+
+def stride_line(live: dict[str, Any]) -> str:
+    """Cadence, step length and left/right balance over the last steps, or why there are none."""
+    if live["cadence_spm"] is None:
+        return "— (no step rhythm yet)"
+    text = f"{live['cadence_spm']:.0f} steps/min, {live['step_length_m']:.2f} m"
+    if live["balance_left_pct"] is not None:
+        text += f", L {live['balance_left_pct']:.1f} % / R {100 - live['balance_left_pct']:.1f} %"
+    return text
 
 
 def render(core: CoreView) -> Table:
@@ -37,6 +48,7 @@ def render(core: CoreView) -> Table:
     table.add_row("energy", f"{totals.energy_kcal:5.1f} kcal")
     hr = snap.sample.heart_rate_bpm
     table.add_row("heart rate", f"{hr} bpm" if hr else "—")
+    table.add_row("stride", stride_line(totals.stride_live()))
     target = "" if snap.target is None else f" {snap.target:g}"
     table.add_row("mode", f"{snap.mode}{target}" + ("  SATURATED" if snap.demand.saturated else ""))
     if snap.demand.note:

@@ -143,8 +143,18 @@ class MachineConfig(_Model):
         return max(WATCHDOG_FLOOR_MS, round(self.safety.watchdog_cycles * 1000.0 / self.loop.rate_hz))
 
 
-def describe_validation_error(path: Path | str, error: ValidationError) -> str:
-    lines = [f"{path}: invalid machine config"]
+def with_loop_rate(config: MachineConfig, rate_hz: float) -> MachineConfig:
+    """`config` with another loop rate (`millctl run --rate-hz`), checked against the same
+    limits as `[loop] rate_hz` in a config file; ConfigError names the option and the limit."""
+    try:
+        loop = LoopSection.model_validate({"rate_hz": rate_hz})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error("--rate-hz", exc, "invalid loop rate")) from None
+    return config.model_copy(update={"loop": loop})
+
+
+def describe_validation_error(path: Path | str, error: ValidationError, what: str = "invalid machine config") -> str:
+    lines = [f"{path}: {what}"]
     for e in error.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         given = e.get("input")

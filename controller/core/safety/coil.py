@@ -30,13 +30,18 @@ class CoilFollowMonitor:
         self.tolerance_ma = tolerance_ma
         self.window_s = window_s
         self.hold_s = hold_s
-        self._written: deque[tuple[float, int]] = deque()
+        # The setpoints written within the window, as two monotonic queues (the sliding-window
+        # minimum and maximum): their fronts are the band's edges, O(1) per cycle instead of a
+        # scan of the whole window.
+        self._lows: deque[tuple[float, int]] = deque()  # values rising from the front
+        self._highs: deque[tuple[float, int]] = deque()  # values falling from the front
         self._since_s: float | None = None  # in charge of the coil since
         self._departed_s: float | None = None  # outside the band since
 
     def reset(self) -> None:
         """The board took the coil (trip, e-stop, reboot, brake off): start watching afresh."""
-        self._written.clear()
+        self._lows.clear()
+        self._highs.clear()
         self._since_s = None
         self._departed_s = None
 
@@ -45,13 +50,22 @@ class CoilFollowMonitor:
         stayed out of the band for longer than `hold_s`, else None."""
         if self._since_s is None:
             self._since_s = now_s
-        self._written.append((now_s, written_ma))
-        while self._written and self._written[0][0] < now_s - self.window_s - 1e-9:
-            self._written.popleft()
+        lows, highs = self._lows, self._highs
+        while lows and lows[-1][1] >= written_ma:
+            lows.pop()
+        lows.append((now_s, written_ma))
+        while highs and highs[-1][1] <= written_ma:
+            highs.pop()
+        highs.append((now_s, written_ma))
+        oldest_s = now_s - self.window_s - 1e-9
+        while lows[0][0] < oldest_s:
+            lows.popleft()
+        while highs[0][0] < oldest_s:
+            highs.popleft()
         if now_s - self._since_s < self.window_s - 1e-9:
             return None  # too soon after taking over: the coil may still be on its way
-        low = min(ma for _, ma in self._written)
-        high = max(ma for _, ma in self._written)
+        low = lows[0][1]
+        high = highs[0][1]
         departure_ma = max(low - measured_ma, measured_ma - high)
         if departure_ma <= self.tolerance_ma:
             self._departed_s = None

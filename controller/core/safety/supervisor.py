@@ -64,9 +64,17 @@ SENSOR_HOLD_S = 0.5
 LOG_POLL_S = 1.0
 
 
+# The same bits as plain ints for the per-cycle checks (enum.Flag arithmetic costs microseconds).
+_BOARD_FORCES_COIL_BITS = int(BOARD_FORCES_COIL)
+_BRAKE_ENABLED_BITS = int(Status.BRAKE_ENABLED)
+_WATCHDOG_TRIPPED_BITS = int(Status.WATCHDOG_TRIPPED)
+_STATUS_FAULT_BITS = tuple((int(flag), flag, code) for flag, code in STATUS_FAULTS.items())
+
+
 def board_in_charge(sample: BoardSample) -> bool:
     """The board decides what the coil carries (trip, e-stop, coil fault, or its brake is off)."""
-    return bool(sample.status & BOARD_FORCES_COIL) or not sample.status & Status.BRAKE_ENABLED
+    bits = int(sample.status)
+    return bool(bits & _BOARD_FORCES_COIL_BITS) or not bits & _BRAKE_ENABLED_BITS
 
 
 class Verdict(enum.Enum):
@@ -301,17 +309,18 @@ class SafetySupervisor:
 
     def observe(self, sample: BoardSample, motion: Motion, now_s: float) -> None:
         """Machine faults from the status register, watchdog trips and over-speed."""
-        status = sample.status
-        for flag, code in STATUS_FAULTS.items():
-            if flag & status:
-                if code not in self.active:
+        bits = int(sample.status)
+        active = self.active
+        for flag_bits, flag, code in _STATUS_FAULT_BITS:
+            if flag_bits & bits:
+                if code not in active:
                     self.record(code, now_s, f"status bit {flag.name} set by the board", sample)
                 else:
                     # Keep the session held while the condition lasts (e.g. pressed at start-up).
                     self._session_action(POLICIES[code].session)
-            elif code in self.active:
+            elif code in active:
                 self._end(code, now_s)
-        if status & Status.WATCHDOG_TRIPPED and not self._reset_pending:
+        if bits & _WATCHDOG_TRIPPED_BITS and not self._reset_pending:
             self.record(Fault.WATCHDOG_TRIPPED, now_s, f"board reports its watchdog tripped (no command for "
                         f"{self.loop.config.watchdog_ms} ms): the loop stalled", sample, active=False)
             self._reset_pending = True

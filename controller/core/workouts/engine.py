@@ -15,6 +15,7 @@ from typing import Any
 from controller.core.modes.base import Mode
 from controller.core.physiology import POWER_AVERAGE_S, metabolic_kcal
 from controller.core.session_totals import SessionTotals
+from controller.core.stride.metrics import DirectionStats
 from controller.core.summary import SegmentSummary
 from controller.core.workouts.model import Segment, Workout
 
@@ -59,11 +60,19 @@ class _Accumulator:
     warned: bool = False
     saturated_s: float = 0.0
     countdowns: set[int] = field(default_factory=set)
+    #: The session's steps (both directions) when the segment began (docs/stride.md).
+    start_steps: DirectionStats = field(default_factory=DirectionStats)
 
 
 def _snapshot(totals: SessionTotals) -> _Accumulator:
     return _Accumulator(totals.elapsed_s, totals.forward_m, totals.backward_m, totals.work_j,
-                        totals.forward_work_j, totals.backward_work_j)
+                        totals.forward_work_j, totals.backward_work_j, start_steps=totals.stride_stats.both)
+
+
+def _stride_fields(steps: DirectionStats) -> dict[str, float | None]:
+    """A segment's cadence, step length and balance (None where its steps cannot say)."""
+    report = steps.as_json()
+    return {key: report[key] for key in ("cadence_spm", "step_length_m", "balance_left_pct")}
 
 
 Publish = Callable[[str, dict[str, Any]], None]
@@ -186,7 +195,8 @@ class WorkoutEngine:
             energy_kcal=metabolic_kcal(totals.forward_work_j - acc.start_forward_work_j,
                                        totals.backward_work_j - acc.start_backward_work_j),
             avg_heart_rate_bpm=acc.hr_weighted / acc.hr_time_s if acc.hr_time_s > 0 else None,
-            wrong_direction_s=acc.wrong_s, saturated_s=acc.saturated_s)
+            wrong_direction_s=acc.wrong_s, saturated_s=acc.saturated_s,
+            **_stride_fields(totals.stride_stats.both.since(acc.start_steps)))
         self.summaries.append(summary)
         self._publish("segment", {"event": "end", **summary.model_dump()})
         self._acc = None

@@ -77,6 +77,9 @@ def console_state(core: CoreView, snap: Snapshot | None, sample_wall_ms: float |
         "remaining_s": getattr(progress, "workout_remaining_s", None),
         "segment": _segment(status, snap), "setpoint_ma": snap.setpoint_ma,
     })
+    stride = t.stride_live()  # over the last steps; null (and a reason) while no rhythm is followed
+    base.update({"cadence_spm": stride["cadence_spm"], "step_length_m": stride["step_length_m"],
+                 "balance_left_pct": stride["balance_left_pct"], "stride_reason": stride.get("stride_reason")})
     if not all(math.isfinite(v) for v in (base["speed_mps"], base["power_w"] or 0.0)):
         base.update(speed_mps=0.0, power_w=0.0)  # JSON has no NaN: never send one to the page
     return base

@@ -1,5 +1,6 @@
-"""The FTMS server on a real Bluetooth adapter, through `bless` (optional: `pip install
-'millctl[ble]'`), and `ftms_service`, the service `millctl run --ftms` runs beside the loop.
+"""The FTMS server (and Running Speed and Cadence beside it) on a real Bluetooth adapter,
+through `bless` (optional: `pip install 'millctl[ble]'`), and `ftms_service`, the service
+`millctl run --ftms` runs beside the loop.
 
 Without bless, without D-Bus/BlueZ, or without an adapter, the service says so once, clearly,
 and returns: the controller keeps running, only the apps cannot see it.
@@ -20,6 +21,9 @@ from controller.services.ftms.peripheral import (
     FTMS_SERVICE,
     MACHINE_STATUS,
     READ_ONLY,
+    RSC_FEATURE,
+    RSC_MEASUREMENT,
+    RSC_SERVICE,
     TREADMILL_DATA,
     FtmsPeripheral,
 )
@@ -70,6 +74,11 @@ class BlessTransport:
             await server.add_new_characteristic(FTMS_SERVICE, uuid, props.notify, None, perms.readable)
         await server.add_new_characteristic(FTMS_SERVICE, CONTROL_POINT, props.write | props.indicate, None,
                                             perms.writeable)
+        # Running Speed and Cadence beside it (docs/ftms.md): feature read-only, measurement notified.
+        await server.add_new_service(RSC_SERVICE)
+        await server.add_new_characteristic(RSC_SERVICE, RSC_FEATURE, props.read, bytearray(read_values[RSC_FEATURE]),
+                                            perms.readable)
+        await server.add_new_characteristic(RSC_SERVICE, RSC_MEASUREMENT, props.notify, None, perms.readable)
         await server.start()
 
     def notify(self, char_uuid: str, value: bytes) -> None:
@@ -77,7 +86,7 @@ class BlessTransport:
             return
         characteristic = self._server.get_characteristic(char_uuid)
         characteristic.value = bytearray(value)
-        self._server.update_value(FTMS_SERVICE, char_uuid)
+        self._server.update_value(RSC_SERVICE if char_uuid == RSC_MEASUREMENT else FTMS_SERVICE, char_uuid)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -27,6 +27,7 @@ from controller.services.ftms.codec import (
 )
 from controller.services.ftms.control import FtmsControl
 from controller.services.ftms.control_codec import ResultCode, encode_response
+from controller.services.ftms.rsc import encode_rsc_feature, encode_rsc_measurement, rsc_measurement
 from controller.services.ftms.snapshot_data import treadmill_data
 
 
@@ -43,6 +44,10 @@ SUPPORTED_RESISTANCE_RANGE = sig_uuid(0x2AD6)
 SUPPORTED_POWER_RANGE = sig_uuid(0x2AD8)
 CONTROL_POINT = sig_uuid(0x2AD9)
 MACHINE_STATUS = sig_uuid(0x2ADA)
+#: Running Speed and Cadence, served beside FTMS for watches and apps that read a foot pod.
+RSC_SERVICE = sig_uuid(0x1814)
+RSC_MEASUREMENT = sig_uuid(0x2A53)
+RSC_FEATURE = sig_uuid(0x2A54)
 
 #: Characteristics an app reads once (their values never change during a run).
 READ_ONLY = (FEATURE, SUPPORTED_SPEED_RANGE, SUPPORTED_RESISTANCE_RANGE, SUPPORTED_POWER_RANGE)
@@ -74,6 +79,7 @@ def read_values(caps: Capabilities) -> dict[str, bytes]:
         SUPPORTED_SPEED_RANGE: encode_speed_range(caps.speed_kmh),
         SUPPORTED_RESISTANCE_RANGE: encode_resistance_range(caps.resistance_level),
         SUPPORTED_POWER_RANGE: encode_power_range(caps.power_w),
+        RSC_FEATURE: encode_rsc_feature(),
     }
 
 
@@ -127,6 +133,8 @@ class FtmsPeripheral:
         for packet in split_treadmill_data(record, self.max_payload):
             self.transport.notify(TREADMILL_DATA, packet)
             self.packets_sent += 1
+        # RSC Measurement: at most 10 bytes, always one packet
+        self.transport.notify(RSC_MEASUREMENT, encode_rsc_measurement(rsc_measurement(snapshot)))
 
     async def run(self) -> None:
         """Serve until cancelled: data every `period_s` of machine time, statuses as they come."""

@@ -2,9 +2,10 @@
 
 Layout (what Strava and Garmin Connect expect of an indoor run): file_id (activity),
 device_info, event timer start, one record per stored second (timestamp, speed, distance,
-power, heart rate), one lap per workout segment, event timer stop, session (sport running,
+power, heart rate, cadence and step length), one lap per workout segment, event timer stop, session (sport running,
 sub-sport treadmill) and activity. Speed in a record is the belt speed's magnitude: FIT has
-no backward running, the distance counts both directions.
+no backward running, the distance counts both directions. Cadence is FIT's running cadence,
+strides per minute (half the steps), with its fractional part (docs/stride.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def _start_time(summary: SessionSummary) -> datetime:
     except ValueError:
         raise FitExportError(f"session {summary.session_id}: start time {summary.started_at!r} is not "
                              f"ISO 8601") from None
+
+
+def _cadence_fields(steps_per_min: float | None, whole: str, fraction: str) -> dict[str, float]:
+    """FIT's running cadence is strides per minute (one stride = two steps): the whole part in
+    `whole`, the rest in `fraction` (1/128 rpm). None: no fields (no rhythm was followed)."""
+    if steps_per_min is None or not 0.0 < steps_per_min < 510.0:
+        return {}
+    strides = steps_per_min / 2.0
+    return {whole: int(strides), fraction: min(strides - int(strides), 127 / 128)}
 
 
 def _lap(enc: Encoder, lap: SegmentSummary, start: datetime, lap_end: datetime) -> None:
@@ -67,6 +77,9 @@ def session_fit(summary: SessionSummary, records: list[SessionRecord]) -> bytes:
                 "calories": round(r.energy_kcal)}
             if r.heart_rate_bpm:
                 rec["heart_rate"] = r.heart_rate_bpm
+            rec.update(_cadence_fields(r.cadence_spm, "cadence", "fractional_cadence"))
+            if r.step_length_m:
+                rec["step_length"] = r.step_length_m * 1000.0
             enc.write_mesg(rec)
         laps = summary.segments
         for i, lap in enumerate(laps):
@@ -85,6 +98,8 @@ def session_fit(summary: SessionSummary, records: list[SessionRecord]) -> bytes:
             "max_heart_rate": summary.max_heart_rate_bpm,
             "avg_speed": summary.distance_m / summary.elapsed_s if summary.elapsed_s > 0 else 0.0,
             "first_lap_index": 0, "num_laps": len(laps), "trigger": "activity_end",
+            **_cadence_fields(summary.cadence_spm, "avg_cadence", "avg_fractional_cadence"),
+            **({"avg_step_length": summary.step_length_m * 1000.0} if summary.step_length_m else {}),
         })
         enc.write_mesg({"mesg_num": _MESG["ACTIVITY"], "timestamp": end, "total_timer_time": summary.elapsed_s,
                         "num_sessions": 1, "type": "manual", "event": "activity", "event_type": "stop",

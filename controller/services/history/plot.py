@@ -1,4 +1,4 @@
-"""PNG plot of a session: speed, power and heart rate against time (matplotlib, Agg)."""
+"""PNG plot of a session: speed, power, heart rate and cadence against time (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from controller.core.summary import SessionRecord, SessionSummary
 
 
 def session_png(summary: SessionSummary, records: list[SessionRecord]) -> bytes:
-    """Three stacked panels sharing the time axis; heart rate says so when there is none."""
+    """Four stacked panels sharing the time axis; heart rate and cadence say so when there is
+    none (cadence: no step rhythm followed, docs/stride.md)."""
     t = [r.t_s / 60.0 for r in records]
-    fig, (ax_v, ax_p, ax_hr) = plt.subplots(3, 1, figsize=(10, 7), sharex=True, dpi=100)
+    fig, (ax_v, ax_p, ax_hr, ax_c) = plt.subplots(4, 1, figsize=(10, 9), sharex=True, dpi=100)
     try:
         ax_v.plot(t, [r.speed_mps * 3.6 for r in records], color="#1f77b4")
         ax_v.axhline(0, color="#888", linewidth=0.8)
@@ -28,8 +29,17 @@ def session_png(summary: SessionSummary, records: list[SessionRecord]) -> bytes:
         else:
             ax_hr.text(0.5, 0.5, "no heart-rate signal", ha="center", va="center", transform=ax_hr.transAxes)
         ax_hr.set_ylabel("heart rate bpm")
-        ax_hr.set_xlabel("session time (min)")
-        for ax in (ax_v, ax_p, ax_hr):
+        # Cadence: gaps where no rhythm was followed stay gaps (NaN breaks the line), never zero.
+        cadence = [r.cadence_spm if r.cadence_spm is not None else float("nan") for r in records]
+        if any(c == c for c in cadence):
+            ax_c.plot(t, cadence, color="#2ca02c")
+            if summary.cadence_spm is not None:
+                ax_c.axhline(summary.cadence_spm, color="#2ca02c", linestyle=":", linewidth=0.8)
+        else:
+            ax_c.text(0.5, 0.5, "no step rhythm followed", ha="center", va="center", transform=ax_c.transAxes)
+        ax_c.set_ylabel("cadence\nsteps/min")
+        ax_c.set_xlabel("session time (min)")
+        for ax in (ax_v, ax_p, ax_hr, ax_c):
             ax.grid(True, alpha=0.3)
             for lap in summary.segments[1:]:  # workout segment boundaries
                 ax.axvline(lap.start_s / 60.0, color="#999", linestyle="--", linewidth=0.8)

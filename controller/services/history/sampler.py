@@ -40,12 +40,14 @@ class RecordSampler:
         self._last = (totals.elapsed_s, totals.forward_m, totals.backward_m, totals.work_j)
         speed = ((totals.forward_m - fwd0) - (totals.backward_m - back0)) / dt if dt > 0 else 0.0
         power = (totals.work_j - work0) / dt if dt > 0 else 0.0
+        stride = totals.stride_live()
         record = SessionRecord(
             t_s=round(totals.elapsed_s, 3), speed_mps=round(speed, 4),
             distance_m=round(totals.distance_m, 3), forward_m=round(totals.forward_m, 3),
             backward_m=round(totals.backward_m, 3), power_w=round(power, 2),
             force_n=round(totals.force_n, 2), heart_rate_bpm=snap.sample.heart_rate_bpm,
-            energy_kcal=round(totals.energy_kcal, 3), segment=snap.segment)
+            energy_kcal=round(totals.energy_kcal, 3), segment=snap.segment,
+            cadence_spm=stride["cadence_spm"], step_length_m=stride["step_length_m"])
         return record, totals.work_j
 
 

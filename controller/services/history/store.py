@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS records (
     energy_kcal REAL NOT NULL,
     segment INTEGER,
     work_j REAL NOT NULL DEFAULT 0,   -- cumulative: rebuilds an interrupted session's avg power
+    cadence_spm REAL,                 -- over the last steps; NULL while no rhythm (docs/stride.md)
+    step_length_m REAL,
     PRIMARY KEY (session_id, t_s)
 );
 CREATE TABLE IF NOT EXISTS laps (
@@ -62,6 +64,8 @@ CREATE TABLE IF NOT EXISTS laps (
 """
 
 _RECORD_FIELDS = tuple(SessionRecord.model_fields)
+#: Record columns added after the first schema, for `SessionStore._migrate` (name, SQL type).
+_ADDED_RECORD_COLUMNS = (("cadence_spm", "REAL"), ("step_length_m", "REAL"))
 
 
 class SessionStoreError(Exception):
@@ -117,9 +121,18 @@ class SessionStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise SessionStoreError(f"{self.path}: cannot open the session database: {exc}; check the "
                                     f"data directory (--data-dir / MILLCTL_DATA_DIR)") from None
+
+    def _migrate(self) -> None:
+        """Bring a database made by an older millctl up to this schema: columns added since are
+        added (NULL in the rows already there), nothing is rewritten or dropped."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+        for column, kind in _ADDED_RECORD_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE records ADD COLUMN {column} {kind}")
 
     @staticmethod
     def preflight(data_dir: Path, allow_move_aside: bool = False) -> str | None:

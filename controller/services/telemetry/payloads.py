@@ -36,6 +36,10 @@ class TelemetrySample(_Payload):
     saturated: bool = Field(description="the brake cannot produce what the mode asks")
     heart_rate_bpm: int | None = None
     link_ok: bool = True
+    cadence_spm: float | None = Field(None, description="steps per minute over the last steps (docs/stride.md); "
+                                                        "null while no step rhythm is followed")
+    step_length_m: float | None = Field(None, description="belt travel per step over the last steps")
+    balance_left_pct: float | None = Field(None, description="share of the push from the side labelled left")
 
 
 class TelemetryBatch(_Payload):

@@ -70,6 +70,21 @@ def make_client(settings: MqttSection, identifier: str, will: aiomqtt.Will | Non
     return client
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that an `await client.publish(...)` swallowed.
+
+    aiomqtt waits for a publish with `asyncio.wait_for`, which on Python 3.11 returns the
+    result, and drops the cancel, when the publish completes in the same loop iteration as
+    the task is cancelled (fixed in 3.12). A sender loop would then wait for its next message
+    for ever and its stop, the session's end and the process's exit with it, hang: seen as
+    `sim-fleet` and SIGTERM runs that never ended on a busy machine. Each sender loop calls
+    this after a publish; only while the cancel is still pending does it raise.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class MqttTelemetry:
     """One machine's MQTT link. Use an instance as a runtime service: `await svc(core)`."""
 
@@ -182,15 +197,17 @@ class MqttTelemetry:
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         topics = self.topics
+        # Listen first, then say "online": a client that sends a command the moment it sees
+        # "online" must be heard (commands that arrive meanwhile wait in client.messages).
+        await client.subscribe(topics.cmd_filter, qos=1)
+        if self.feed is not None:
+            await client.subscribe(topics.roster, qos=1)
+            await client.subscribe(topics.leaderboard_filter, qos=0)
         await client.publish(topics.status, ONLINE, qos=1, retain=True)
         await self._publish_state(client, force=True)
         if self.settings.ha_discovery:
             for topic, payload in discovery_messages(topics, self.settings.ha_prefix):
                 await client.publish(topic, payload, qos=1, retain=True)
-        await client.subscribe(topics.cmd_filter, qos=1)
-        if self.feed is not None:
-            await client.subscribe(topics.roster, qos=1)
-            await client.subscribe(topics.leaderboard_filter, qos=0)
         self.connected.set()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_telemetry(client))
@@ -219,18 +236,21 @@ class MqttTelemetry:
             await client.publish(self.topics.telemetry, payload, qos=0)
             self.telemetry.pop()
             self.batches_sent += 1
+            raise_if_cancelled()
 
     async def _send_events(self, client: aiomqtt.Client) -> None:
         while True:
             payload = await self.events.wait()
             await client.publish(self.topics.event, payload, qos=1)
             self.events.pop()
+            raise_if_cancelled()
 
     async def _send_outbox(self, client: aiomqtt.Client) -> None:
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             await self._flush_outbox(client)
+            raise_if_cancelled()
 
     async def _flush_outbox(self, client: aiomqtt.Client) -> None:
         await self._wait_inflight()
@@ -257,6 +277,7 @@ class MqttTelemetry:
             await self._state_changed.wait()
             self._state_changed.clear()
             await self._publish_state(client)
+            raise_if_cancelled()
 
     async def _publish_state(self, client: aiomqtt.Client, force: bool = False) -> None:
         state = self._state()
@@ -277,6 +298,7 @@ class MqttTelemetry:
             self.commands_handled += 1
             await client.publish(self.topics.ack(name), ack.model_dump_json(), qos=1)
             self._check_state()
+            raise_if_cancelled()
 
     def _feed_message(self, topic: str, payload: bytes) -> bool:
         """A roster or leaderboard from the hub (True), or not one (a command)."""
@@ -405,6 +427,7 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 def _sample(snap: Any) -> TelemetrySample:
     totals = snap.totals
+    stride = totals.stride_live()
     return TelemetrySample(
         t_s=round(snap.t_s, 3), speed_mps=round(snap.motion.speed_mps, 3),
         distance_m=round(totals.distance_m, 2), forward_m=round(totals.forward_m, 2),
@@ -412,7 +435,9 @@ def _sample(snap: Any) -> TelemetrySample:
         force_n=round(totals.force_n, 1), work_j=round(totals.work_j, 1),
         brake_current_ma=snap.sample.brake_current_ma,
         setpoint_ma=snap.setpoint_ma, saturated=snap.demand.saturated,
-        heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok)
+        heart_rate_bpm=snap.sample.heart_rate_bpm, link_ok=snap.link_ok,
+        cadence_spm=stride["cadence_spm"], step_length_m=stride["step_length_m"],
+        balance_left_pct=stride["balance_left_pct"])
 
 
 OUTBOX_FILE = "mqtt-outbox.sqlite3"

@@ -93,12 +93,24 @@ function render(s) {
   $("back").textContent = Math.round(s.backward_m);
   $("hr").textContent = s.heart_rate_bpm ?? "—";
   $("kcal").textContent = num(s.energy_kcal, 1);
+  renderStride(s);
   $("elapsed").textContent = fmtTime(s.elapsed_s);
   $("remaining").textContent = fmtTime(s.remaining_s);
   renderMode(s, st);
   renderSegment(s.segment);
   history.push([Date.now(), Math.abs(s.speed_kmh), Math.max(0, s.power_w ?? 0)]);
   while (history.length && history[0][0] < Date.now() - CHART_S * 1000) history.shift();
+}
+
+// Cadence, step length and left/right balance over the last steps; "—" and the reason on hover
+// while no step rhythm is followed (docs/stride.md).
+function renderStride(s) {
+  const none = s.cadence_spm === null || s.cadence_spm === undefined;
+  $("cadence").textContent = none ? "—" : Math.round(s.cadence_spm);
+  $("step-length").textContent = none ? "—" : num(s.step_length_m, 2);
+  $("balance").textContent = none || s.balance_left_pct === null
+    ? "—" : `${num(s.balance_left_pct, 0)}/${num(100 - s.balance_left_pct, 0)}`;
+  $("stride-sub").title = none ? (s.stride_reason || "") : "";
 }
 
 function shownTarget(mode, t) {

@@ -1,0 +1,153 @@
+"""Stride analytics graded against the simulator's truth (docs/stride.md), and what step
+detection costs the control loop.
+
+The matrix: walking 1.2 m/s, running 3 and 4 m/s, backward 1.5 and 2.5 m/s; asymmetry 0,
+±0.05, ±0.15; cadence 150, 170, 190 (walking: its own, from speed); brake level 0, 4, 8 and
+ERG 250 W; loop rates 50, 100, 250 Hz in turn; stride-to-stride variation (step time CV 3 %,
+push CV 5 %) and the simulator's sensor noise (board clock in whole ms, encoder counts, coil
+current noise). Each run is 30 s of virtual time, graded from 8 s (the first steps are found
+going back from the first lock, docs/stride.md) to 1 s before the end.
+
+Must hold (issue 15): cadence within 1 %, balance within 2 percentage points, ≥ 98 % of true
+steps found, ≤ 2 % spurious. Cost: the stride tracker's time per cycle against the core's own
+time per cycle (the cycle less the board exchange), on the in-process board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from modes_helpers import mode, sim_loop
+from stride_helpers import Grade, config_at, run_graded
+
+from controller.core.stride.tracker import StrideTracker
+
+SPEEDS = (1.2, 3.0, 4.0, -1.5, -2.5)
+ASYMS = (0.0, 0.05, -0.05, 0.15, -0.15)
+CADENCES = (150, 170, 190)
+RESISTANCES: tuple[tuple[str, float], ...] = (("level", 0), ("level", 4), ("level", 8), ("erg", 250.0))
+RATES = (50.0, 100.0, 250.0)
+DURATION_S, SETTLE_S = 30.0, 8.0
+
+
+def matrix() -> list[tuple[str, tuple[str, float], float]]:
+    runs = []
+    k = 0
+    for speed in SPEEDS:
+        for asym in ASYMS:
+            for resistance in RESISTANCES:
+                cadence = "" if abs(speed) < 2.0 and speed > 0 else f";cadence={CADENCES[k % 3]}"
+                runs.append((f"steady:{speed}{cadence};asym={asym};cv=0.03;pushcv=0.05", resistance,
+                             RATES[k % 3]))
+                k += 1
+    return runs
+
+
+async def grade_all(runs: list[tuple[str, tuple[str, float], float]]) -> list[tuple[str, str, float, Grade]]:
+    out = []
+    for seed, (runner, (name, target), rate) in enumerate(runs):
+        g = await run_graded(runner, DURATION_S, SETTLE_S, mode(name, target), rate, seed=seed)
+        out.append((runner, f"{name} {target:g}", rate, g))
+    return out
+
+
+async def cost(rate_hz: float = 100.0, duration_s: float = 30.0) -> tuple[float, float]:
+    """(stride µs per cycle, core µs per cycle without the exchange) on one run."""
+    loop, board = sim_loop("steady:3.0;asym=0.05", None, config_at(rate_hz))
+    spent = {"stride": 0.0, "exchange": 0.0, "cycle": 0.0, "n": 0}
+    update = StrideTracker.update
+    exchange = board.exchange
+    cycle = loop._cycle
+
+    def timed_update(self: StrideTracker, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return update(self, *args)
+        finally:
+            spent["stride"] += time.perf_counter() - t0
+
+    async def timed_exchange(command: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await exchange(command)
+        finally:
+            spent["exchange"] += time.perf_counter() - t0
+
+    async def timed_cycle(now_s: float) -> None:
+        t0 = time.perf_counter()
+        try:
+            await cycle(now_s)
+        finally:
+            spent["cycle"] += time.perf_counter() - t0
+            spent["n"] += 1
+
+    StrideTracker.update = timed_update  # type: ignore[method-assign]
+    board.exchange = timed_exchange  # type: ignore[method-assign]
+    loop._cycle = timed_cycle  # type: ignore[method-assign]
+    try:
+        async with board:
+            await loop.run(duration_s)
+    finally:
+        StrideTracker.update = update  # type: ignore[method-assign]
+    n = max(1, int(spent["n"]))
+    return spent["stride"] / n * 1e6, (spent["cycle"] - spent["exchange"]) / n * 1e6
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(results: list[tuple[str, str, float, Grade]], costs: list[tuple[float, float, float]]) -> str:
+    lines = ["## stride", "",
+             f"{len(results)} runs of {DURATION_S:.0f} s (graded from {SETTLE_S:.0f} s): speeds {SPEEDS} m/s, "
+             f"asymmetry {ASYMS}, cadence {CADENCES} (walking: its own), {[f'{n} {t:g}' for n, t in RESISTANCES]}, "
+             f"loop {RATES} Hz in turn; step time CV 3 %, push CV 5 %.", ""]
+    cad = [abs(g.cadence_error) * 100 for *_, g in results]
+    bal = [abs(g.balance_error_pp) for *_, g in results]
+    agnostic = [min(abs(g.balance_error_pp), abs(100 - g.balance_pct - g.true_balance_pct)) for *_, g in results]
+    det = [g.detected_fraction * 100 for *_, g in results]
+    spur = [g.spurious_fraction * 100 for *_, g in results]
+    sides = [g.same_side / max(1, g.matched) * 100 for *_, g in results]
+    lines += ["| figure | median | p95 | worst | runs within the bound |", "|---|---|---|---|---|"]
+    for label, values, bound, better_low in (
+            ("cadence error, %", cad, 1.0, True), ("balance error, pp (left as the athlete's left)", bal, 2.0, True),
+            ("balance error, pp (sides as labelled or swapped)", agnostic, 2.0, True),
+            ("true steps found, %", det, 98.0, False), ("spurious steps, %", spur, 2.0, True),
+            ("steps given the true side, %", sides, 100.0, False)):
+        worst = max(values) if better_low else min(values)
+        ok = sum(1 for v in values if (v <= bound if better_low else v >= bound))
+        lines.append(f"| {label} | {statistics.median(values):.2f} | "
+                     f"{_pct(values, 0.95 if better_low else 0.05):.2f} | {worst:.2f} | {ok}/{len(values)} |")
+    lines += ["", "Cost of step detection (in-process board, steady:3.0):", "",
+              "| loop rate | stride µs/cycle | core µs/cycle (less the exchange) | share |", "|---|---|---|---|"]
+    for rate, stride_us, core_us in costs:
+        lines.append(f"| {rate:.0f} Hz | {stride_us:.1f} | {core_us:.1f} | {100 * stride_us / core_us:.1f} % |")
+    lines += ["", "Runs outside a bound (cadence 1 %, balance 2 pp as labelled or swapped, found ≥ 98 %, "
+              "spurious ≤ 2 %):", "", "| runner | resistance | rate | result |", "|---|---|---|---|"]
+    failing = [r for r in results if abs(r[3].cadence_error) > 0.01 or r[3].detected_fraction < 0.98
+               or r[3].spurious_fraction > 0.02
+               or min(abs(r[3].balance_error_pp), abs(100 - r[3].balance_pct - r[3].true_balance_pct)) > 2.0]
+    for runner, resistance, rate, g in failing:
+        lines.append(f"| `{runner}` | {resistance} | {rate:.0f} Hz | {g.summary()} |")
+    return "\n".join(lines) + "\n"
+
+
+def run() -> str:
+    results = asyncio.run(grade_all(matrix()))
+    costs = []
+    for rate in RATES:
+        stride_us, core_us = asyncio.run(cost(rate))
+        costs.append((rate, stride_us, core_us))
+    return report(results, costs)
+
+
+if __name__ == "__main__":
+    print(run())

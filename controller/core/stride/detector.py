@@ -1,0 +1,547 @@
+"""Steps from encoder counts and board time alone.
+
+Every step pushes the belt: the athlete's force rises in mid stance and falls at the next foot
+strike, so the belt speeds up and slows down once a step. On a free belt that swing is a few
+mm/s against up to ±1 ms of board-clock quantisation per sample (3 mm at 3 m/s), far below
+what a peak picker can see sample by sample. So the detector does what a radio does with a
+weak carrier: a phase-locked loop (PLL) follows the step rhythm in the belt speed, averaging
+over several steps, and each turn of its phase is one step. Its frequency starts from the
+autocorrelation of the last seconds of speed, and is checked against it while it runs.
+
+Per step it reports the time of the foot strike (the phase where the speed falls fastest: the
+push is least), the duration, the push's impulse — the belt's change of momentum plus what the
+brake and friction absorbed over the step, from the (calibrated) brake map and belt inertia —
+and the step length (belt travel during the step). All on board time; nothing here reads a
+host clock. Work per sample is a few multiplications (the autocorrelation runs once a second).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from controller.core.brake_model import BrakeModel
+
+#: Steps per minute the detector looks for: a slow walk to a sprint.
+MIN_CADENCE_SPM = 80.0
+MAX_CADENCE_SPM = 230.0
+#: Velocity is a least-squares slope over this much board time (centred: the detector runs
+#: this half-window behind the newest sample).
+SLOPE_WINDOW_S = 0.08
+#: The rhythm is followed at up to this rate (a faster loop's samples all feed the slope).
+#: Following it at 50 Hz from a 100 Hz loop halves the cost but loses steps (bench/RESULTS.md).
+PROCESS_HZ = 1000.0
+PROCESS_PERIOD_S = 1.0 / PROCESS_HZ - 1e-4  # a hair under: a 50 Hz loop's jitter skips nothing
+#: The slow speed (what is not step swing) follows over this time constant.
+TREND_TAU_S = 1.0
+#: The PLL's phase detector averages over this time constant (a few steps).
+PHASE_TAU_S = 0.6
+#: The first lock must hold this long before the PLL runs back to the belt's start to find
+#: the run's first step (a fresh lock can still be half a step out).
+SETTLE_S = 3.0
+#: The autocorrelation hears the swing through a fixed band-pass over every step rate
+#: (centre and Q: about 1.2 to 4.8 Hz).
+WIDE_BAND_HZ = 2.4
+WIDE_BAND_Q = 0.7
+#: Quality factor of the band-pass in front of the PLL (bandwidth = rate / Q).
+BAND_Q = 2.0
+#: The lock's quality averages over this time constant.
+QUALITY_TAU_S = 2.0
+#: Loop gains: phase correction per second per cycle of error, and frequency correction.
+PLL_KP = 0.8
+PLL_KI = 0.15
+#: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
+AUTOCORR_S = 5.0
+AUTOCORR_HZ = 50.0
+AUTOCORR_EVERY_S = 0.5
+AUTOCORR_LOCKED_EVERY_S = 1.0
+#: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
+#: best of 25 lags up to 0.26).
+MIN_RHYTHM_SCORE = 0.3
+#: ... and a lock holds while it stays above this (the board clock's jitter over a real link
+#: moves it by ±0.1 from second to second).
+KEEP_RHYTHM_SCORE = 0.18
+#: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
+#: (a harmonic, or a change of pace faster than the PLL follows).
+RETUNE_FRACTION = 0.1
+#: A step whose belt speed changes by less than this fraction of its speed is at an even pace
+#: (the session's cadence, step length and balance are over those: docs/stride.md).
+STEADY_FRACTION = 0.05
+#: Below this belt speed there is no stride to count (standing, a sled at a crawl).
+MIN_SPEED_MPS = 0.3
+#: The belt is moving (a run, and its first step, begin) above this speed.
+MOVING_MPS = 0.03
+#: The smallest step swing of the belt speed (m/s) followed: a third of the weakest seen (a
+#: free belt at a walk, about 4 mm/s); the count quantisation's beat is ten times smaller.
+MIN_SWING_MPS = 0.0015
+#: Lock: the rhythm's strength over its own noise must reach this (see `quality`), and it is
+#: lost below the lower figure.
+LOCK_QUALITY = 4.0
+UNLOCK_QUALITY = 1.0
+MIN_HZ = MIN_CADENCE_SPM / 60.0
+MAX_HZ = MAX_CADENCE_SPM / 60.0
+#: Samples kept while the rhythm is not followed (10 s at 250 Hz): running the PLL back over
+#: them at the next lock must fit in a cycle.
+MAX_UNLOCKED_SAMPLES = 2_500
+
+
+def is_steady(speed_start_mps: float, speed_end_mps: float) -> bool:
+    """The step's speed change is below STEADY_FRACTION of its speed."""
+    mean = 0.5 * (abs(speed_start_mps) + abs(speed_end_mps))
+    return abs(abs(speed_end_mps) - abs(speed_start_mps)) <= STEADY_FRACTION * mean
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedStep:
+    """One step as the detector saw it (board time)."""
+
+    t_s: float  # foot strike that opened the step
+    duration_s: float
+    index: int  # steps since the run (this direction) began: even = left, odd = right
+    forward: bool
+    impulse_ns: float  # push along the running direction: m·Δv + ∫(brake + friction) dt
+    length_m: float
+    speed_start_mps: float  # belt speed (magnitude) at the foot strikes that open and close it
+    speed_end_mps: float
+    #: Found going back over a stretch where the rhythm was not followed (`_catch_up`): its
+    #: timing is the PLL's guess there, good for the count of steps, not for the metrics.
+    caught_up: bool = False
+
+    @property
+    def left(self) -> bool:
+        return self.index % 2 == 0
+
+    @property
+    def steady(self) -> bool:
+        """A step at an even pace (the belt's speed changed by less than STEADY_FRACTION over
+        it): the ones whose push says something about the gait, not about speeding up."""
+        return is_steady(self.speed_start_mps, self.speed_end_mps)
+
+
+class StepDetector:
+    """Feeds on (board time, position, coil current) once a cycle; returns the steps completed."""
+
+    def __init__(self, model: BrakeModel) -> None:
+        self.model = model
+        self._window = SlopeWindow(SLOPE_WINDOW_S)
+        self._last_processed_s = -math.inf
+        self._reset_run(0.0)
+
+    def _reset_run(self, direction: float) -> None:
+        self.direction = direction  # +1, −1, or 0 while the belt stands
+        self._t: float | None = None  # time of the last centred sample
+        self._trend1 = self._trend2 = self._speed = 0.0
+        self._impulse = 0.0  # ∫(brake + friction) dt since the run began
+        self._x = self._push_prev = self._v = 0.0
+        self._phase = 0.0  # cycles (steps) of the PLL since the run began, fractional
+        self._freq_hz = 0.0  # 0: not yet acquired
+        self._c = self._s = 0.0  # I/Q of the phase detector
+        self._cq = self._sq = 0.0  # the same over QUALITY_TAU_S, for the lock
+        self._var = 0.0  # swing power, for the quality
+        self._hist: deque[float] = deque(maxlen=int(AUTOCORR_S * AUTOCORR_HZ))
+        self._band = BandPass()
+        self._wide = BandPass(WIDE_BAND_Q)
+        self._hist_t = 0.0
+        self._next_autocorr = 0.0
+        #: (time, rate) of the autocorrelation's answers while not locked, for `_catch_up`.
+        self._hints: list[tuple[float, float]] = []
+        #: (t, swing, push, x) while the rhythm is not followed: since the run began, or since
+        #: the last step counted. At the next lock the PLL runs back over it (`_catch_up`).
+        #: Each: (t, swing, push, x, speed, PLL phase, rate, locked) after the sample.
+        self._unlocked: list[tuple[float, float, float, float, float, float, float, bool]] = []
+        self._origin: int | None = None  # PLL cycle of the run's first step (a left one)
+        self._locked_since = 0.0
+        #: The last foot strike counted: (t, push, x, cycle, speed); None until the first lock.
+        self._last_boundary: tuple[float, float, float, int, float] | None = None
+        self.quality = 0.0
+        self.swing_mps = 0.0
+        self.rhythm_score = 0.0
+        self._moved_rate = 0.0  # a better rhythm the autocorrelation heard once while locked
+        self.locked = False
+
+    # --- one sample ---------------------------------------------------------------------
+    def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
+        window = self._window
+        window.add(t_s, x_m, current_ma)
+        if t_s - self._last_processed_s < PROCESS_PERIOD_S or not window.ready():
+            return []  # faster loops feed the slope; the rhythm needs no more than PROCESS_HZ
+        self._last_processed_s = t_s
+        tc, xc, v, current = window.fit()
+        direction = 1.0 if v > MOVING_MPS else -1.0 if v < -MOVING_MPS else 0.0
+        if direction != self.direction:
+            self._reset_run(direction)
+        if direction == 0.0:
+            return []
+        return self._advance(tc, xc, v, current)
+
+    def _advance(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
+        last_t = self._t
+        self._t = t
+        model = self.model
+        resist = model.brake_force_n(current, v) + model.friction_n(v)
+        if not math.isfinite(resist):
+            resist = 0.0
+        if last_t is None:
+            self._trend1, self._x, self._v, self._speed = abs(v), x, abs(v), abs(v)
+            self._push_prev = model.belt_mass_kg * abs(v)
+            self._hist_t = t
+            self._next_autocorr = t + AUTOCORR_EVERY_S
+            return []
+        dt = t - last_t
+        if dt <= 0:
+            return []
+        self._impulse += resist * dt
+        push = self._impulse + model.belt_mass_kg * abs(v)  # the athlete's impulse since the run began
+        # Two first-order high-passes: a steady speed change (a ramp) leaves no offset behind.
+        k_trend = dt / TREND_TAU_S if dt < TREND_TAU_S else 1.0
+        self._speed += (abs(v) - self._speed) * k_trend
+        # The signal is the belt speed along the running direction. (The athlete's push — the
+        # speed plus what the brake took — was tried: it follows an ERG mode's current moves,
+        # but its noise lost more steps over the bench matrix than it found.)
+        u = abs(v)
+        self._trend1 += (u - self._trend1) * k_trend
+        hp1 = u - self._trend1
+        self._trend2 += (hp1 - self._trend2) * k_trend
+        swing = hp1 - self._trend2
+        wide = self._wide.filter(swing, WIDE_BAND_HZ, dt)
+        while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
+            self._hist_t += 1.0 / AUTOCORR_HZ
+            self._hist.append(wide)
+        # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
+        # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
+        swing = self._band.filter(swing, self._freq_hz, dt) if self._freq_hz > 0.0 else 0.0
+        if t >= self._next_autocorr and self.locked:
+            # A locked PLL is not moved on the autocorrelation's word (that lost more steps over
+            # the bench matrix than it found) but must still hear a rhythm there.
+            self._next_autocorr = t + AUTOCORR_LOCKED_EVERY_S
+            self._verify_rhythm()
+        elif t >= self._next_autocorr:
+            # Sought by autocorrelation until the PLL locks.
+            self._next_autocorr = t + AUTOCORR_EVERY_S
+            rate = self._autocorr_rate()
+            if rate is not None:
+                # Only a clear disagreement retunes: the autocorrelation is coarse (a lag step
+                # is 5 % of a step), the PLL fine.
+                if self._freq_hz == 0.0 or abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION:
+                    self._freq_hz = rate
+                self._hints.append((t, rate))
+        steps: list[DetectedStep] = []
+        if self._freq_hz > 0.0:
+            before, was_locked = self._phase, self.locked
+            self._pll(swing, dt)
+            if not self.locked or self._origin is None:
+                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked))
+            if self.locked and not was_locked:
+                self._locked_since = t
+                if self._origin is not None:
+                    steps = self._catch_up()
+            elif self.locked and self._origin is None and t - self._locked_since >= SETTLE_S:
+                steps = self._catch_up()
+            elif math.floor(self._phase) > math.floor(before) and self.locked and self._origin is not None:
+                cycle = math.floor(self._phase)
+                frac = (cycle - before) / (self._phase - before)
+                step = self._close(last_t + frac * dt, self._push_prev + frac * (push - self._push_prev),
+                                   self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
+                if step is not None:
+                    steps.append(step)
+        self._x, self._push_prev, self._v = x, push, abs(v)
+        return steps
+
+    def _pll(self, swing: float, dt: float) -> None:
+        """One PLL update. The swing is −a·sin(2π·phase) when locked: the belt slows fastest at
+        the foot strike (phase 0), where the push is least."""
+        angle = 2.0 * math.pi * self._phase
+        in_phase, quadrature = swing * math.cos(angle), swing * math.sin(angle)
+        k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
+        self._c += (in_phase - self._c) * k
+        self._s += (quadrature - self._s) * k
+        error = math.atan2(-self._c, -self._s) / (2.0 * math.pi)  # cycles, −½..½
+        # Lock quality over a longer time: rhythm power over what 1/kq samples of pure noise
+        # would leave in the I/Q (≈ var·kq).
+        kq = dt / QUALITY_TAU_S if dt < QUALITY_TAU_S else 1.0
+        self._cq += (in_phase - self._cq) * kq
+        self._sq += (quadrature - self._sq) * kq
+        self._var += (swing * swing - self._var) * kq
+        noise = self._var * kq
+        self.quality = (self._cq * self._cq + self._sq * self._sq) / noise if noise > 1e-18 else 0.0
+        # The swing's amplitude (m/s): a rhythm too small to be a step is no step, however clean
+        # (the encoder's count quantisation beats with the loop rate into just such a rhythm).
+        self.swing_mps = 2.0 * math.sqrt(self._cq * self._cq + self._sq * self._sq)
+        if self.locked:
+            self.locked = self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
+        elif (self.quality >= LOCK_QUALITY and self.swing_mps >= MIN_SWING_MPS
+              and self.rhythm_score >= MIN_RHYTHM_SCORE):
+            self.locked = True
+        freq = self._freq_hz + PLL_KI * error * dt
+        self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
+        self._phase += freq * dt + PLL_KP * error * dt
+
+    def _remember(self, sample: tuple[float, float, float, float, float, float, float, bool]) -> None:
+        """Keep a sample of a stretch the steps are not counted in (for `_catch_up`)."""
+        unlocked = self._unlocked
+        unlocked.append(sample)
+        if len(unlocked) > MAX_UNLOCKED_SAMPLES:
+            # Lost for too long: which step comes next is no longer known.
+            del unlocked[:len(unlocked) - MAX_UNLOCKED_SAMPLES]
+            self._last_boundary = None
+            self._origin = None
+
+    def _catch_up(self) -> list[DetectedStep]:
+        """The rhythm is followed again (or for the first time): run the PLL backwards over the
+        stretch it was not, from now to the last step counted — or to the moment the belt began
+        to move, whose open step was the run's first, taken with the left foot (the athlete's
+        convention, docs/stride.md). The foot strikes it passes are counted as steps, and the
+        count of steps (so the side) carries over the stretch."""
+        history, self._unlocked = self._unlocked, []
+        hints, self._hints = self._hints, []
+        if not history:
+            return []
+        anchor = self._last_boundary
+        phase, freq, c, s = self._phase, self._freq_hz, self._c, self._s
+        strikes: list[tuple[float, float, float, int, float]] = []  # (t, push, x, cycle, speed), newest first
+        later = history[-1]
+        lowest = math.floor(phase)
+        for sample in reversed(history[:-1]):
+            t, swing = sample[0], sample[1]
+            dt = later[0] - t
+            if anchor is not None and t < anchor[0]:
+                break
+            if sample[7]:
+                # the forward PLL was locked here: its own phase and rate stand
+                before = phase
+                phase, freq = sample[5], sample[6]
+                if math.floor(phase) < lowest and before > phase:
+                    lowest = math.floor(phase)
+                    frac = (before - lowest - 1) / (before - phase)
+                    strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
+                                    later[3] + frac * (sample[3] - later[3]), lowest + 1,
+                                    later[4] + frac * (sample[4] - later[4])))
+                angle = 2.0 * math.pi * phase
+                k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
+                c += (swing * math.cos(angle) - c) * k
+                s += (swing * math.sin(angle) - s) * k
+                later = sample
+                continue
+            while hints and hints[-1][0] - AUTOCORR_S / 2 > t:
+                # going back past the middle of an autocorrelation's window: its rate held there
+                rate = hints.pop()[1]
+                if abs(rate / freq - 1.0) > RETUNE_FRACTION:
+                    freq = rate
+            if dt > 0:
+                before = phase
+                phase -= freq * dt
+                if math.floor(phase) < lowest:
+                    # crossed a whole turn going back (each turn once, however the corrections
+                    # wobble): a foot strike between `sample` and `later`
+                    lowest = math.floor(phase)
+                    frac = (before - lowest - 1) / (before - phase)  # from `later` back
+                    strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
+                                    later[3] + frac * (sample[3] - later[3]), lowest + 1,
+                                    later[4] + frac * (sample[4] - later[4])))
+            angle = 2.0 * math.pi * phase
+            k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
+            c += (swing * math.cos(angle) - c) * k
+            s += (swing * math.sin(angle) - s) * k
+            error = math.atan2(-c, -s) / (2.0 * math.pi)
+            freq = min(MAX_HZ, max(MIN_HZ, freq - PLL_KI * error * dt))
+            phase += PLL_KP * error * dt
+            later = sample
+        if anchor is not None:
+            # The PLL kept counting turns through the stretch; its count stands (a count found
+            # going back from a fresh lock is no surer), and the strikes found fill the gap.
+            strikes = [st for st in strikes if st[0] > anchor[0] + 0.5 / freq]
+        if anchor is None:
+            # back at the belt's start: the turn open there is the first step
+            if self._origin is None:
+                self._origin = math.floor(phase)
+            self._last_boundary = None
+        steps = []
+        for t, push, x, cycle, speed in reversed(strikes):
+            step = self._close(t, push, x, cycle, speed)
+            if step is not None:
+                # while locked (the settling seconds) the timing is the PLL's own
+                steps.append(step if step.t_s >= self._locked_since else replace(step, caught_up=True))
+        return steps
+
+    def _close(self, t: float, push: float, x: float, cycle: int, speed: float) -> DetectedStep | None:
+        """A foot strike at `t` (PLL turn `cycle`): close the step it ends, open the next."""
+        prev = self._last_boundary
+        self._last_boundary = (t, push, x, cycle, speed)
+        if prev is None or self._origin is None or self._speed < MIN_SPEED_MPS:
+            return None
+        if not 0.6 < (t - prev[0]) * self._freq_hz < 1.5 or cycle - prev[3] != 1:
+            return None  # not one step between the two strikes (a gap the count jumped over)
+        return DetectedStep(prev[0], t - prev[0], prev[3] - self._origin, self.direction > 0,
+                            push - prev[1], abs(x - prev[2]), prev[4], speed)
+
+    def _autocorr_rate(self) -> float | None:
+        """Step rate (Hz) from the autocorrelation of the last seconds of swing, or None when
+        no rhythm shows; `rhythm_score` keeps the correlation found there (0 when none). It
+        starts the PLL, and pulls it back from a harmonic or a pace change."""
+        self.rhythm_score = 0.0
+        scores, lo = self._autocorr_scores(int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM),
+                                           int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1)
+        # the best true peak (a lag at the edge of the range is no evidence of a rhythm)
+        peaks = [i for i in range(1, len(scores) - 1) if scores[i - 1] < scores[i] >= scores[i + 1]]
+        if not peaks:
+            return None
+        best = max(peaks, key=scores.__getitem__)
+        if scores[best] <= 0.1:
+            return None
+        lag = best + lo
+        # A stride (two steps) can correlate better than a step when one side pushes harder:
+        # take the half lag when it holds a peak of its own.
+        half = lag // 2
+        near_half = [i for i in peaks if abs(i + lo - half) <= 2]
+        if near_half and scores[near_half[0]] > 0.3 * scores[best]:
+            lag = near_half[0] + lo
+        self.rhythm_score = scores[lag - lo]
+        return AUTOCORR_HZ / _refine_lag(scores, lag - lo, lo)
+
+    def _autocorr_scores(self, lo: int, hi: int) -> tuple[list[float], int]:
+        """Normalised autocorrelation of the swing through a wide band-pass over every step rate
+        (not the drift of a speed change, nor the jitter of the board clock) and differenced, at
+        lags lo..hi (samples at AUTOCORR_HZ); and lo."""
+        hist = self._hist
+        if len(hist) < AUTOCORR_HZ * 1.5:
+            return [], lo
+        # first differences on top: a step's rhythm weighs four times a stride's (the two-step
+        # swing of an athlete who pushes harder with one leg), which would otherwise win
+        h = np.diff(np.fromiter(hist, dtype=float, count=len(hist)))
+        n = len(h)
+        lo, hi = max(1, lo), min(n // 2, hi)
+        if hi < lo:
+            return [], lo
+        energy = float(h @ h) or 1e-12
+        # numpy: a few hundred samples × a few dozen lags in microseconds, not the milliseconds
+        # a Python loop takes (which a 250 Hz loop cannot spare in one cycle)
+        scores = [float(h[lag:] @ h[:n - lag]) / energy for lag in range(lo, hi + 1)]
+        return scores, lo
+
+    def _verify_rhythm(self) -> None:
+        """A locked PLL's rate must still show in the autocorrelation, else the lock is noise
+        the PLL talked itself into; and when the autocorrelation twice in a row hears a clearly
+        better rhythm elsewhere (a harmonic the PLL caught over a noisy link), the PLL goes
+        there and seeks the lock again."""
+        lag = AUTOCORR_HZ / self._freq_hz
+        scores, _ = self._autocorr_scores(round(lag) - 2, round(lag) + 2)
+        here = max(scores, default=0.0)
+        rate = self._autocorr_rate()  # sets rhythm_score to the best rhythm's
+        elsewhere = (rate is not None and abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION
+                     and self.rhythm_score > here + 0.1)
+        self.rhythm_score = here
+        if elsewhere and rate is not None:
+            if self._moved_rate and abs(rate / self._moved_rate - 1.0) < RETUNE_FRACTION:
+                self._freq_hz, self.locked, self._moved_rate = rate, False, 0.0
+                return
+            self._moved_rate = rate
+        else:
+            self._moved_rate = 0.0
+        if here < KEEP_RHYTHM_SCORE:
+            self.locked = False
+
+class BandPass:
+    """A second-order band-pass (RBJ cookbook, 0 dB at the centre), retuned when the centre or
+    the sample period moves by more than 1 %."""
+
+    def __init__(self, q: float = BAND_Q) -> None:
+        self.q = q
+        self._f = self._dt = 0.0
+        self._b0 = self._a1 = self._a2 = 0.0
+        self._x1 = self._x2 = self._y1 = self._y2 = 0.0
+
+    def filter(self, x: float, centre_hz: float, dt: float) -> float:
+        if abs(centre_hz - self._f) > 0.01 * self._f or abs(dt - self._dt) > 0.01 * self._dt:
+            self._f, self._dt = centre_hz, dt
+            w0 = 2.0 * math.pi * centre_hz * dt
+            alpha = math.sin(w0) / (2.0 * self.q)
+            a0 = 1.0 + alpha
+            self._b0, self._a1, self._a2 = alpha / a0, -2.0 * math.cos(w0) / a0, (1.0 - alpha) / a0
+        y = self._b0 * (x - self._x2) - self._a1 * self._y1 - self._a2 * self._y2
+        self._x2, self._x1 = self._x1, x
+        self._y2, self._y1 = self._y1, y
+        return y
+
+
+def _refine_lag(scores: list[float], i: int, lo: int) -> float:
+    """Sub-sample peak of the autocorrelation (parabola through the peak and its neighbours)."""
+    if 0 < i < len(scores) - 1:
+        a, b, c = scores[i - 1], scores[i], scores[i + 1]
+        denom = a - 2.0 * b + c
+        if denom < 0:
+            return lo + i + 0.5 * (a - c) / denom
+    return float(lo + i)
+
+
+class SlopeWindow:
+    """The samples of the last `width_s` and a least-squares line through them, kept as running
+    sums (O(1) a sample; the sums are rebuilt now and then so rounding never piles up)."""
+
+    REBUILD_EVERY = 1000
+
+    def __init__(self, width_s: float) -> None:
+        self.width_s = width_s
+        self._samples: deque[tuple[float, float, float]] = deque()
+        self._t0 = self._x0 = 0.0  # origin of the sums (keeps them small)
+        self._n = 0
+        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
+        self._since_rebuild = 0
+
+    def add(self, t: float, x: float, current: float) -> None:
+        samples = self._samples
+        if (samples and not t > samples[-1][0]) or not (math.isfinite(t) and math.isfinite(x)):
+            samples.clear()  # time stood still or ran back (or a value is not a number): start over
+            self._n = 0
+            self._st = self._sx = self._stt = self._stx = self._sc = 0.0
+            if not (math.isfinite(t) and math.isfinite(x)):
+                return
+        if not math.isfinite(current):
+            current = 0.0
+        if not samples:
+            self._t0, self._x0 = t, x
+        samples.append((t, x, current))
+        dt, dx = t - self._t0, x - self._x0
+        self._n += 1
+        self._st += dt
+        self._sx += dx
+        self._stt += dt * dt
+        self._stx += dt * dx
+        self._sc += current
+        while len(samples) > 2 and t - samples[0][0] > self.width_s:
+            old = samples.popleft()
+            self._include(*old, -1.0)
+        self._since_rebuild += 1
+        if self._since_rebuild >= self.REBUILD_EVERY:
+            self._rebuild()
+
+    def _include(self, t: float, x: float, current: float, sign: float) -> None:
+        dt, dx = t - self._t0, x - self._x0
+        self._n += int(sign)
+        self._st += sign * dt
+        self._sx += sign * dx
+        self._stt += sign * dt * dt
+        self._stx += sign * dt * dx
+        self._sc += sign * current
+
+    def _rebuild(self) -> None:
+        self._since_rebuild = 0
+        self._t0, self._x0 = self._samples[0][0], self._samples[0][1]
+        self._n = 0
+        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
+        for sample in self._samples:
+            self._include(*sample, 1.0)
+
+    def ready(self) -> bool:
+        samples = self._samples
+        return len(samples) >= 3 and samples[-1][0] - samples[0][0] >= 0.5 * self.width_s
+
+    def fit(self) -> tuple[float, float, float, float]:
+        """The line's mean time, its position there, its slope, and the mean current."""
+        n = self._n
+        tm, xm = self._st / n, self._sx / n
+        var_t = self._stt / n - tm * tm
+        slope = (self._stx / n - tm * xm) / var_t if var_t > 0 else 0.0
+        return self._t0 + tm, self._x0 + xm, slope, self._sc / n

@@ -1,0 +1,80 @@
+"""The stride side of a session: feeds the step detector once a cycle from the estimator's
+motion (board time, counted travel) and keeps the session's steps and a live window."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from controller.core.brake_model import BrakeModel
+from controller.core.estimator import Motion
+from controller.core.stride.detector import DetectedStep, StepDetector
+from controller.core.stride.metrics import DirectionStats, StrideStats
+
+#: The live figures are over the last this many steps (about 7 s of running).
+LIVE_STEPS = 20
+#: Steps kept for the session's chart and test rigs (about 2 h of running); the sums go on.
+MAX_STEPS_KEPT = 20_000
+
+
+class StrideTracker:
+    """Steps and stride metrics of one session.
+
+    It travels inside every snapshot (to another process, pickled): only the session's sums and
+    the live figures go with it (`__getstate__`), never the detector's histories nor the list
+    of steps, so a snapshot stays small however long the session. A tracker so received can be
+    read, not fed."""
+
+    def __init__(self, model: BrakeModel) -> None:
+        self.detector: StepDetector | None = StepDetector(model)
+        self.session = StrideStats.empty()
+        self._recent: deque[DetectedStep] = deque(maxlen=LIVE_STEPS)
+        self._position_m = 0.0
+        #: The session's steps, oldest first (the first MAX_STEPS_KEPT).
+        self.steps: list[DetectedStep] = []
+        self._live: dict[str, Any] = DirectionStats().as_json()
+        self._live_key: tuple[float, bool, int] = (0.0, False, 0)
+
+    def update(self, motion: Motion, current_ma: float) -> list[DetectedStep]:
+        """Account one cycle; returns the steps it completed."""
+        detector = self.detector
+        if detector is None:
+            raise RuntimeError("a stride tracker received from another process cannot be fed")
+        self._position_m += motion.moved_m
+        steps = detector.update(motion.board_time_s, self._position_m, current_ma)
+        for step in steps:
+            self.session.add(step)
+            self._recent.append(step)
+            if len(self.steps) < MAX_STEPS_KEPT:
+                self.steps.append(step)
+        key = (detector.direction, detector.locked, self.session.forward.steps + self.session.backward.steps
+               + len(steps))
+        if steps or key != self._live_key:
+            self._live_key = key
+            self._live = self._live_figures(detector.direction, detector.locked)
+        return steps
+
+    def _live_figures(self, direction: float, locked: bool) -> dict[str, Any]:
+        stats = DirectionStats()
+        if locked:
+            for step in self._recent:
+                if step.forward == (direction > 0):
+                    stats.add(step)
+        return stats.as_json()
+
+    def live(self) -> dict[str, Any]:
+        """Cadence, step length and balance over the last steps of the current direction, or
+        nulls and a reason while no rhythm is followed."""
+        return dict(self._live)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"session": self.session, "_live": self._live}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.detector = None
+        self.session = state["session"]
+        self._live = state["_live"]
+        self._live_key = (0.0, False, 0)
+        self._recent = deque(maxlen=LIVE_STEPS)
+        self._position_m = 0.0
+        self.steps = []

@@ -1,0 +1,119 @@
+"""Helpers for the stride tests: run the control loop on the in-process simulator (virtual time)
+and grade the steps it found against the simulated athlete's true steps.
+
+Grading, as docs/stride.md states it: a true step is detected when a detected step starts within
+0.45 of a step's duration of it (one detected step per true step); a detected step that matches
+none is spurious. Cadence and balance are compared over the same window, and for the whole
+session against the simulator's truth."""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from modes_helpers import sim_loop
+
+from controller.core.modes.catalog import Mode
+from controller.core.stride.detector import DetectedStep
+from controller.runtime import truth_delta
+from controller.settings.machine import MachineConfig, load_config
+from simulator.stride import TrueStep
+
+
+@dataclass
+class Grade:
+    """How the controller's steps compare with the true ones over the graded window."""
+
+    true_steps: int
+    detected_steps: int
+    matched: int  # true steps in the window that a detected step matches
+    unmatched_found: int  # detected steps in the window that match no true step
+    same_side: int
+    true_cadence_spm: float
+    cadence_spm: float
+    true_balance_pct: float
+    balance_pct: float
+    session: dict[str, Any]
+    truth: dict[str, Any]
+
+    @property
+    def detected_fraction(self) -> float:
+        return self.matched / self.true_steps
+
+    @property
+    def spurious_fraction(self) -> float:
+        return self.unmatched_found / max(1, self.detected_steps)
+
+    @property
+    def cadence_error(self) -> float:
+        return self.cadence_spm / self.true_cadence_spm - 1.0
+
+    @property
+    def balance_error_pp(self) -> float:
+        return self.balance_pct - self.true_balance_pct
+
+    def summary(self) -> str:
+        return (f"steps {self.matched}/{self.true_steps} matched, {self.detected_steps} found "
+                f"({self.unmatched_found} spurious), "
+                f"same side {self.same_side}; cadence {self.cadence_spm:.2f} vs {self.true_cadence_spm:.2f}; "
+                f"balance {self.balance_pct:.2f} vs {self.true_balance_pct:.2f}")
+
+
+def config_at(rate_hz: float) -> MachineConfig:
+    config = load_config()
+    return config.model_copy(update={"loop": config.loop.model_copy(update={"rate_hz": rate_hz})})
+
+
+def _cadence(durations: list[float]) -> float:
+    return 60.0 / statistics.fmean(durations)
+
+
+def _balance(impulses: list[tuple[bool, float]]) -> float:
+    total = sum(j for _, j in impulses)
+    return 100.0 * sum(j for left, j in impulses if left) / total
+
+
+def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float,
+          start_s: float, end_s: float) -> tuple[int, int, int, int, int, float, float, float, float]:
+    """Match steps one to one over the whole run (so a step at a window edge finds its partner
+    outside it), then count in [start_s, end_s] of simulator time; returns counts and the
+    window's metrics."""
+    starts = [d.t_s + board_offset_s for d in found]
+    partner: dict[int, int] = {}  # detected index -> true index
+    taken: set[int] = set()
+    for ti, step in enumerate(true):
+        j = bisect.bisect_left(starts, step.start_s)
+        candidates = [k for k in (j - 1, j) if 0 <= k < len(found) and k not in partner]
+        best = min(candidates, key=lambda k: abs(starts[k] - step.start_s), default=None)
+        if best is not None and abs(starts[best] - step.start_s) <= 0.45 * step.duration_s:
+            partner[best] = ti
+            taken.add(ti)
+    window = [ti for ti, s in enumerate(true) if start_s <= s.start_s <= end_s]
+    mine = [k for k, t in enumerate(starts) if start_s <= t <= end_s]
+    matched = sum(1 for ti in window if ti in taken)
+    unmatched = sum(1 for k in mine if k not in partner)
+    same_side = sum(1 for k in mine if k in partner and found[k].left == true[partner[k]].left)
+    w_true = [true[ti] for ti in window]
+    w_mine = [found[k] for k in mine]
+    return (len(window), len(mine), matched, unmatched, same_side,
+            _cadence([s.duration_s for s in w_true]), _cadence([s.duration_s for s in w_mine]),
+            _balance([(s.left, s.impulse_ns) for s in w_true]),
+            _balance([(s.left, max(0.0, s.impulse_ns)) for s in w_mine]))
+
+
+async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.0, mode: Mode | None = None,
+                     rate_hz: float = 100.0, **options: Any) -> Grade:
+    """Run `runner` for `duration_s` of virtual time and grade the steps from `settle_s` on."""
+    loop, board = sim_loop(runner, mode, config_at(rate_hz), **options)
+    emulator = board.emulator
+    async with board:
+        start = emulator.truth.as_dict()
+        await loop.run(duration_s)
+        end = emulator.truth.as_dict()
+    tracker = loop.session.totals.stride
+    assert tracker is not None, "the session never ran a cycle"
+    first_ms = loop.estimator.first_board_time_ms or 0
+    counts = grade(emulator.athlete.stride.steps, tracker.steps, first_ms / 1000.0, settle_s, duration_s - 1.0)
+    return Grade(*counts, session=loop.session.totals.as_json(), truth=truth_delta(start, end))
