@@ -66,10 +66,12 @@ def run() -> str:
                      f"| {' / '.join(sorted(truths))} |")
     (w0, c0), (w1, c1) = medians.values()
     same = len({str(r["truth"]) for rs in runs.values() for r in rs}) == 1
-    same_records = len({str(r["digest"]) for rs in runs.values() for r in rs}) == 1
+    whole = [r for rs in runs.values() for r in rs if r["missing"] == 0]
+    same_records = len({str(r["digest"]) for r in whole}) == 1
+    lost = sum(int(r["missing"]) for rs in runs.values() for r in rs)
     lines += ["", f"Now against before, same run: {w0 / w1:.2f}× less wall, {c0 / c1:.2f}× less CPU; truth figures "
-              f"{'identical' if same else 'DIFFER'}; stored records "
-              f"{'identical, value for value' if same_records else 'DIFFER'}."]
+              f"{'identical' if same else 'DIFFER'}; stored records of the {len(whole)} runs with no second "
+              f"missing {'identical, value for value' if same_records else 'DIFFER'}; seconds lost in all: {lost}."]
     return "\n".join(lines) + "\n"
 
 
