@@ -45,7 +45,7 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
         #: Called with each event as it is published (the core process forwards them to the
-        #: channel this way): quick, never raising.
+        #: channel this way; the recorder and MQTT take the records): quick, never raising.
         self.listeners: list[Callable[[Event], None]] = []
 
     def subscribe(self, maxsize: int = 1000, *, records: bool = False) -> Subscription:
