@@ -95,13 +95,21 @@ def test_anything_but_a_well_formed_parent_message_is_a_channel_error(body: byte
         FrameDecoder(MAX_PARENT_FRAME_BYTES, decode_parent).feed(struct.pack(">I", len(body)) + body)
 
 
-async def _run_core(sock: socket.socket, duration_s: float) -> tuple[dict[str, Any], ControlLoop, CoreHost]:
-    """The core as its process runs it (CoreHost on the channel), on unpaced virtual time."""
+async def _run_core(sock: socket.socket, duration_s: float,
+                    core_events: list[Event] | None = None) -> tuple[dict[str, Any], ControlLoop, CoreHost]:
+    """The core as its process runs it (CoreHost on the channel), on unpaced virtual time;
+    `core_events` collects the events as the core publishes them, before the channel."""
     host = CoreHost(sock)
     options = RunOptions(board_url="sim", mode="level", target=3.0, runner="steady:3.0", duration_s=duration_s,
                          speedup=None)
+
+    async def attach(loop: ControlLoop, info: CoreInfo) -> None:
+        if core_events is not None:
+            loop.events.listeners.append(core_events.append)
+        await host.attach(loop, info)
+
     try:
-        report, loop = await run_core(CONFIG, options, VirtualClock(None), attach=host.attach)
+        report, loop = await run_core(CONFIG, options, VirtualClock(None), attach=attach)
     finally:
         await host.close()
     return report, loop, host
@@ -145,18 +153,24 @@ async def test_a_command_flood_is_answered_busy_beyond_the_inbox_and_the_core_ke
     core_sock.close()
 
 
-async def test_a_parent_that_stops_reading_costs_the_core_only_dropped_snapshots() -> None:
+async def test_a_parent_that_stops_reading_costs_the_core_only_dropped_snapshots_never_a_record() -> None:
     core_sock, parent_sock = socket.socketpair()
-    report, control_loop, host = await _run_core(core_sock, duration_s=30.0)
+    # Small socket buffers: a few snapshots fill them, so the core sees a parent that is not
+    # reading within the first second (as a stalled parent's full buffer does).
+    core_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    parent_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    published: list[Event] = []
+    report, control_loop, host = await _run_core(core_sock, duration_s=30.0, core_events=published)
     endpoint = host.endpoint
     assert endpoint is not None
     counters = endpoint.counters
     assert 3000 <= control_loop.stats.cycles <= 3060  # the core never waited for its parent
-    assert counters.snapshots_dropped > 2000  # the socket buffer took a few; the rest were replaced
-    assert counters.snapshots_sent + counters.snapshots_dropped >= 2990
+    assert counters.snapshots_dropped > 0  # replaced while the socket was full
+    assert counters.snapshots_sent + counters.snapshots_dropped + counters.snapshots_thinned >= 2990
     assert counters.messages_dropped == 0  # the ordered queue had room for every event
 
-    # Once the parent reads again, the session's events are all there, in order, with the summary.
+    # Once the parent reads again, the session's events are all there, in order, with the summary
+    # and every second's record.
     received = bytearray()
     reader = threading.Thread(target=lambda: _read_to_end(parent_sock, received))
     reader.start()
@@ -166,10 +180,15 @@ async def test_a_parent_that_stops_reading_costs_the_core_only_dropped_snapshots
     messages = decode_all(bytes(received))
     assert isinstance(messages[0], CoreInfo)
     assert isinstance(messages[-1], CoreReport)
-    states = [m.data["state"] for m in messages if isinstance(m, Event) and m.kind == "session"]
-    assert states == ["running", "finished"]
-    finished = next(m for m in messages if isinstance(m, Event) and m.data.get("state") == "finished")
+    events = [m for m in messages if isinstance(m, Event)]
+    assert [e.kind for e in events if e.kind in ("session", "record")] == ["session", *["record"] * 30, "session"]
+    assert [e.data["state"] for e in events if e.kind == "session"] == ["running", "finished"]
+    finished = events[-1]
     assert finished.data["summary"]["elapsed_s"] == pytest.approx(30.0, abs=0.25)  # and the stop ramp
+    records = [e.data["record"] for e in events if e.kind == "record"]
+    assert [int(r.t_s) for r in records] == list(range(1, 31))  # no second missing
+    assert records == [e.data["record"] for e in published if e.kind == "record"]  # exactly the core's
+    assert {e.data["session_id"] for e in events if e.kind == "record"} == {finished.data["session_id"]}
     parent_sock.close()
 
 
@@ -179,16 +198,18 @@ def _read_to_end(sock: socket.socket, into: bytearray) -> None:
         into += data
 
 
-async def test_when_the_ordered_queue_overflows_session_events_are_the_last_to_go() -> None:
+async def test_when_the_ordered_queue_overflows_records_and_session_events_are_the_last_to_go() -> None:
     core_sock, parent_sock = socket.socketpair()
     gone: list[str] = []
     endpoint = CoreEndpoint(core_sock, pending_size=20, on_stop=lambda immediate: None,
-                            on_parent_gone=gone.append, state=lambda: "running")
+                            on_parent_gone=gone.append, state=lambda: "running", snapshot_interval_s=0.0)
     while not endpoint._writing:  # fill the socket: the parent is not reading
         endpoint.offer_snapshot(b"x" * 65536)
     endpoint.send(Event("session", 1.0, {"state": "running", "session_id": "a"}))
     for k in range(500):
         endpoint.send(Event("mode", 1.0 + k, {"mode": "level", "target": k}))
+        if k % 50 == 0:  # ten records among the flood
+            endpoint.send(Event("record", 1.0 + k, {"session_id": "a", "second": k // 50 + 1}))
     endpoint.send(Event("session", 9.0, {"state": "finished", "session_id": "a", "summary": {"x": 1}}))
     assert endpoint.counters.messages_dropped >= 480
     received = bytearray()
@@ -199,8 +220,54 @@ async def test_when_the_ordered_queue_overflows_session_events_are_the_last_to_g
     reader.join(10)
     events = [m for m in decode_all(bytes(received)) if isinstance(m, Event)]
     assert [e.data["state"] for e in events if e.kind == "session"] == ["running", "finished"]
+    assert [e.data["second"] for e in events if e.kind == "record"] == list(range(1, 11))
     assert len(events) <= 21
     assert not gone
+    parent_sock.close()
+
+
+async def test_when_only_session_data_is_left_records_go_before_session_events() -> None:
+    core_sock, parent_sock = socket.socketpair()
+    endpoint = CoreEndpoint(core_sock, pending_size=5, on_stop=lambda immediate: None,
+                            on_parent_gone=lambda why: None, state=lambda: "running", snapshot_interval_s=0.0)
+    while not endpoint._writing:
+        endpoint.offer_snapshot(b"x" * 65536)
+    endpoint.send(Event("session", 1.0, {"state": "running", "session_id": "a"}))
+    for second in range(1, 11):
+        endpoint.send(Event("record", float(second), {"session_id": "a", "second": second}))
+    endpoint.send(Event("session", 11.0, {"state": "finished", "session_id": "a"}))
+    assert endpoint.counters.messages_dropped == 7
+    received = bytearray()
+    reader = threading.Thread(target=lambda: _read_to_end(parent_sock, received))
+    reader.start()
+    assert endpoint.finish(CoreReport({}), timeout_s=10.0)
+    core_sock.close()
+    reader.join(10)
+    events = [m for m in decode_all(bytes(received)) if isinstance(m, Event)]
+    # The oldest records went; both session events and the newest records stayed, in order.
+    assert [(e.kind, e.data.get("second")) for e in events] == [
+        ("session", None), ("record", 8), ("record", 9), ("record", 10), ("session", None)]
+    parent_sock.close()
+
+
+async def test_snapshots_are_thinned_to_one_per_interval_and_the_newest_still_arrives() -> None:
+    core_sock, parent_sock = socket.socketpair()
+    parent_sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    endpoint = CoreEndpoint(core_sock, on_stop=lambda immediate: None, on_parent_gone=lambda why: None,
+                            state=lambda: "running", snapshot_interval_s=0.05)
+    for k in range(1000):  # far faster than one per 50 ms: the first goes, the rest wait their turn
+        endpoint.offer_snapshot(("snapshot", k))
+    decoder = FrameDecoder(1 << 20)
+    got: list[object] = []
+    async with asyncio.timeout(10):
+        while ("snapshot", 999) not in got:  # no newer one comes: the waiting one goes on its own
+            got += decoder.feed(await loop.sock_recv(parent_sock, 1 << 16))
+    assert got == [("snapshot", 0), ("snapshot", 999)]
+    assert endpoint.counters.snapshots_sent == 2 and endpoint.counters.snapshots_thinned == 998
+    assert endpoint.counters.snapshots_dropped == 0
+    endpoint.close()
+    core_sock.close()
     parent_sock.close()
 
 

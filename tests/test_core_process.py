@@ -84,7 +84,10 @@ async def test_the_core_is_a_process_of_its_own_and_reports_it(tmp_path: Path,
         assert realtime["scheduler"] == "fifo", realtime
     assert realtime["cpu"] in os.sched_getaffinity(0)
     assert report["session"]["elapsed_s"] >= 2.9
-    assert report["core"]["channel"]["snapshots_sent"] > 200
+    # Snapshots go at most one per SNAPSHOT_MIN_INTERVAL_S (20 ms) of the core's wall time:
+    # about 150 in 3 s, and far fewer than the 300 cycles.
+    channel = report["core"]["channel"]
+    assert 50 < channel["snapshots_sent"] < 300 and channel["snapshots_thinned"] > 0
     assert LEVEL_6_MA in recording.setpoints
     assert not emulator.watchdog_tripped
 

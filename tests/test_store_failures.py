@@ -97,7 +97,7 @@ async def test_a_write_failing_mid_session_is_journaled_and_recovered_at_the_nex
         store = SessionStore(tmp_path)
         recorder = SessionRecorder(core, store, SessionJournal(tmp_path))
         sub = core.events.subscribe(10_000)
-        core.snapshot_listeners.append(recorder.on_snapshot)
+        core.events.listeners.append(recorder.on_event)
         try:
             while True:
                 await asyncio.sleep(0.02)

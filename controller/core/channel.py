@@ -5,11 +5,13 @@ Across the boundary travel only these values:
 
 - parent → core: `StartCore` (once, first), `CommandRequest` (a validated `Command` as its
   JSON dict, re-validated by the core), `StopRequest`.
-- core → parent: `CoreInfo` (once, the static handshake), `Snapshot` (latest value: the core
-  drops one it cannot write at once, and counts it), `CoreStatus` (what a display needs besides
-  the sample: session, faults, link, the next command), `Event` (ordered, bounded queue, never
-  dropped while the queue has room), `CommandReply`, `CoreReport` (the final `--json` report)
-  or `CoreFailed` (the core could not start).
+- core → parent: `CoreInfo` (once, the static handshake), `Snapshot` (latest value, at most
+  one per `SNAPSHOT_MIN_INTERVAL_S` of the core's wall time, controller/core/endpoint.py: the
+  core drops one it cannot write at once, and counts it), `CoreStatus` (what a display needs
+  besides the sample: session, faults, link, the next command), `Event` (ordered, bounded
+  queue, never dropped while the queue has room; the session's 1 Hz records travel as
+  `record` events), `CommandReply`, `CoreReport` (the final `--json` report) or `CoreFailed`
+  (the core could not start).
 
 A frame is a 4-byte big-endian length and one message. Core → parent frames are pickles: that
 keeps the snapshot generic (a field added to `Snapshot` or `SessionTotals` travels without a

@@ -4,8 +4,14 @@ Writes are non-blocking. At most one frame is ever half-written; behind it wait,
 the ordered messages (events, statuses, command replies: a bounded queue) and then the
 latest snapshot (one slot: a newer snapshot replaces an unsent one, which is counted as
 dropped). A parent that stops reading therefore costs the core nothing but dropped snapshots;
-when the ordered queue is full its oldest message goes, except session events (they carry
-the summaries), which go only when nothing else is left to drop.
+when the ordered queue is full its oldest message goes, except the session's data: `record`
+events (the 1 Hz records) go only when nothing but session data is left, and `session`
+events (they carry the summaries) only when nothing else is left at all.
+
+Snapshots are also thinned: at most one every `SNAPSHOT_MIN_INTERVAL_S` of the core's wall
+time goes out; a newer one offered within the interval replaces the waiting one, which goes
+out when the interval has passed (counted as thinned). Nothing in the parent needs every
+snapshot: the records are events, and displays sample `latest` at 10 Hz or less.
 
 Reads are bounded too: each time the socket is readable the core takes at most
 `READ_CHUNK_BYTES`, and commands wait in an inbox of `inbox_size`; a command beyond that is
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +42,7 @@ from controller.core.channel import (
 )
 from controller.core.commands import CommandResult
 from controller.core.events import Event
+from controller.core.records import RECORD_EVENT
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,13 @@ READ_CHUNK_BYTES = 8192
 #: Bytes written per writability callback.
 WRITE_BUDGET_BYTES = 256 * 1024
 BUSY = "core busy: too many commands waiting; try again"
+#: Snapshots sent at most this often (core wall time). Displays read `latest` at 10 Hz at
+#: most (console push, MQTT telemetry, FTMS, live view), so 50 per second keeps a display at
+#: most 20 ms behind, while a fast virtual-time run no longer pickles every cycle's snapshot
+#: (at 100× real time or more that was most of the run's CPU: issue 16).
+SNAPSHOT_MIN_INTERVAL_S = 0.020
+#: Ordered messages the queue keeps longest when it must drop: higher goes last.
+_KEEP_RANK = {RECORD_EVENT: 1, "session": 2}
 
 
 @dataclass
@@ -50,7 +65,10 @@ class ChannelCounters:
     """What the core's end of the channel did, for the report."""
 
     snapshots_sent: int = 0
+    #: Replaced while the socket could not take more (the parent was not reading).
     snapshots_dropped: int = 0
+    #: Replaced within `SNAPSHOT_MIN_INTERVAL_S` of the last one sent (by design).
+    snapshots_thinned: int = 0
     messages_sent: int = 0
     messages_dropped: int = 0
     commands_received: int = 0
@@ -65,7 +83,7 @@ class CoreEndpoint:
 
     def __init__(self, sock: socket.socket, *, inbox_size: int = 32, pending_size: int = 4096,
                  on_stop: Callable[[bool], None], on_parent_gone: Callable[[str], None],
-                 state: Callable[[], str]) -> None:
+                 state: Callable[[], str], snapshot_interval_s: float = SNAPSHOT_MIN_INTERVAL_S) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.inbox: deque[CommandRequest] = deque()
@@ -79,6 +97,9 @@ class CoreEndpoint:
         self._decoder = FrameDecoder(MAX_PARENT_FRAME_BYTES, decode_parent)
         self._pending: deque[object] = deque()
         self._snapshot: object | None = None
+        self.snapshot_interval_s = snapshot_interval_s
+        self._snapshot_due = -math.inf  # loop time from which the next snapshot may go
+        self._snapshot_timer: asyncio.TimerHandle | None = None
         self._status: object | None = None
         self._out = b""
         self._writing = False
@@ -88,11 +109,15 @@ class CoreEndpoint:
 
     # --- out ---------------------------------------------------------------------------
     def offer_snapshot(self, snapshot: object) -> None:
-        """Latest value: replaces an unsent snapshot (counted as dropped)."""
+        """Latest value: replaces an unsent snapshot (counted as dropped while the socket is
+        full, else as thinned)."""
         if self._closed:
             return
         if self._snapshot is not None:
-            self.counters.snapshots_dropped += 1
+            if self._writing:
+                self.counters.snapshots_dropped += 1
+            else:
+                self.counters.snapshots_thinned += 1
         self._snapshot = snapshot
         if not self._writing:
             self._flush()
@@ -118,12 +143,15 @@ class CoreEndpoint:
             self._flush()
 
     def _drop_one(self) -> None:
+        """Drop the oldest message of the lowest keep rank (one pass over the queue)."""
+        victim, lowest = 0, math.inf
         for index, message in enumerate(self._pending):
-            if not (isinstance(message, Event) and message.kind == "session"):
-                del self._pending[index]
-                break
-        else:
-            self._pending.popleft()
+            rank = _KEEP_RANK.get(message.kind, 0) if isinstance(message, Event) else 0
+            if rank < lowest:
+                victim, lowest = index, rank
+                if rank == 0:
+                    break
+        del self._pending[victim]
         self.counters.messages_dropped += 1
 
     def _next_frame(self) -> bytes | None:
@@ -135,10 +163,25 @@ class CoreEndpoint:
             self.counters.messages_sent += 1
             return encode(status)
         if self._snapshot is not None:
+            now = self._loop.time()
+            if now < self._snapshot_due:
+                self._snapshot_later()
+                return None
             snapshot, self._snapshot = self._snapshot, None
+            self._snapshot_due = now + self.snapshot_interval_s
             self.counters.snapshots_sent += 1
             return encode(snapshot)
         return None
+
+    def _snapshot_later(self) -> None:
+        """Send the waiting snapshot once its interval has passed, even if no newer one comes."""
+        if self._snapshot_timer is None:
+            self._snapshot_timer = self._loop.call_at(self._snapshot_due, self._snapshot_time)
+
+    def _snapshot_time(self) -> None:
+        self._snapshot_timer = None
+        if not self._writing and not self._closed:
+            self._flush()
 
     def _flush(self) -> None:
         budget = WRITE_BUDGET_BYTES
@@ -215,6 +258,9 @@ class CoreEndpoint:
         if self._closed:
             return
         self._closed = True
+        if self._snapshot_timer is not None:
+            self._snapshot_timer.cancel()
+            self._snapshot_timer = None
         self._loop.remove_reader(self.sock.fileno())
         if self._writing:
             self._loop.remove_writer(self.sock.fileno())

@@ -3,7 +3,8 @@
 Each cycle: wait for the deadline → exchange (write last cycle's command, read a sample) →
 estimate motion from encoder counts and board time → update the session → ask the mode for
 a brake demand → the safety supervisor turns it into a `BrakeRequest` → the setpoint guard
-makes the next command (`_next_command`, the only place a command is made). Readers
+makes the next command (`_next_command`, the only place a command is made) → the snapshot,
+and once a second of session time the session's record (a `record` event). Readers
 (terminal, web, MQTT) look at `latest` at their own pace; the loop never waits for them.
 
 Lifecycle, as in ros2_control: inactive (board configured, brake off) → active (watchdog
@@ -25,6 +26,7 @@ from controller.core.events import Event, EventBus
 from controller.core.guard import BrakeRequest, SetpointGuard
 from controller.core.loop_stats import LoopStats
 from controller.core.modes.catalog import BrakeDemand, FreeMode, Mode, ModeInputs
+from controller.core.records import RecordSampler
 from controller.core.safety.supervisor import SafetySupervisor, Verdict
 from controller.core.session import Session
 from controller.core.session_state import SessionState
@@ -93,8 +95,10 @@ class ControlLoop:
         self.safety = SafetySupervisor(self)
         self._stop = asyncio.Event()
         #: Called with each new Snapshot, inside the cycle: must be quick and never raise
-        #: (the session recorder takes its 1 Hz records here, the console wakes its push).
+        #: (the core process offers it to the channel, an in-process console wakes its push).
         self.snapshot_listeners: list[Callable[[Snapshot], None]] = []
+        #: The session's 1 Hz records, published as `record` events (controller/core/records.py).
+        self.records = RecordSampler()
         #: The session's lifecycle and the dispatch of commands (controller/core/session.py).
         self.session = Session(config, clock, self.events, self, wall)
 
@@ -332,5 +336,8 @@ class ControlLoop:
                                setpoint, totals, True, session.state,
                                engine.workout.name if engine else None,
                                progress.index if progress else None, progress, session.id)
+        record = self.records.take(self.latest)
+        if record is not None:
+            self.events.publish(record)
         for listener in self.snapshot_listeners:
             listener(self.latest)

@@ -40,12 +40,14 @@ class CoreView(Protocol):
 
     @property
     def events(self) -> EventBus:
-        """The core's events (session, segment, fault, mode), in order."""
+        """The core's events (session, segment, fault, mode, and the 1 Hz `record`s), in order;
+        take records in a listener, or subscribe with `records=True` (controller/core/events.py)."""
         ...
 
     @property
     def snapshot_listeners(self) -> list[Callable[[Snapshot], None]]:
-        """Called with each snapshot as it arrives: quick, never raising."""
+        """Called with each snapshot as it arrives (across the process boundary at most one per
+        `SNAPSHOT_MIN_INTERVAL_S`, controller/core/endpoint.py): quick, never raising."""
         ...
 
     @property

@@ -1,8 +1,8 @@
 """The session recorder: a service that stores every session of the running controller.
 
-It takes one record per second of session time (speed and power averaged over that second)
-from the core's snapshots (a listener called with each snapshot; in-process that is inside the
-cycle, so virtual-time runs lose no second), writes them to the store about once
+It keeps the core's 1 Hz records (`record` events, controller/core/records.py: one per second
+of session time, speed and power averaged over that second), taken in an event listener so
+none is dropped however many arrive between two flushes, writes them to the store about once
 a second of wall time, stores each workout segment as a lap when it ends, and the summary
 when the session finishes. A process that dies mid-session leaves its records behind; the
 store reports that session as interrupted. A write the store refuses goes to the session
@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.core.events import Event, Subscription
+from controller.core.records import RECORD_EVENT
 from controller.core.summary import SegmentSummary, SessionRecord, SessionSummary
 from controller.services.history.journal import SessionJournal
-from controller.services.history.sampler import RecordSampler, complete_summary
+from controller.services.history.sampler import complete_summary
 from controller.services.history.store import SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
-    from controller.core.loop import Snapshot
     from controller.services.core_view import CoreView
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ FLUSH_PERIOD_S = 1.0
 
 
 class SessionRecorder:
-    """Collects 1 Hz records from snapshots and stores them, laps and summaries."""
+    """Collects the core's 1 Hz records and stores them, laps and summaries."""
 
     def __init__(self, core: CoreView, store: SessionStore, journal: SessionJournal) -> None:
         self.core = core
@@ -45,18 +45,17 @@ class SessionRecorder:
         self.journal = journal
         #: True while writes go to the journal (the store failed and has not taken it back yet).
         self.journaling = journal.path.exists()
-        self._sampler = RecordSampler()
         self._pending: list[tuple[str, SessionRecord, float]] = []  # (session id, record, work J)
         self._begun: set[str] = set()
         self._event_sid = ""
         self._laps: dict[str, list[SegmentSummary]] = {}
         self.records_written = 0
 
-    # --- as each snapshot arrives: cheap, never raises -----------------------------------
-    def on_snapshot(self, snap: Snapshot) -> None:
-        taken = self._sampler.take(snap, snap.session_id)
-        if taken is not None:
-            self._pending.append((snap.session_id, *taken))
+    # --- as each event is published (an `EventBus` listener): cheap, never raises --------
+    def on_event(self, event: Event) -> None:
+        if event.kind == RECORD_EVENT:
+            data = event.data
+            self._pending.append((data["session_id"], data["record"], data["work_j"]))
 
     # --- in the service task --------------------------------------------------------------
     def _write(self, op: str, apply: Callable[[], object], **data: Any) -> bool:
@@ -170,11 +169,11 @@ def session_recorder(data_dir: Path) -> Callable[[CoreView], Coroutine[Any, Any,
             log.warning("session %s was interrupted (controller stopped without finishing it); "
                         "kept up to its last stored second", sid)
         sub = core.events.subscribe(10_000)
-        core.snapshot_listeners.append(recorder.on_snapshot)
+        core.events.listeners.append(recorder.on_event)
         try:
             await _serve(recorder, sub)
         finally:
-            core.snapshot_listeners.remove(recorder.on_snapshot)
+            core.events.listeners.remove(recorder.on_event)
             try:
                 recorder.drain(sub)  # the finished event arrives just before the service is cancelled
             except SessionStoreError as exc:

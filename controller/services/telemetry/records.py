@@ -1,5 +1,6 @@
-"""A session's 1 Hz records for MQTT: collected while it runs (the same `RecordSampler` as
-the machine's own store), cut into `SessionRecords` chunks when it finishes.
+"""A session's 1 Hz records for MQTT: collected while it runs (the core's `record` events,
+controller/core/records.py, as the machine's own store keeps them), cut into `SessionRecords`
+chunks when it finishes.
 
 The chunks go into the outbox just before the summary, so a reader (the gym hub) has a
 session's records by the time its summary arrives, and neither is lost in an outage.
@@ -7,14 +8,12 @@ session's records by the time its summary arrives, and neither is lost in an out
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from controller.core.events import Event
+from controller.core.records import RECORD_EVENT
 from controller.core.summary import SegmentSummary, SessionRecord
-from controller.services.history.sampler import RecordSampler
 from controller.services.telemetry.payloads import SessionRecords
-
-if TYPE_CHECKING:
-    from controller.core.loop import Snapshot
 
 #: Records per chunk: 300 s of records is ≈ 60 kB of JSON, well under a broker's
 #: `max_packet_size` (config/mosquitto/millctl.conf.example allows 256 kB).
@@ -25,15 +24,13 @@ class RecordsCollector:
     """The records and laps of the sessions not yet finished, by session id."""
 
     def __init__(self) -> None:
-        self._sampler = RecordSampler()
         self._records: dict[str, list[SessionRecord]] = {}
         self._laps: dict[str, list[SegmentSummary]] = {}
 
-    def on_snapshot(self, snap: Snapshot, session_id: str) -> None:
-        """Inside the control cycle: cheap, never raises."""
-        taken = self._sampler.take(snap, session_id)
-        if taken is not None:
-            self._records.setdefault(session_id, []).append(taken[0])
+    def on_event(self, event: Event) -> None:
+        """An `EventBus` listener (every event as it is published): cheap, never raises."""
+        if event.kind == RECORD_EVENT:
+            self._records.setdefault(event.data["session_id"], []).append(event.data["record"])
 
     def on_lap(self, session_id: str, data: dict[str, Any]) -> None:
         """A `segment` event with `event: end`: the lap, as the session store keeps it."""

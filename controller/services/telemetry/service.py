@@ -6,7 +6,9 @@ The core never waits on the network. Between them:
   and every 1/`telemetry_hz` s puts a batch into a bounded `DropOldestQueue`; while the
   broker is away the oldest batches are dropped and counted (`dropped_batches`);
 - events: the core's `EventBus` subscription (bounded, drop-oldest); session summaries from
-  it go into the SQLite `Outbox` and are marked delivered only on the broker's PUBACK.
+  it go into the SQLite `Outbox` and are marked delivered only on the broker's PUBACK;
+- records: the core's 1 Hz `record` events, kept by an `EventBus` listener (none dropped)
+  and put into the outbox as `SessionRecords` chunks just before the session's summary.
 
 The connection is an explicit reconnect loop with bounded exponential back-off (aiomqtt's
 recommended pattern); each connection publishes `online` (retained; the will is `offline`),
@@ -31,7 +33,6 @@ from typing import Any
 import aiomqtt
 
 from controller.core.events import Event, Subscription
-from controller.core.loop import Snapshot
 from controller.services.athletes.feed import GymFeed
 from controller.services.core_view import CoreView
 from controller.services.telemetry.commands import handle_command
@@ -121,7 +122,7 @@ class MqttTelemetry:
         machine = core.info.config.machine
         self._topics = MachineTopics(self.settings.prefix, machine.site, machine.name)
         self._sub = core.events.subscribe(self.settings.event_queue_size)
-        core.snapshot_listeners.append(self._collect_record)
+        core.events.listeners.append(self._records.on_event)
         if self.outbox.count_pending(self._topics.base):
             self._outbox_ready.set()  # left over from an earlier run: send first
         workers = [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._event_pump())]
@@ -138,10 +139,7 @@ class MqttTelemetry:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             core.events.unsubscribe(self._sub)
-            core.snapshot_listeners.remove(self._collect_record)
-
-    def _collect_record(self, snap: Snapshot) -> None:
-        self._records.on_snapshot(snap, snap.session_id)
+            core.events.listeners.remove(self._records.on_event)
 
     def stats(self) -> dict[str, int]:
         """Link health for reports: connections, losses, what is still waiting."""
