@@ -51,6 +51,8 @@ records = Table(
     Column("heart_rate_bpm", Integer),
     Column("energy_kcal", Float, nullable=False),
     Column("segment", Integer),
+    Column("cadence_spm", Float),  # null: the belt could not tell (docs/stride.md)
+    Column("step_length_m", Float),
 )
 
 #: Which record chunks arrived (records may come before their session's summary).
@@ -71,7 +73,7 @@ laps = Table(
 )
 
 RECORD_COLUMNS = ("t_s", "speed_mps", "distance_m", "forward_m", "backward_m", "power_w", "force_n",
-                  "heart_rate_bpm", "energy_kcal", "segment")
+                  "heart_rate_bpm", "energy_kcal", "segment", "cadence_spm", "step_length_m")
 
 # No foreign key from records to sessions: records are sent before their summary, and a
 # bridge may reorder topics, so a record may arrive first.
