@@ -57,3 +57,14 @@ async def test_a_link_lost_during_the_ramp_does_not_end_it_early_and_the_release
     # picked up from the safe current the tripped board held, not from the setpoint before the cut
     assert abs(resumed[0].setpoint_ma - CONFIG.safety.safe_brake_ma) <= STEP_MA + 50
     assert board.emulator.control == 0 and loop.session.state.value == "finished"
+
+
+async def test_a_stop_with_the_brake_already_at_zero_as_the_link_drops_still_releases_once_it_is_back() -> None:
+    # Found by the property test: the brake was at 0, so the ramp counted as done on the cycle
+    # whose exchange failed, and the one release on exit went into the outage, leaving the
+    # watchdog armed with the link not yet declared lost.
+    loop, board, rec = await run_sim(CONFIG, {"runner": "steady:3.0", "faults": ["link-drop@1s:1s"]}, 4.0,
+                                     [(1.0, lambda lp: lp.stop())], target=0.0)
+    writes = rec.wire.writes
+    assert writes[-1].control == 0 and writes[-1].t_s > 1.0
+    assert board.emulator.control == 0 and loop.session.state.value == "finished"

@@ -185,12 +185,25 @@ class ControlLoop:
         return sample
 
     async def deactivate(self) -> None:
-        """Brake off, watchdog off: the belt runs free."""
+        """Brake off, watchdog off: the belt runs free. A release that gets no answer is sent again
+        each cycle until the supervisor declares the link lost (then the board's watchdog holds the
+        safe current): one dropped frame must not leave the watchdog armed on an idle machine."""
         release = self.guard.command(BrakeRequest(0.0, brake_enable=False, watchdog_enable=False), self.period_s)
-        try:
-            await self.board.exchange(release)
-        except Exception as exc:  # on the way out nothing may hide the session report
-            log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
+        clock = self.clock
+        while True:
+            try:
+                await self.board.exchange(release)
+                return
+            except BoardError as exc:
+                now = clock.now_s()
+                self.safety.exchange_failed(exc, now)
+                if self.safety.link.lost:
+                    log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
+                    return
+                await clock.tick_until(now + self.period_s)
+            except Exception as exc:  # on the way out nothing may hide the session report
+                log.warning("could not release the brake on exit: %s (the board watchdog will)", exc)
+                return
 
     async def run(self, duration_s: float | None = None) -> None:
         """Run cycles until `duration_s` of clock time has passed or `stop()` is called; then ramp
@@ -239,11 +252,11 @@ class ControlLoop:
             self.session.finish()
 
     def _stop_ramp_done(self, now_s: float) -> bool:
-        """The board has the brake at 0 (the last command it answered asked for 0 and the next one
-        does too) and can be told to release it, or the ramp has run out of time: with the link down
+        """The board answered this cycle, has the brake at 0 (the last command it answered asked for
+        0 and the next one does too) and can be told to release it, or the ramp has run out of time: with the link down
         the loop keeps reconnecting until then, so the release reaches the board once it is back."""
         until = self._stop_ramp_until_s
-        down = (not self.safety.link.lost and self._last_written_ma == 0
+        down = (self._delivered and not self.safety.link.lost and self._last_written_ma == 0
                 and self._command.brake_setpoint_ma == 0)
         if not down and until is not None and now_s >= until:
             log.warning("stop ramp did not finish within %.1f s (link down?): ending; the board "
