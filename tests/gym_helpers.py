@@ -77,6 +77,7 @@ class HubProcess:
     db: str | None = None
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    client_id: str | None = None  # two hubs on one broker need two persistent sessions
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
@@ -89,6 +90,7 @@ class HubProcess:
         args = [*MILLCTL, "gym", "serve", "--mqtt", self.mqtt_url, "--web", f"127.0.0.1:{self.port}",
                 "--data-dir", str(self.data_dir)]
         args += ["--db", self.db] if self.db else []
+        args += ["--client-id", self.client_id] if self.client_id else []
         log = open(self.data_dir / "hub.log", "ab")  # noqa: SIM115 (kept open by the child)
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 30

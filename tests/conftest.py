@@ -1,0 +1,69 @@
+"""Suite-wide pytest hooks: the longest tests first on the parallel workers.
+
+pytest-xdist hands tests to its workers in collection order, a few at a time, as each worker
+frees up. A 60 s test collected last starts when the others are nearly done and the whole pass
+waits for it alone; started first, it runs while the short tests fill the other workers
+(longest-processing-time-first scheduling). So on an xdist worker the collected tests are
+sorted by how long each took when last measured, slowest first, from tests/durations.json.
+A test not in the file counts as quick and keeps its place among the quick ones.
+
+`pytest --record-durations …` measures a run and merges what it saw into tests/durations.json
+(setup, call and teardown of each test, in seconds). Refresh it after adding a slow test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+DURATIONS = Path(__file__).with_name("durations.json")
+# Below this a test's place in the queue does not matter: the file keeps only the slower ones.
+RECORDED_FROM_S = 1.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-durations", action="store_true", default=False,
+                     help=f"merge this run's test durations into {DURATIONS.name} (tests slower than "
+                          f"{RECORDED_FROM_S:g} s), which orders the slowest tests first on xdist workers")
+
+
+def recorded_durations_s() -> dict[str, float]:
+    """Seconds per test node id, as last recorded (empty when the file is missing)."""
+    if not DURATIONS.exists():
+        return {}
+    data: dict[str, float] = json.loads(DURATIONS.read_text())
+    return data
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Only on xdist workers: they must all collect the same order (the sort is deterministic),
+    # and a serial run (the realtime pass, one file) gains nothing from it.
+    if not hasattr(config, "workerinput"):
+        return
+    durations = recorded_durations_s()
+    items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))  # stable: quick tests keep their order
+
+
+class DurationRecorder:
+    """Adds up setup, call and teardown of each test (on the xdist controller, reports from
+    every worker arrive here) and merges them into tests/durations.json at the end."""
+
+    def __init__(self) -> None:
+        self.seen_s: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seen_s[report.nodeid] = self.seen_s.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput"):
+            return  # the controller writes the file once, from every worker's reports
+        merged = {**recorded_durations_s(), **{nodeid: round(s, 1) for nodeid, s in self.seen_s.items()}}
+        slow = {nodeid: s for nodeid, s in sorted(merged.items()) if s >= RECORDED_FROM_S}
+        DURATIONS.write_text(json.dumps(slow, indent=1) + "\n")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("record_durations"):
+        config.pluginmanager.register(DurationRecorder(), "millctl-duration-recorder")
