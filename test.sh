@@ -3,8 +3,10 @@
 # lint, type check, then pytest in two passes. Extra arguments go to both pytest passes.
 #
 #   1. every test not marked `realtime`, on parallel pytest-xdist workers (MILLCTL_TEST_WORKERS,
-#      default 2 per core: most tests wait on subprocesses, brokers and sockets, not the CPU);
-#      tests that share one resource carry an xdist_group mark and run on one worker;
+#      default 2 per core: most tests wait on subprocesses, brokers and sockets, not the CPU),
+#      slowest first (tests/durations.json, see tests/conftest.py); tests that share one
+#      resource carry an xdist_group mark and run on one worker. ruff and mypy run beside this
+#      pass: it keeps the CPU busy anyway, and they would disturb the timed pass 2;
 #   2. the `realtime` tests (they assert loop rates, lateness or missed deadlines in wall time,
 #      or drive a browser) one at a time with nothing else running, so no other test's load
 #      can skew what they measure.
@@ -12,11 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh --dev
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-.venv/bin/ruff check .
-.venv/bin/mypy
+
+status=0
+lint_log="$(mktemp)"
+trap 'rm -f "$lint_log"' EXIT
+( .venv/bin/ruff check . && .venv/bin/mypy ) >"$lint_log" 2>&1 &
+lint=$!
 
 workers="${MILLCTL_TEST_WORKERS:-$(( $(nproc) * 2 ))}"
-status=0
 pass() {
   local rc=0
   .venv/bin/pytest "$@" || rc=$?
@@ -24,5 +29,11 @@ pass() {
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=$rc; fi
 }
 pass -n "$workers" --dist loadgroup -m "not realtime" "$@"
+
+lint_rc=0
+wait "$lint" || lint_rc=$?
+cat "$lint_log"
+if [ "$lint_rc" -ne 0 ]; then echo "ruff or mypy failed (exit $lint_rc)" >&2; status=$lint_rc; fi
+
 pass -m realtime "$@"
 exit "$status"
