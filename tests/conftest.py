@@ -8,12 +8,17 @@ sorted by how long each took when last measured, slowest first, from tests/durat
 A test not in the file counts as quick and keeps its place among the quick ones.
 
 `pytest --record-durations …` measures a run and merges what it saw into tests/durations.json
-(setup, call and teardown of each test, in seconds). Refresh it after adding a slow test.
+(setup, call and teardown of each test, in seconds). Refresh it after adding a slow test. The
+same run prints the tests that used the most CPU (the test's process and every child process
+it waited for: `millctl` runs, hubs, brokers): on 2 cores the parallel pass is bound by CPU,
+not by its longest test, so that table says where the time goes.
 """
 
 from __future__ import annotations
 
 import json
+import resource
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,8 @@ import pytest
 DURATIONS = Path(__file__).with_name("durations.json")
 # Below this a test's place in the queue does not matter: the file keeps only the slower ones.
 RECORDED_FROM_S = 1.0
+CPU_SHOWN = 30  # rows of the CPU table
+CPU_AT_START = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,15 +53,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))  # stable: quick tests keep their order
 
 
+def cpu_used_s() -> float:
+    """CPU seconds (user and system) of this process and of every child it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class CpuMeter:
+    """On the process that runs the tests: the CPU one test used, from its setup to the end of its
+    teardown, carried to the controller in the teardown report's user_properties."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        item.stash[CPU_AT_START] = cpu_used_s()
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "teardown" and CPU_AT_START in item.stash:
+            report.user_properties.append(("cpu_s", cpu_used_s() - item.stash[CPU_AT_START]))
+        return report
+
+
 class DurationRecorder:
     """Adds up setup, call and teardown of each test (on the xdist controller, reports from
     every worker arrive here) and merges them into tests/durations.json at the end."""
 
     def __init__(self) -> None:
         self.seen_s: dict[str, float] = {}
+        self.cpu_s: dict[str, float] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seen_s[report.nodeid] = self.seen_s.get(report.nodeid, 0.0) + report.duration
+        for name, value in report.user_properties:
+            if name == "cpu_s":
+                self.cpu_s[report.nodeid] = float(value)  # type: ignore[arg-type]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.cpu_s:
+            return
+        total = sum(self.cpu_s.values())
+        terminalreporter.section(f"CPU per test: {total:.0f} s in all, the {CPU_SHOWN} highest")
+        for nodeid, cpu_s in sorted(self.cpu_s.items(), key=lambda kv: -kv[1])[:CPU_SHOWN]:
+            terminalreporter.write_line(f"{cpu_s:7.1f} s CPU {self.seen_s.get(nodeid, 0.0):7.1f} s wall  {nodeid}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(session.config, "workerinput"):
@@ -67,3 +110,4 @@ class DurationRecorder:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("record_durations"):
         config.pluginmanager.register(DurationRecorder(), "millctl-duration-recorder")
+        config.pluginmanager.register(CpuMeter(), "millctl-cpu-meter")
