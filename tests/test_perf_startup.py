@@ -99,3 +99,11 @@ def test_run_without_the_console_loads_no_web_server_plots_or_splines(tmp_path: 
     # autocorrelation, imported before the first cycle rather than inside one.
     assert heavy_among(loaded, ("matplotlib", "scipy", "aiohttp", "controller.services.console",
                                 "garmin_fit_sdk")) == []
+
+
+def test_gym_commands_and_the_session_exports_load_matplotlib_only_for_a_png(tmp_path: Path) -> None:
+    """`millctl gym …` (and the hub, the console) import the export module for FIT and CSV;
+    matplotlib (~0.5 s of CPU to import) comes only with a PNG."""
+    loaded = modules_after(["gym", "sessions", "--json"], str(tmp_path))
+    assert "controller.services.history.export" in loaded  # the hub's store did load the exports
+    assert heavy_among(loaded, ("matplotlib",)) == []

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from controller.services.history.csv_export import records_csv
 from controller.services.history.fit_export import session_fit
-from controller.services.history.plot import session_png
 from controller.services.history.store import SessionStore
 
 FORMATS = {"fit": "application/vnd.ant.fit", "csv": "text/csv", "png": "image/png"}
@@ -36,5 +35,9 @@ def export_session(store: SessionStore, session_id: str, fmt: str) -> Export:
     elif fmt == "csv":
         data = records_csv(records).encode()
     else:
+        # Imported here: matplotlib takes ~0.5 s of CPU to import, and the hub, the console and
+        # every `millctl gym …` command import this module for the other formats.
+        from controller.services.history.plot import session_png
+
         data = session_png(summary, records)
     return Export(data, f"{session_id}.{fmt}", FORMATS[fmt])
