@@ -57,3 +57,9 @@ def test_on_virtual_time_it_never_asks_for_fifo() -> None:
     got = probe(virtual=True)
     assert got["scheduler"] == "other" and got["policy"] == os.SCHED_OTHER
     assert "virtual time" in str(got["reason"])
+
+
+def test_on_virtual_time_it_is_not_pinned_so_simulations_spread_over_the_cpus() -> None:
+    got = probe(virtual=True)
+    assert got["cpu"] is None
+    assert got["affinity"] == sorted(os.sched_getaffinity(0))
