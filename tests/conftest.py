@@ -17,6 +17,7 @@ not by its longest test, so that table says where the time goes.
 from __future__ import annotations
 
 import json
+import re
 import resource
 from collections.abc import Generator
 from pathlib import Path
@@ -28,6 +29,13 @@ DURATIONS = Path(__file__).with_name("durations.json")
 RECORDED_FROM_S = 1.0
 CPU_SHOWN = 30  # rows of the CPU table
 CPU_AT_START = pytest.StashKey[float]()
+# pytest-xdist's loadgroup appends "@GROUP" to the id of a test marked xdist_group.
+GROUP_SUFFIX = re.compile(r"@[^\[\]:@]+$")
+
+
+def plain_id(nodeid: str) -> str:
+    """The test's id without xdist's group suffix: the same in both passes."""
+    return GROUP_SUFFIX.sub("", nodeid)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not hasattr(config, "workerinput"):
         return
     durations = recorded_durations_s()
-    items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))  # stable: quick tests keep their order
+    items.sort(key=lambda item: -durations.get(plain_id(item.nodeid), 0.0))  # stable: quick tests keep their order
 
 
 def cpu_used_s() -> float:
@@ -86,10 +94,11 @@ class DurationRecorder:
         self.cpu_s: dict[str, float] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.seen_s[report.nodeid] = self.seen_s.get(report.nodeid, 0.0) + report.duration
+        nodeid = plain_id(report.nodeid)
+        self.seen_s[nodeid] = self.seen_s.get(nodeid, 0.0) + report.duration
         for name, value in report.user_properties:
             if name == "cpu_s":
-                self.cpu_s[report.nodeid] = float(value)  # type: ignore[arg-type]
+                self.cpu_s[nodeid] = float(value)  # type: ignore[arg-type]
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.cpu_s:

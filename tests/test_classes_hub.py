@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gym_helpers import MILLCTL, HubProcess, gym_sessions, wait_until
 from mqtt_helpers import Broker, broker_fixture  # noqa: F401
 
@@ -49,6 +50,9 @@ def lag_ms(started_at: str, start_at: str) -> float:
     return (datetime.fromisoformat(started_at) - datetime.fromisoformat(start_at)).total_seconds() * 1000.0
 
 
+# Runs a fleet of real-time simulated machines: one such test at a time (xdist group "fleets"),
+# since two fleets at once on 2 cores starve each other's loops (see docs/performance.md).
+@pytest.mark.xdist_group("fleets")
 def test_a_class_on_ten_machines_starts_together_and_goes_on_without_the_one_killed(
         broker: Broker, tmp_path: Path) -> None:
     hub_dir, fleet_dir, solo_dir = tmp_path / "hub", tmp_path / "fleet", tmp_path / "solo"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from console_helpers import ARTIFACTS
 from gym_helpers import MILLCTL, HubProcess, chunks, records, summary, wait_until
 from mqtt_helpers import Broker, broker_fixture  # noqa: F401
@@ -34,6 +35,9 @@ def _solo_machine(tmp_path: Path, broker: Broker) -> subprocess.Popen[bytes]:
                              "--no-web", "--data-dir", str(data)], stdout=log, stderr=log)
 
 
+# Runs a fleet of real-time simulated machines: one such test at a time (xdist group "fleets"),
+# since two fleets at once on 2 cores starve each other's loops (see docs/performance.md).
+@pytest.mark.xdist_group("fleets")
 async def test_twenty_tiles_live_speeds_and_a_killed_machine_goes_offline(broker: Broker, tmp_path: Path) -> None:
     (tmp_path / "hub").mkdir()
     hub = HubProcess(broker.url, tmp_path / "hub")

@@ -34,6 +34,9 @@ def kill9_broker(broker: Broker) -> None:
     broker.proc = None
 
 
+# Runs a fleet of real-time simulated machines: one such test at a time (xdist group "fleets"),
+# since two fleets at once on 2 cores starve each other's loops (see docs/performance.md).
+@pytest.mark.xdist_group("fleets")
 def test_twenty_machines_every_session_exactly_once_through_broker_and_hub_kills(
         broker: Broker, postgres: Postgres, tmp_path: Path) -> None:
     hubs = {"sqlite": HubProcess(broker.url, tmp_path / "hub-sqlite", client_id="hub-sqlite"),
