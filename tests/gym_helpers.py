@@ -96,8 +96,11 @@ class HubProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                self.get("/api/hub")
-                return
+                # answering is not enough: a session published before the hub subscribes is
+                # not for it (clean start), so wait until it is on the broker
+                if self.get("/api/hub")["mqtt_connected"]:
+                    return
+                time.sleep(0.1)
             except urllib.error.HTTPError:
                 return  # it answers (a hub that wants a sign-in says 401)
             except OSError:

@@ -22,10 +22,10 @@ from aiohttp import web
 
 from controller.gym.live import LiveBoard
 from controller.gym.store import DIRECTIONS, MAX_PAGE, HubSessionNotFound, HubStore, HubStoreError, SessionFilter
-from controller.services.bounded_json import BadJson, JsonLimits, loads_bounded
 from controller.services.console.auth import SESSION_COOKIE, OperatorSessions, is_loopback
 from controller.services.console.errors import hide_internal_errors
 from controller.services.console.origin import origin_middleware
+from controller.services.console.sign_in import sign_in, sign_out
 from controller.services.history.export import ExportFormatError
 from controller.settings.web import WebSection
 
@@ -34,7 +34,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: Pushes per second at most (the machines' telemetry comes at 2 Hz by default).
 PUSH_HZ = 10.0
 MAX_BODY_BYTES = 4096
-SIGN_IN_LIMITS = JsonLimits(max_bytes=1024, max_depth=2)
 _FILTER_TEXT_MAX = 200
 _EXPORTS = {"fit", "csv"}
 
@@ -139,30 +138,10 @@ class HubWeb:
         return web.json_response({"can_view": self.may_view(request)})
 
     async def _sign_in(self, request: web.Request) -> web.StreamResponse:
-        client = request.remote or "unknown"
-        wait_s = self.operators.lockout.locked_for_s(client)
-        if wait_s > 0:
-            return web.json_response({"ok": False, "error": f"too many wrong PINs: try again in {wait_s:.0f} s"},
-                                     status=429, headers={"Retry-After": str(int(wait_s) + 1)})
-        try:
-            body = loads_bounded(await request.read(), SIGN_IN_LIMITS)
-        except BadJson as exc:
-            return _bad(f"body: {exc}")
-        pin = body.get("pin") if isinstance(body, dict) else None
-        session_id = self.operators.sign_in(pin, read_only=True) if isinstance(pin, str) else None
-        if session_id is None:
-            self.operators.lockout.failed(client)
-            return _bad("wrong PIN or pairing code", 401)
-        self.operators.lockout.succeeded(client)
-        response = web.json_response({"ok": True})
-        response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", path="/")
-        return response
+        return await sign_in(request, self.operators, viewer_only=True)
 
     async def _sign_out(self, request: web.Request) -> web.StreamResponse:
-        self.operators.sign_out(request.cookies.get(SESSION_COOKIE))
-        response = web.json_response({"ok": True})
-        response.del_cookie(SESSION_COOKIE, path="/")
-        return response
+        return await sign_out(request, self.operators)
 
     # --- pages and data ----------------------------------------------------------------
     async def _page(self, _: web.Request) -> web.StreamResponse:

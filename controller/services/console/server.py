@@ -35,6 +35,7 @@ from controller.services.console.auth import (
 )
 from controller.services.console.errors import hide_internal_errors
 from controller.services.console.origin import origin_middleware
+from controller.services.console.sign_in import sign_in, sign_out
 from controller.services.console.state import console_state
 from controller.services.history.export import ExportFormatError, export_session
 from controller.services.history.journal import storage_status
@@ -188,31 +189,10 @@ class Console:
                                   "reason": refusal[1] if refusal else None})
 
     async def _sign_in(self, request: web.Request) -> web.StreamResponse:
-        client = request.remote or "unknown"
-        wait_s = self.operators.lockout.locked_for_s(client)
-        if wait_s > 0:
-            return web.json_response({"ok": False, "error": f"too many wrong PINs: try again in {wait_s:.0f} s"},
-                                     status=429, headers={"Retry-After": str(int(wait_s) + 1)})
-        try:
-            body = loads_bounded(await request.read(), COMMAND_LIMITS)
-        except BadJson as exc:
-            return web.json_response({"ok": False, "error": f"body: {exc}"}, status=400)
-        pin = body.get("pin") if isinstance(body, dict) else None
-        read_only = bool(body.get("read_only")) if isinstance(body, dict) else False
-        session_id = self.operators.sign_in(pin, read_only) if isinstance(pin, str) else None
-        if session_id is None:
-            self.operators.lockout.failed(client)
-            return web.json_response({"ok": False, "error": "wrong PIN or pairing code"}, status=401)
-        self.operators.lockout.succeeded(client)
-        response = web.json_response({"ok": True, "role": "viewer" if read_only else "operator"})
-        response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", path="/")
-        return response
+        return await sign_in(request, self.operators, viewer_only=False)
 
     async def _sign_out(self, request: web.Request) -> web.StreamResponse:
-        self.operators.sign_out(request.cookies.get(SESSION_COOKIE))
-        response = web.json_response({"ok": True})
-        response.del_cookie(SESSION_COOKIE, path="/")
-        return response
+        return await sign_out(request, self.operators)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if not self._may_view(request):
