@@ -26,6 +26,7 @@ from controller.gym.store import HubStore
 from controller.services.telemetry.payloads import SessionRecords
 
 MILLCTL = [sys.executable, "-m", "controller.cli"]
+PORT_ATTEMPTS = 3
 
 
 def summary(sid: str = "mill-1-20261205T080000000", machine: str = "mill-1", *, started_at: str =
@@ -87,11 +88,25 @@ class HubProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the hub and wait until it is on the broker. free_port() only finds a port that was
+        free a moment ago: if something took it meanwhile the hub exits at once, and it is started
+        again on another port (a restart after kill -9 may have to move too)."""
+        for _ in range(PORT_ATTEMPTS - 1):
+            if self._start_once():
+                return
+            self.port = free_port()
+        if not self._start_once():
+            raise RuntimeError(f"gym serve found no free port in {PORT_ATTEMPTS} attempts: {self.log()}")
+
+    def _start_once(self) -> bool:
+        """True once the hub answers; False if its port was taken."""
         args = [*MILLCTL, "gym", "serve", "--mqtt", self.mqtt_url, "--web", f"127.0.0.1:{self.port}",
                 "--data-dir", str(self.data_dir)]
         args += ["--db", self.db] if self.db else []
         args += ["--client-id", self.client_id] if self.client_id else []
-        log = open(self.data_dir / "hub.log", "ab")  # noqa: SIM115 (kept open by the child)
+        log_path = self.data_dir / "hub.log"
+        log_from = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")  # noqa: SIM115 (kept open by the child)
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -99,12 +114,14 @@ class HubProcess:
                 # answering is not enough: a session published before the hub subscribes is
                 # not for it (clean start), so wait until it is on the broker
                 if self.get("/api/hub")["mqtt_connected"]:
-                    return
+                    return True
                 time.sleep(0.1)
             except urllib.error.HTTPError:
-                return  # it answers (a hub that wants a sign-in says 401)
+                return True  # it answers (a hub that wants a sign-in says 401)
             except OSError:
                 if self.proc.poll() is not None:
+                    if b"address already in use" in log_path.read_bytes()[log_from:]:
+                        return False
                     raise RuntimeError(f"gym serve exited: {self.log()}") from None
                 time.sleep(0.1)
         raise TimeoutError(f"gym serve did not answer: {self.log()}")
