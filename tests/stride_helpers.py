@@ -9,6 +9,7 @@ session against the simulator's truth."""
 from __future__ import annotations
 
 import bisect
+import random
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from controller.core.modes.catalog import Mode
 from controller.core.stride.detector import DetectedStep
 from controller.runtime import truth_delta
 from controller.settings.machine import MachineConfig, load_config
+from drivers.sample import BoardCommand, BoardSample
+from simulator.sim_board import SimBoard
 from simulator.stride import TrueStep
 
 
@@ -103,11 +106,34 @@ def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float
             _balance([(s.left, max(0.0, s.impulse_ns)) for s in w_mine]))
 
 
+class LateLink:
+    """Cycles that come late, as over a real link: before an exchange, now and then, virtual time
+    runs on by `min_s`..`max_s` (the board answers then), so the samples are not evenly spaced
+    on the board clock — 10 ms, then 60 or 120 ms, then the loop catching up."""
+
+    def __init__(self, board: SimBoard, probability: float, min_s: float, max_s: float, seed: int) -> None:
+        self._exchange = board.exchange
+        self._clock = board.emulator.clock
+        self._rng = random.Random(seed)
+        self.probability, self.min_s, self.max_s = probability, min_s, max_s
+        self.late = 0
+        board.exchange = self.exchange  # type: ignore[method-assign]
+
+    async def exchange(self, command: BoardCommand) -> BoardSample:
+        if self._rng.random() < self.probability:
+            self.late += 1
+            await self._clock.tick_until(self._clock.now_s() + self._rng.uniform(self.min_s, self.max_s))
+        return await self._exchange(command)
+
+
 async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.0, mode: Mode | None = None,
-                     rate_hz: float = 100.0, **options: Any) -> Grade:
-    """Run `runner` for `duration_s` of virtual time and grade the steps from `settle_s` on."""
+                     rate_hz: float = 100.0, late_cycles: float = 0.0, **options: Any) -> Grade:
+    """Run `runner` for `duration_s` of virtual time and grade the steps from `settle_s` on;
+    `late_cycles`: the share of cycles that come 20–120 ms late (`LateLink`)."""
     loop, board = sim_loop(runner, mode, config_at(rate_hz), **options)
     emulator = board.emulator
+    if late_cycles:
+        link = LateLink(board, late_cycles, 0.02, 0.12, seed=int(options.get("seed", 0)))
     async with board:
         start = emulator.truth.as_dict()
         await loop.run(duration_s)
@@ -116,4 +142,6 @@ async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.
     assert tracker is not None, "the session never ran a cycle"
     first_ms = loop.estimator.first_board_time_ms or 0
     counts = grade(emulator.athlete.stride.steps, tracker.steps, first_ms / 1000.0, settle_s, duration_s - 1.0)
+    if late_cycles:
+        assert link.late > 0, "no cycle came late"
     return Grade(*counts, session=loop.session.totals.as_json(), truth=truth_delta(start, end))

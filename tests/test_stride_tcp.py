@@ -15,6 +15,8 @@ from skeleton_helpers import free_port, run_json, start_sim, stop, wait_for_port
 
 RUNNER = "steady:3.5;cadence=176;asym=0.15"
 DURATION_S = 30.0
+#: The rhythm is locked by then (the autocorrelation needs 1.5 s of belt speed, the lock 1–2 s more).
+LOCK_S = 4.0
 
 
 def true_steps_between(truth_log: Path, start_ms: float, end_ms: float) -> list[dict[str, float]]:
@@ -45,10 +47,14 @@ def test_cadence_and_balance_over_modbus_tcp_match_the_truth(tmp_path: Path) -> 
     assert session["cadence_spm"] == pytest.approx(true_cadence, rel=0.01), (session, true_cadence)
     balance = session["balance_left_pct"]
     assert min(abs(balance - true_balance), abs(100 - balance - true_balance)) <= 2.0, (session, true_balance)
-    # Over a real link the board clock's millisecond is jittered against the count, the rhythm
-    # is heard less clearly and the lock comes and goes: the steps counted are fewer than the
-    # issue asks (98 %), and this holds the detector to what it does now.
-    assert session["steps"] >= 0.3 * len(steps)
+    # Over a real link the cycles come late now and then (6, 14, 100 ms apart): the detector
+    # follows the rhythm on its own even grid of board time, so it keeps the lock through them
+    # and counts every step. `session.steps` counts the steady steps the lock followed: the ones
+    # before the first lock (about 2 s in) are found going back, in the step sequence but not in
+    # the figures (docs/stride.md), so the steps found are graded from LOCK_S on.
+    after_lock = [s for s in steps if s["board_ms"] >= start_ms + 1000.0 * LOCK_S]
+    assert session["steps"] >= 0.98 * len(after_lock), (session, len(after_lock))
+    assert session["steps"] <= 1.02 * len(steps), (session, len(steps))
     assert report["session"]["backward"]["cadence_spm"] is None
     whole_run = json.loads(truth_log.read_text())["stride"]  # the simulator's own figures, whole run
     assert whole_run["forward"]["cadence_spm"] == pytest.approx(176, rel=0.01)

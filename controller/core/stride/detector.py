@@ -31,10 +31,15 @@ MAX_CADENCE_SPM = 230.0
 #: Velocity is a least-squares slope over this much board time (centred: the detector runs
 #: this half-window behind the newest sample).
 SLOPE_WINDOW_S = 0.08
-#: The rhythm is followed at up to this rate (a faster loop's samples all feed the slope).
-#: Following it at 50 Hz from a 100 Hz loop halves the cost but loses steps (bench/RESULTS.md).
-PROCESS_HZ = 1000.0
-PROCESS_PERIOD_S = 1.0 / PROCESS_HZ - 1e-4  # a hair under: a 50 Hz loop's jitter skips nothing
+#: The rhythm is followed on a fixed grid of board time at this rate, whatever the loop's rate
+#: and however irregularly the samples come (a faster loop's samples all feed the slope). The
+#: filters and the PLL assume evenly spaced samples: over a real link a late cycle (6, 14, even
+#: 100 ms between samples) fed straight in rang the band-passes and lost the lock for seconds.
+PROCESS_HZ = 50.0
+PROCESS_PERIOD_S = 1.0 / PROCESS_HZ
+#: Between two fitted samples further apart than this (a link lost for seconds) the speed is not
+#: drawn as a straight line: the run starts afresh, its step count with it.
+MAX_GAP_S = 2.0
 #: The slow speed (what is not step swing) follows over this time constant.
 TREND_TAU_S = 1.0
 #: The PLL's phase detector averages over this time constant (a few steps).
@@ -81,9 +86,11 @@ MIN_SWING_MPS = 0.0015
 #: lost below the lower figure.
 LOCK_QUALITY = 4.0
 UNLOCK_QUALITY = 1.0
+#: A lock is lost when the PLL's phase error (cycles, averaged over PHASE_TAU_S) reaches this.
+MAX_LOCKED_ERROR = 0.25
 MIN_HZ = MIN_CADENCE_SPM / 60.0
 MAX_HZ = MAX_CADENCE_SPM / 60.0
-#: Samples kept while the rhythm is not followed (10 s at 250 Hz): running the PLL back over
+#: Samples kept while the rhythm is not followed (25 s at PROCESS_HZ): running the PLL back over
 #: them at the next lock must fit in a cycle.
 MAX_UNLOCKED_SAMPLES = 2_500
 
@@ -127,7 +134,10 @@ class StepDetector:
     def __init__(self, model: BrakeModel) -> None:
         self.model = model
         self._window = SlopeWindow(SLOPE_WINDOW_S)
-        self._last_processed_s = -math.inf
+        #: The last fit of the slope window: (time, position, speed, current).
+        self._fit: tuple[float, float, float, float] | None = None
+        self._grid0 = 0.0  # the processing grid: grid0 + k / PROCESS_HZ, k = 0, 1, ...
+        self._grid_k = 0
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
@@ -166,16 +176,39 @@ class StepDetector:
     def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
         window = self._window
         window.add(t_s, x_m, current_ma)
-        if t_s - self._last_processed_s < PROCESS_PERIOD_S or not window.ready():
-            return []  # faster loops feed the slope; the rhythm needs no more than PROCESS_HZ
-        self._last_processed_s = t_s
-        tc, xc, v, current = window.fit()
+        if not window.ready():
+            return []
+        fit = window.fit()
+        last, self._fit = self._fit, fit
+        t1 = fit[0]
+        if last is None or not last[0] < t1 <= last[0] + MAX_GAP_S:
+            # the first fit, or after a long gap: the grid starts here (a run across such a gap
+            # has lost its count, `_process` starts it afresh)
+            if last is not None:
+                self._reset_run(0.0)
+            self._grid0, self._grid_k = t1, 0
+            return self._process(*fit)
+        # The grid points since the last fit, on the straight line between the two fits.
+        t0 = last[0]
+        span = t1 - t0
+        steps: list[DetectedStep] = []
+        while True:
+            t = self._grid0 + (self._grid_k + 1) * PROCESS_PERIOD_S
+            if t > t1:
+                return steps
+            self._grid_k += 1
+            w = (t - t0) / span
+            steps += self._process(t, last[1] + w * (fit[1] - last[1]), last[2] + w * (fit[2] - last[2]),
+                                   last[3] + w * (fit[3] - last[3]))
+
+    def _process(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
+        """One point of the processing grid."""
         direction = 1.0 if v > MOVING_MPS else -1.0 if v < -MOVING_MPS else 0.0
         if direction != self.direction:
             self._reset_run(direction)
         if direction == 0.0:
             return []
-        return self._advance(tc, xc, v, current)
+        return self._advance(t, x, v, current)
 
     def _advance(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
         last_t = self._t
@@ -247,6 +280,11 @@ class StepDetector:
                                    self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
                 if step is not None:
                     steps.append(step)
+        else:
+            # No rate yet (the autocorrelation needs 1.5 s of swing): the PLL has nothing to
+            # follow, but `_catch_up` must reach back to the moment the belt began to move, whose
+            # open step is the run's first (left). It hears this stretch through the wide band.
+            self._remember((t, wide, push, x, abs(v), 0.0, 0.0, False))
         self._x, self._push_prev, self._v = x, push, abs(v)
         return steps
 
@@ -271,7 +309,10 @@ class StepDetector:
         # (the encoder's count quantisation beats with the loop rate into just such a rhythm).
         self.swing_mps = 2.0 * math.sqrt(self._cq * self._cq + self._sq * self._sq)
         if self.locked:
-            self.locked = self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
+            # ... and a PLL that lags its rhythm by a quarter step and more is sliding off it
+            # (a walker speeding up, whose cadence rises faster than the PLL follows)
+            self.locked = (self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
+                           and abs(error) < MAX_LOCKED_ERROR)
         elif (self.quality >= LOCK_QUALITY and self.swing_mps >= MIN_SWING_MPS
               and self.rhythm_score >= MIN_RHYTHM_SCORE):
             self.locked = True
