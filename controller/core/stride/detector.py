@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from controller.core.brake_model import BrakeModel
+from controller.core.stride.resample import EvenGrid
 
 #: Steps per minute the detector looks for: a slow walk to a sprint.
 MIN_CADENCE_SPM = 80.0
@@ -35,8 +36,7 @@ SLOPE_WINDOW_S = 0.08
 #: and however irregularly the samples come (a faster loop's samples all feed the slope). The
 #: filters and the PLL assume evenly spaced samples: over a real link a late cycle (6, 14, even
 #: 100 ms between samples) fed straight in rang the band-passes and lost the lock for seconds.
-PROCESS_HZ = 50.0
-PROCESS_PERIOD_S = 1.0 / PROCESS_HZ
+PROCESS_HZ = 25.0
 #: Between two fitted samples further apart than this (a link lost for seconds) the speed is not
 #: drawn as a straight line: the run starts afresh, its step count with it.
 MAX_GAP_S = 2.0
@@ -60,7 +60,7 @@ PLL_KP = 0.8
 PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
 AUTOCORR_S = 5.0
-AUTOCORR_HZ = 50.0
+AUTOCORR_HZ = 25.0
 AUTOCORR_EVERY_S = 0.5
 AUTOCORR_LOCKED_EVERY_S = 1.0
 #: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
@@ -88,11 +88,32 @@ LOCK_QUALITY = 4.0
 UNLOCK_QUALITY = 1.0
 #: A lock is lost when the PLL's phase error (cycles, averaged over PHASE_TAU_S) reaches this.
 MAX_LOCKED_ERROR = 0.25
+#: Where in the speed's swing the foot strike is, as the PLL's phase reckons it: the PLL
+#: locks with the swing at −a·sin(2π·(phase + STRIKE_LEAD)). The push is least at the foot
+#: strike; on a free belt the speed, the push's integral, would fall fastest there (lead 0),
+#: but the athlete's own pace keeping and the brake (a force that grows with speed) damp the
+#: belt so hard that its speed follows the push in phase: slowest at the strike, a quarter step
+#: later. Graded against the simulator's steps, a lead of 0 put the strikes 0.19–0.31 of a step
+#: early over the bench matrix; this lead, within ±0.07.
+STRIKE_LEAD = 0.25
+TWO_PI = 2.0 * math.pi
+#: The PLL's phase when the belt begins to move: the first push (the left foot's) starts it,
+#: and its foot strike is about there; the PLL takes a strike it hears up to half a step either
+#: side of this as the first. Slightly below 0: as the belt speeds up from standing its speed
+#: lags the push (nothing damps it yet), so the strike's mark comes up to a quarter step late
+#: (STRIKE_LEAD).
+FIRST_STRIKE_PHASE = -0.1
 MIN_HZ = MIN_CADENCE_SPM / 60.0
 MAX_HZ = MAX_CADENCE_SPM / 60.0
 #: Samples kept while the rhythm is not followed (25 s at PROCESS_HZ): running the PLL back over
 #: them at the next lock must fit in a cycle.
 MAX_UNLOCKED_SAMPLES = 2_500
+
+
+#: A sample kept while the rhythm is not followed (`StepDetector._unlocked`).
+Remembered = tuple[float, float, float, float, float, float, float, bool, float]
+#: What `update` returns on most cycles (shared: never appended to).
+NO_STEPS: list[DetectedStep] = []
 
 
 def is_steady(speed_start_mps: float, speed_end_mps: float) -> bool:
@@ -133,11 +154,7 @@ class StepDetector:
 
     def __init__(self, model: BrakeModel) -> None:
         self.model = model
-        self._window = SlopeWindow(SLOPE_WINDOW_S)
-        #: The last fit of the slope window: (time, position, speed, current).
-        self._fit: tuple[float, float, float, float] | None = None
-        self._grid0 = 0.0  # the processing grid: grid0 + k / PROCESS_HZ, k = 0, 1, ...
-        self._grid_k = 0
+        self._grid = EvenGrid(PROCESS_HZ, SLOPE_WINDOW_S, MAX_GAP_S)
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
@@ -158,10 +175,13 @@ class StepDetector:
         self._next_autocorr = 0.0
         #: (time, rate) of the autocorrelation's answers while not locked, for `_catch_up`.
         self._hints: list[tuple[float, float]] = []
-        #: (t, swing, push, x) while the rhythm is not followed: since the run began, or since
-        #: the last step counted. At the next lock the PLL runs back over it (`_catch_up`).
-        #: Each: (t, swing, push, x, speed, PLL phase, rate, locked) after the sample.
-        self._unlocked: list[tuple[float, float, float, float, float, float, float, bool]] = []
+        #: The samples while the rhythm is not followed: since the run began, or since the last
+        #: step counted. At the next lock the PLL runs over them again (`_catch_up`). Each:
+        #: (t, swing as the PLL heard it, push, x, speed, PLL phase, rate, locked, swing before
+        #: the PLL's band-pass) after the sample.
+        self._unlocked: list[Remembered] = []
+        #: The samples since the belt began to move are all in `_unlocked` (none dropped).
+        self._start_kept = True
         self._origin: int | None = None  # PLL cycle of the run's first step (a left one)
         self._locked_since = 0.0
         #: The last foot strike counted: (t, push, x, cycle, speed); None until the first lock.
@@ -174,32 +194,20 @@ class StepDetector:
 
     # --- one sample ---------------------------------------------------------------------
     def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
-        window = self._window
-        window.add(t_s, x_m, current_ma)
-        if not window.ready():
-            return []
-        fit = window.fit()
-        last, self._fit = self._fit, fit
-        t1 = fit[0]
-        if last is None or not last[0] < t1 <= last[0] + MAX_GAP_S:
-            # the first fit, or after a long gap: the grid starts here (a run across such a gap
-            # has lost its count, `_process` starts it afresh)
-            if last is not None:
-                self._reset_run(0.0)
-            self._grid0, self._grid_k = t1, 0
-            return self._process(*fit)
-        # The grid points since the last fit, on the straight line between the two fits.
-        t0 = last[0]
-        span = t1 - t0
+        """One cycle's sample; returns the steps completed (in batches: see `resample`)."""
+        grid = self._grid
+        points = grid.add(t_s, x_m, current_ma)
+        if grid.restarted:
+            # the board's clock jumped (a link lost for seconds, a board that restarted): which
+            # step comes next is no longer known, the run starts afresh
+            grid.restarted = False
+            self._reset_run(0.0)
+        if not points:
+            return NO_STEPS
         steps: list[DetectedStep] = []
-        while True:
-            t = self._grid0 + (self._grid_k + 1) * PROCESS_PERIOD_S
-            if t > t1:
-                return steps
-            self._grid_k += 1
-            w = (t - t0) / span
-            steps += self._process(t, last[1] + w * (fit[1] - last[1]), last[2] + w * (fit[2] - last[2]),
-                                   last[3] + w * (fit[3] - last[3]))
+        for t, x, v, current in points:
+            steps += self._process(t, x, v, current)
+        return steps
 
     def _process(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
         """One point of the processing grid."""
@@ -239,6 +247,7 @@ class StepDetector:
         hp1 = u - self._trend1
         self._trend2 += (hp1 - self._trend2) * k_trend
         swing = hp1 - self._trend2
+        raw = swing
         wide = self._wide.filter(swing, WIDE_BAND_HZ, dt)
         while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
             self._hist_t += 1.0 / AUTOCORR_HZ
@@ -266,7 +275,7 @@ class StepDetector:
             before, was_locked = self._phase, self.locked
             self._pll(swing, dt)
             if not self.locked or self._origin is None:
-                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked))
+                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked, raw))
             if self.locked and not was_locked:
                 self._locked_since = t
                 if self._origin is not None:
@@ -284,14 +293,14 @@ class StepDetector:
             # No rate yet (the autocorrelation needs 1.5 s of swing): the PLL has nothing to
             # follow, but `_catch_up` must reach back to the moment the belt began to move, whose
             # open step is the run's first (left). It hears this stretch through the wide band.
-            self._remember((t, wide, push, x, abs(v), 0.0, 0.0, False))
+            self._remember((t, wide, push, x, abs(v), 0.0, 0.0, False, raw))
         self._x, self._push_prev, self._v = x, push, abs(v)
         return steps
 
     def _pll(self, swing: float, dt: float) -> None:
-        """One PLL update. The swing is −a·sin(2π·phase) when locked: the belt slows fastest at
-        the foot strike (phase 0), where the push is least."""
-        angle = 2.0 * math.pi * self._phase
+        """One PLL update. The swing is −a·cos(2π·phase) when locked: the belt is slowest at
+        the foot strike (phase 0), where the push is least (see STRIKE_LEAD)."""
+        angle = TWO_PI * (self._phase + STRIKE_LEAD)
         in_phase, quadrature = swing * math.cos(angle), swing * math.sin(angle)
         k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
         self._c += (in_phase - self._c) * k
@@ -320,7 +329,7 @@ class StepDetector:
         self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
         self._phase += freq * dt + PLL_KP * error * dt
 
-    def _remember(self, sample: tuple[float, float, float, float, float, float, float, bool]) -> None:
+    def _remember(self, sample: Remembered) -> None:
         """Keep a sample of a stretch the steps are not counted in (for `_catch_up`)."""
         unlocked = self._unlocked
         unlocked.append(sample)
@@ -329,13 +338,16 @@ class StepDetector:
             del unlocked[:len(unlocked) - MAX_UNLOCKED_SAMPLES]
             self._last_boundary = None
             self._origin = None
+            self._start_kept = False
 
     def _catch_up(self) -> list[DetectedStep]:
-        """The rhythm is followed again (or for the first time): run the PLL backwards over the
-        stretch it was not, from now to the last step counted — or to the moment the belt began
-        to move, whose open step was the run's first, taken with the left foot (the athlete's
-        convention, docs/stride.md). The foot strikes it passes are counted as steps, and the
-        count of steps (so the side) carries over the stretch."""
+        """The rhythm is followed again (or for the first time): count the steps of the stretch
+        it was not. Back to the last step counted, the PLL runs backwards over the stretch from
+        now, so the count of steps (so the side) carries over it. Back to the moment the belt
+        began to move, a fresh PLL runs forwards from there instead (`_from_start`): the run's
+        first step is the athlete's left (docs/stride.md)."""
+        if self._last_boundary is None and self._origin is None and self._start_kept and self._unlocked:
+            return self._from_start()
         history, self._unlocked = self._unlocked, []
         hints, self._hints = self._hints, []
         if not history:
@@ -360,7 +372,7 @@ class StepDetector:
                     strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
                                     later[3] + frac * (sample[3] - later[3]), lowest + 1,
                                     later[4] + frac * (sample[4] - later[4])))
-                angle = 2.0 * math.pi * phase
+                angle = TWO_PI * (phase + STRIKE_LEAD)
                 k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
                 c += (swing * math.cos(angle) - c) * k
                 s += (swing * math.sin(angle) - s) * k
@@ -382,7 +394,7 @@ class StepDetector:
                     strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
                                     later[3] + frac * (sample[3] - later[3]), lowest + 1,
                                     later[4] + frac * (sample[4] - later[4])))
-            angle = 2.0 * math.pi * phase
+            angle = TWO_PI * (phase + STRIKE_LEAD)
             k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
             c += (swing * math.cos(angle) - c) * k
             s += (swing * math.sin(angle) - s) * k
@@ -404,6 +416,58 @@ class StepDetector:
             step = self._close(t, push, x, cycle, speed)
             if step is not None:
                 # while locked (the settling seconds) the timing is the PLL's own
+                steps.append(step if step.t_s >= self._locked_since else replace(step, caught_up=True))
+        return steps
+
+    def _from_start(self) -> list[DetectedStep]:
+        """The first lock of a run: a fresh PLL runs over the run so far, from the moment the belt
+        began to move, where it starts at the phase of the first foot strike (FIRST_STRIKE_PHASE).
+        The steps it counts from there are the run's; the first, the left (the athlete's
+        convention: start on the left foot). Forwards, not backwards from the lock: the
+        PLL's own tracking follows the rising cadence of the start, as it does the rest of the
+        run, where a rate carried back from the lock would drift by a step over a walker's
+        first seconds."""
+        history, self._unlocked = self._unlocked, []
+        hints, self._hints = self._hints, []
+        freq = hints[0][1] if hints else self._freq_hz
+        start = history[0][0]
+        band = BandPass()
+        phase, c, s = FIRST_STRIKE_PHASE, 0.0, 0.0
+        strikes: list[tuple[float, float, float, int, float]] = []  # (t, push, x, cycle, speed)
+        prev = history[0]
+        hint = 0
+        for sample in history[1:]:
+            t = sample[0]
+            dt = t - prev[0]
+            while hint < len(hints) and hints[hint][0] - 0.5 * min(AUTOCORR_S, hints[hint][0] - start) <= t:
+                # the middle of an autocorrelation's window: the rate it heard held there
+                rate = hints[hint][1]
+                hint += 1
+                if abs(rate / freq - 1.0) > RETUNE_FRACTION:
+                    freq = rate
+            swing = band.filter(sample[8], freq, dt)
+            angle = TWO_PI * (phase + STRIKE_LEAD)
+            k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
+            c += (swing * math.cos(angle) - c) * k
+            s += (swing * math.sin(angle) - s) * k
+            error = math.atan2(-c, -s) / TWO_PI
+            freq = min(MAX_HZ, max(MIN_HZ, freq + PLL_KI * error * dt))
+            before = phase
+            phase += freq * dt + PLL_KP * error * dt
+            if math.floor(phase) > math.floor(before):
+                cycle = math.floor(phase)
+                w = (cycle - before) / (phase - before)
+                strikes.append((prev[0] + w * dt, prev[2] + w * (sample[2] - prev[2]),
+                                prev[3] + w * (sample[3] - prev[3]), cycle, prev[4] + w * (sample[4] - prev[4])))
+            prev = sample
+        # The live PLL counts its own turns: the fresh count lines up with it here and now.
+        offset = round(self._phase - phase)
+        self._origin = offset
+        self._last_boundary = None
+        steps = []
+        for t, push, x, cycle, speed in strikes:
+            step = self._close(t, push, x, cycle + offset, speed)
+            if step is not None:
                 steps.append(step if step.t_s >= self._locked_since else replace(step, caught_up=True))
         return steps
 
@@ -515,74 +579,3 @@ def _refine_lag(scores: list[float], i: int, lo: int) -> float:
         if denom < 0:
             return lo + i + 0.5 * (a - c) / denom
     return float(lo + i)
-
-
-class SlopeWindow:
-    """The samples of the last `width_s` and a least-squares line through them, kept as running
-    sums (O(1) a sample; the sums are rebuilt now and then so rounding never piles up)."""
-
-    REBUILD_EVERY = 1000
-
-    def __init__(self, width_s: float) -> None:
-        self.width_s = width_s
-        self._samples: deque[tuple[float, float, float]] = deque()
-        self._t0 = self._x0 = 0.0  # origin of the sums (keeps them small)
-        self._n = 0
-        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
-        self._since_rebuild = 0
-
-    def add(self, t: float, x: float, current: float) -> None:
-        samples = self._samples
-        if (samples and not t > samples[-1][0]) or not (math.isfinite(t) and math.isfinite(x)):
-            samples.clear()  # time stood still or ran back (or a value is not a number): start over
-            self._n = 0
-            self._st = self._sx = self._stt = self._stx = self._sc = 0.0
-            if not (math.isfinite(t) and math.isfinite(x)):
-                return
-        if not math.isfinite(current):
-            current = 0.0
-        if not samples:
-            self._t0, self._x0 = t, x
-        samples.append((t, x, current))
-        dt, dx = t - self._t0, x - self._x0
-        self._n += 1
-        self._st += dt
-        self._sx += dx
-        self._stt += dt * dt
-        self._stx += dt * dx
-        self._sc += current
-        while len(samples) > 2 and t - samples[0][0] > self.width_s:
-            old = samples.popleft()
-            self._include(*old, -1.0)
-        self._since_rebuild += 1
-        if self._since_rebuild >= self.REBUILD_EVERY:
-            self._rebuild()
-
-    def _include(self, t: float, x: float, current: float, sign: float) -> None:
-        dt, dx = t - self._t0, x - self._x0
-        self._n += int(sign)
-        self._st += sign * dt
-        self._sx += sign * dx
-        self._stt += sign * dt * dt
-        self._stx += sign * dt * dx
-        self._sc += sign * current
-
-    def _rebuild(self) -> None:
-        self._since_rebuild = 0
-        self._t0, self._x0 = self._samples[0][0], self._samples[0][1]
-        self._n = 0
-        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
-        for sample in self._samples:
-            self._include(*sample, 1.0)
-
-    def ready(self) -> bool:
-        samples = self._samples
-        return len(samples) >= 3 and samples[-1][0] - samples[0][0] >= 0.5 * self.width_s
-
-    def fit(self) -> tuple[float, float, float, float]:
-        """The line's mean time, its position there, its slope, and the mean current."""
-        n = self._n
-        tm, xm = self._st / n, self._sx / n
-        var_t = self._stt / n - tm * tm
-        slope = (self._stx / n - tm * xm) / var_t if var_t > 0 else 0.0
-        return self._t0 + tm, self._x0 + xm, slope, self._sc / n
