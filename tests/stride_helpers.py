@@ -55,13 +55,53 @@ class Grade:
 
     @property
     def balance_error_pp(self) -> float:
+        """Balance error with the left as the athlete's own (the first-step convention)."""
         return self.balance_pct - self.true_balance_pct
+
+    @property
+    def balance_error_either_pp(self) -> float:
+        """Balance error with the sides as labelled or swapped, whichever is nearer."""
+        return min(abs(self.balance_error_pp), abs(100.0 - self.balance_pct - self.true_balance_pct))
+
+    @property
+    def true_side_fraction(self) -> float:
+        """Of the detected steps in the window with a true partner, those given the true side."""
+        paired = self.detected_steps - self.unmatched_found
+        return self.same_side / paired if paired else 0.0
 
     def summary(self) -> str:
         return (f"steps {self.matched}/{self.true_steps} matched, {self.detected_steps} found "
                 f"({self.unmatched_found} spurious), "
                 f"same side {self.same_side}; cadence {self.cadence_spm:.2f} vs {self.true_cadence_spm:.2f}; "
                 f"balance {self.balance_pct:.2f} vs {self.true_balance_pct:.2f}")
+
+
+#: The graded matrix (issue 15): walking 1.2 m/s, running 3 and 4 m/s, backward 1.5 and
+#: 2.5 m/s; asymmetry 0, ±0.05, ±0.15; cadence 150, 170, 190 in turn (walking: its own, from
+#: speed); brake level 0, 4, 8 and ERG 250 W; loop rates 50, 100, 250 Hz in turn; step time
+#: CV 3 %, push CV 5 %. bench/bench_stride.py runs all of it; tests/test_stride_graded.py a
+#: fixed slice (the same runs, the same seeds).
+SPEEDS = (1.2, 3.0, 4.0, -1.5, -2.5)
+ASYMS = (0.0, 0.05, -0.05, 0.15, -0.15)
+CADENCES = (150, 170, 190)
+RESISTANCES: tuple[tuple[str, float], ...] = (("level", 0), ("level", 4), ("level", 8), ("erg", 250.0))
+RATES = (50.0, 100.0, 250.0)
+#: Each run's length and the start of its graded window (virtual time).
+DURATION_S, SETTLE_S = 30.0, 8.0
+
+
+def matrix() -> list[tuple[str, tuple[str, float], float]]:
+    """(runner, (mode, target), loop rate) for every run of the graded matrix; run i's seed is i."""
+    runs = []
+    k = 0
+    for speed in SPEEDS:
+        for asym in ASYMS:
+            for resistance in RESISTANCES:
+                cadence = "" if abs(speed) < 2.0 and speed > 0 else f";cadence={CADENCES[k % 3]}"
+                runs.append((f"steady:{speed}{cadence};asym={asym};cv=0.03;pushcv=0.05", resistance,
+                             RATES[k % 3]))
+                k += 1
+    return runs
 
 
 def config_at(rate_hz: float) -> MachineConfig:

@@ -8,11 +8,17 @@ weak carrier: a phase-locked loop (PLL) follows the step rhythm in the belt spee
 over several steps, and each turn of its phase is one step. Its frequency starts from the
 autocorrelation of the last seconds of speed, and is checked against it while it runs.
 
-Per step it reports the time of the foot strike (the phase where the speed falls fastest: the
+It works on an even grid of board time (`resample.EvenGrid`), whatever the loop's rate and
+however late a cycle comes over a real link. The run's first step, from a standing belt, is the
+athlete's left (docs/stride.md); each later step's side follows from the PLL's count of turns,
+which runs on through a step missed or a stretch where the lock was lost.
+
+Per step it reports the time of the foot strike (the phase where the belt is slowest: the
 push is least), the duration, the push's impulse — the belt's change of momentum plus what the
 brake and friction absorbed over the step, from the (calibrated) brake map and belt inertia —
 and the step length (belt travel during the step). All on board time; nothing here reads a
-host clock. Work per sample is a few multiplications (the autocorrelation runs once a second).
+host clock. Work per cycle is a few list appends; per grid point a few dozen multiplications
+(the autocorrelation, in numpy, runs once or twice a second).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ SLOPE_WINDOW_S = 0.08
 #: and however irregularly the samples come (a faster loop's samples all feed the slope). The
 #: filters and the PLL assume evenly spaced samples: over a real link a late cycle (6, 14, even
 #: 100 ms between samples) fed straight in rang the band-passes and lost the lock for seconds.
+#: 25 Hz is eight points a step at 190 steps/min, and half the work of 50 Hz: over the bench
+#: matrix it found as many steps (bench/RESULTS.md).
 PROCESS_HZ = 25.0
 #: Between two fitted samples further apart than this (a link lost for seconds) the speed is not
 #: drawn as a straight line: the run starts afresh, its step count with it.
@@ -60,7 +68,7 @@ PLL_KP = 0.8
 PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
 AUTOCORR_S = 5.0
-AUTOCORR_HZ = 25.0
+AUTOCORR_HZ = PROCESS_HZ
 AUTOCORR_EVERY_S = 0.5
 AUTOCORR_LOCKED_EVERY_S = 1.0
 #: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
@@ -180,8 +188,12 @@ class StepDetector:
         #: (t, swing as the PLL heard it, push, x, speed, PLL phase, rate, locked, swing before
         #: the PLL's band-pass) after the sample.
         self._unlocked: list[Remembered] = []
-        #: The samples since the belt began to move are all in `_unlocked` (none dropped).
+        #: The run's start, its first push, is the first sample in `_unlocked` (it was seen, and
+        #: nothing has been dropped since): the first step is then the athlete's left.
         self._start_kept = True
+        #: The belt was seen standing since this run's count began (so a run that starts next
+        #: starts with a push the detector sees).
+        self._seen_standing = False
         self._origin: int | None = None  # PLL cycle of the run's first step (a left one)
         self._locked_since = 0.0
         #: The last foot strike counted: (t, push, x, cycle, speed); None until the first lock.
@@ -213,8 +225,14 @@ class StepDetector:
         """One point of the processing grid."""
         direction = 1.0 if v > MOVING_MPS else -1.0 if v < -MOVING_MPS else 0.0
         if direction != self.direction:
+            # A run starts with the athlete's first push (from a standing belt, or turning
+            # round) only if the detector saw it begin: not when the belt was already moving
+            # at its first sample, nor after a gap in the board's clock.
+            seen_start = self.direction != 0.0 or self._seen_standing
             self._reset_run(direction)
+            self._start_kept = seen_start
         if direction == 0.0:
+            self._seen_standing = True
             return []
         return self._advance(t, x, v, current)
 

@@ -33,7 +33,7 @@ class StrideTracker:
         #: The session's steps, oldest first (the first MAX_STEPS_KEPT).
         self.steps: list[DetectedStep] = []
         self._live: dict[str, Any] = DirectionStats().as_json()
-        self._live_key: tuple[float, bool, int] = (0.0, False, 0)
+        self._live_key: tuple[float, bool] = (0.0, False)
 
     def update(self, motion: Motion, current_ma: float) -> list[DetectedStep]:
         """Account one cycle; returns the steps it completed."""
@@ -47,10 +47,10 @@ class StrideTracker:
             self._recent.append(step)
             if len(self.steps) < MAX_STEPS_KEPT:
                 self.steps.append(step)
-        key = (detector.direction, detector.locked, self.session.forward.steps + self.session.backward.steps
-               + len(steps))
-        if steps or key != self._live_key:
-            self._live_key = key
+        # the live figures change only with a step, a lock won or lost, or a turn (this runs
+        # every cycle: no more than two comparisons on most)
+        if steps or detector.locked != self._live_key[1] or detector.direction != self._live_key[0]:
+            self._live_key = (detector.direction, detector.locked)
             self._live = self._live_figures(detector.direction, detector.locked)
         return steps
 
@@ -74,7 +74,7 @@ class StrideTracker:
         self.detector = None
         self.session = state["session"]
         self._live = state["_live"]
-        self._live_key = (0.0, False, 0)
+        self._live_key = (0.0, False)
         self._recent = deque(maxlen=LIVE_STEPS)
         self._position_m = 0.0
         self.steps = []
