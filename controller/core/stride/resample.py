@@ -52,6 +52,11 @@ class EvenGrid:
         #: starts afresh (and clears it).
         self.restarted = False
 
+    @property
+    def samples_kept(self) -> int:
+        """Samples held for the windows still to come (a window's worth, whatever the rate)."""
+        return len(self._t)
+
     def add(self, t_s: float, x_m: float, current_ma: float) -> list[GridPoint]:
         """One cycle's sample; the grid points it completes (none on most cycles)."""
         times = self._t
