@@ -69,6 +69,9 @@ PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
 AUTOCORR_S = 5.0
 AUTOCORR_HZ = PROCESS_HZ
+#: The lags (samples at AUTOCORR_HZ) of every step rate looked for.
+LAG_LO = int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM)
+LAG_HI = int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1
 AUTOCORR_EVERY_S = 0.5
 AUTOCORR_LOCKED_EVERY_S = 1.0
 #: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
@@ -504,9 +507,11 @@ class StepDetector:
         """Step rate (Hz) from the autocorrelation of the last seconds of swing, or None when
         no rhythm shows; `rhythm_score` keeps the correlation found there (0 when none). It
         starts the PLL, and pulls it back from a harmonic or a pace change."""
+        return self._rate_from(*self._autocorr_scores(LAG_LO, LAG_HI))
+
+    def _rate_from(self, scores: list[float], lo: int) -> float | None:
+        """`_autocorr_rate` from scores at lags lo, lo + 1, … (LAG_LO..LAG_HI)."""
         self.rhythm_score = 0.0
-        scores, lo = self._autocorr_scores(int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM),
-                                           int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1)
         # the best true peak (a lag at the edge of the range is no evidence of a rhythm)
         peaks = [i for i in range(1, len(scores) - 1) if scores[i - 1] < scores[i] >= scores[i + 1]]
         if not peaks:
@@ -539,20 +544,24 @@ class StepDetector:
         if hi < lo:
             return [], lo
         energy = float(h @ h) or 1e-12
-        # numpy: a few hundred samples × a few dozen lags in microseconds, not the milliseconds
-        # a Python loop takes (which a 250 Hz loop cannot spare in one cycle)
-        scores = [float(h[lag:] @ h[:n - lag]) / energy for lag in range(lo, hi + 1)]
-        return scores, lo
+        # one numpy call for every lag (a few microseconds): a call per lag cost more than the
+        # rest of the detector together (issue 15's cost budget)
+        full = np.correlate(h, h, "full")  # full[n - 1 + lag] = Σ h[i + lag]·h[i]
+        return (full[n - 1 + lo:n + hi] / energy).tolist(), lo
 
     def _verify_rhythm(self) -> None:
         """A locked PLL's rate must still show in the autocorrelation, else the lock is noise
         the PLL talked itself into; and when the autocorrelation twice in a row hears a clearly
         better rhythm elsewhere (a harmonic the PLL caught over a noisy link), the PLL goes
         there and seeks the lock again."""
-        lag = AUTOCORR_HZ / self._freq_hz
-        scores, _ = self._autocorr_scores(round(lag) - 2, round(lag) + 2)
-        here = max(scores, default=0.0)
-        rate = self._autocorr_rate()  # sets rhythm_score to the best rhythm's
+        lag = round(AUTOCORR_HZ / self._freq_hz)
+        # one autocorrelation for both questions: over every step rate, and near the PLL's
+        scores, lo = self._autocorr_scores(min(LAG_LO, lag - 2), max(LAG_HI, lag + 2))
+        here = max(scores[max(0, lag - 2 - lo):max(0, lag + 3 - lo)], default=0.0)
+        if scores and lo <= LAG_LO:
+            rate = self._rate_from(scores[LAG_LO - lo:LAG_HI - lo + 1], LAG_LO)  # sets rhythm_score
+        else:
+            rate = self._rate_from([], LAG_LO)
         elsewhere = (rate is not None and abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION
                      and self.rhythm_score > here + 0.1)
         self.rhythm_score = here
