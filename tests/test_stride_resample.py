@@ -88,3 +88,17 @@ def test_a_flood_of_samples_keeps_only_a_window() -> None:
         grid.add(t, x, c)
         most = max(most, grid.samples_kept)
     assert most <= 1000.0 * (WINDOW_S + 1.0 / RATE_HZ) + 2
+
+
+def test_a_long_session_far_from_zero_keeps_the_speed_exact() -> None:
+    """Ten minutes at 4 m/s starting a day into the board's clock and 100 km into the belt's
+    travel: the running sums start afresh now and then, so the slope keeps its precision."""
+    grid = EvenGrid(RATE_HZ, WINDOW_S, MAX_GAP_S)
+    start_s, start_m = 86_400.0, 100_000.0
+    worst = 0.0
+    for i in range(60_000):
+        t = start_s + i / 100.0
+        for at_s, x, v, _ in grid.add(t, start_m + 4.0 * (t - start_s), 0.0):
+            worst = max(worst, abs(v - 4.0))
+            assert x == pytest.approx(start_m + 4.0 * (at_s - start_s), abs=1e-6)
+    assert worst < 1e-6

@@ -10,8 +10,8 @@ noisy — its position the line's there and the brake's current the window's mea
 whose window holds too few samples (a late cycle) lies on the straight line between the
 points before and after it.
 
-Plain Python on purpose: a cycle costs a few list appends, a grid point one pass over its
-window's few samples. numpy's per-call cost (about a microsecond) on arrays this short would
+Plain Python on purpose: a cycle costs a few list appends (the samples and running sums
+over them), a grid point a few subtractions. numpy's per-call cost (about a microsecond) on arrays this short would
 cost more than the arithmetic it replaces (issue 15 asks the whole detector for under 10 % of
 the core's time per cycle).
 """
@@ -19,10 +19,12 @@ the core's time per cycle).
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 
 #: A window needs this many samples for a slope of its own.
 MIN_WINDOW_SAMPLES = 3
+#: The running sums start afresh from a newer base this often (board time).
+REBASE_S = 10.0
 
 #: A grid point: board time (s), position (m), speed (m/s), coil current (mA).
 GridPoint = tuple[float, float, float, float]
@@ -45,6 +47,15 @@ class EvenGrid:
         self._t: list[float] = []
         self._x: list[float] = []
         self._c: list[float] = []
+        #: Running sums over the samples kept, each with a leading entry (the sum over samples
+        #: lo..hi−1 is s[hi] − s[lo]): time and position from a base sample (t0, x0), so a
+        #: window's least-squares line is a handful of subtractions, not a pass over it.
+        self._st: list[float] = [0.0]
+        self._sx: list[float] = [0.0]
+        self._stt: list[float] = [0.0]
+        self._stx: list[float] = [0.0]
+        self._sc: list[float] = [0.0]
+        self._t0 = self._x0 = 0.0
         self._next_s = math.nan  # the next grid point
         #: The last grid point yielded, for a point whose own window is short.
         self._last: GridPoint | None = None
@@ -74,9 +85,16 @@ class EvenGrid:
             self.restarted = True
         if not times:
             self._next_s = t_s + self.half_window_s
+            self._rebase(t_s, x_m)
         times.append(t_s)
         self._x.append(x_m)
         self._c.append(current_ma)
+        dt, dx = t_s - self._t0, x_m - self._x0
+        self._st.append(self._st[-1] + dt)
+        self._sx.append(self._sx[-1] + dx)
+        self._stt.append(self._stt[-1] + dt * dt)
+        self._stx.append(self._stx[-1] + dt * dx)
+        self._sc.append(self._sc[-1] + current_ma)
         half = self.half_window_s
         if self._next_s + half > t_s:
             return NO_POINTS
@@ -95,35 +113,42 @@ class EvenGrid:
         keep = bisect_left(times, self._next_s - half)
         if keep > 1:
             del times[:keep - 1], self._x[:keep - 1], self._c[:keep - 1]
+            del self._st[:keep - 1], self._sx[:keep - 1], self._stt[:keep - 1]
+            del self._stx[:keep - 1], self._sc[:keep - 1]
+            if t_s - self._t0 > REBASE_S:
+                self._rebase(times[0], self._x[0])
         return points
+
+    def _rebase(self, t0_s: float, x0_m: float) -> None:
+        """Running sums afresh from (t0, x0) over the samples kept: they stay small, so their
+        differences keep their precision however long the session."""
+        self._t0, self._x0 = t0_s, x0_m
+        st, sx, stt, stx, sc = [0.0], [0.0], [0.0], [0.0], [0.0]
+        for t, x, c in zip(self._t, self._x, self._c, strict=True):
+            dt, dx = t - t0_s, x - x0_m
+            st.append(st[-1] + dt)
+            sx.append(sx[-1] + dx)
+            stt.append(stt[-1] + dt * dt)
+            stx.append(stx[-1] + dt * dx)
+            sc.append(sc[-1] + c)
+        self._st, self._sx, self._stt, self._stx, self._sc = st, sx, stt, stx, sc
 
     def _fit(self, centre_s: float) -> GridPoint | None:
         """The least-squares line through the samples within half a window of `centre_s`."""
         times, half = self._t, self.half_window_s
         lo = bisect_left(times, centre_s - half)
-        n = 0
-        t0, x0 = times[lo] if lo < len(times) else 0.0, self._x[lo] if lo < len(times) else 0.0
-        st = sx = stt = stx = sc = 0.0
-        xs, cs = self._x, self._c
-        end = centre_s + half
-        for i in range(lo, len(times)):
-            t = times[i]
-            if t > end:
-                break
-            dt, dx = t - t0, xs[i] - x0
-            n += 1
-            st += dt
-            sx += dx
-            stt += dt * dt
-            stx += dt * dx
-            sc += cs[i]
+        hi = bisect_right(times, centre_s + half, lo)
+        n = hi - lo
         if n < MIN_WINDOW_SAMPLES:
             return None
-        var_t = n * stt - st * st
+        st = self._st[hi] - self._st[lo]
+        sx = self._sx[hi] - self._sx[lo]
+        var_t = n * (self._stt[hi] - self._stt[lo]) - st * st
         if var_t <= 0.0:
             return None
-        slope = (n * stx - st * sx) / var_t
-        return centre_s, x0 + sx / n + slope * (centre_s - t0 - st / n), slope, sc / n
+        slope = (n * (self._stx[hi] - self._stx[lo]) - st * sx) / var_t
+        return (centre_s, self._x0 + sx / n + slope * (centre_s - self._t0 - st / n), slope,
+                (self._sc[hi] - self._sc[lo]) / n)
 
     def _between(self, t_s: float) -> GridPoint | None:
         """A point on the straight line from the last grid point to the first whole window
