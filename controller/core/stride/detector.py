@@ -69,6 +69,7 @@ PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
 AUTOCORR_S = 5.0
 AUTOCORR_HZ = PROCESS_HZ
+AUTOCORR_PERIOD_S = 1.0 / AUTOCORR_HZ
 #: The lags (samples at AUTOCORR_HZ) of every step rate looked for.
 LAG_LO = int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM)
 LAG_HI = int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1
@@ -171,7 +172,7 @@ class StepDetector:
     def _reset_run(self, direction: float) -> None:
         self.direction = direction  # +1, −1, or 0 while the belt stands
         self._t: float | None = None  # time of the last centred sample
-        self._trend1 = self._trend2 = self._speed = 0.0
+        self._trend1 = self._trend2 = 0.0  # _trend1: the slow speed (what is not step swing)
         self._impulse = 0.0  # ∫(brake + friction) dt since the run began
         self._x = self._push_prev = self._v = 0.0
         self._phase = 0.0  # cycles (steps) of the PLL since the run began, fractional
@@ -247,7 +248,7 @@ class StepDetector:
         if not math.isfinite(resist):
             resist = 0.0
         if last_t is None:
-            self._trend1, self._x, self._v, self._speed = abs(v), x, abs(v), abs(v)
+            self._trend1, self._x, self._v = abs(v), x, abs(v)
             self._push_prev = model.belt_mass_kg * abs(v)
             self._hist_t = t
             self._next_autocorr = t + AUTOCORR_EVERY_S
@@ -259,7 +260,6 @@ class StepDetector:
         push = self._impulse + model.belt_mass_kg * abs(v)  # the athlete's impulse since the run began
         # Two first-order high-passes: a steady speed change (a ramp) leaves no offset behind.
         k_trend = dt / TREND_TAU_S if dt < TREND_TAU_S else 1.0
-        self._speed += (abs(v) - self._speed) * k_trend
         # The signal is the belt speed along the running direction. (The athlete's push — the
         # speed plus what the brake took — was tried: it follows an ERG mode's current moves,
         # but its noise lost more steps over the bench matrix than it found.)
@@ -270,8 +270,8 @@ class StepDetector:
         swing = hp1 - self._trend2
         raw = swing
         wide = self._wide.filter(swing, WIDE_BAND_HZ, dt)
-        while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
-            self._hist_t += 1.0 / AUTOCORR_HZ
+        while t - self._hist_t >= AUTOCORR_PERIOD_S:
+            self._hist_t += AUTOCORR_PERIOD_S
             self._hist.append(wide)
         # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
         # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
@@ -496,7 +496,7 @@ class StepDetector:
         """A foot strike at `t` (PLL turn `cycle`): close the step it ends, open the next."""
         prev = self._last_boundary
         self._last_boundary = (t, push, x, cycle, speed)
-        if prev is None or self._origin is None or self._speed < MIN_SPEED_MPS:
+        if prev is None or self._origin is None or self._trend1 < MIN_SPEED_MPS:
             return None
         if not 0.6 < (t - prev[0]) * self._freq_hz < 1.5 or cycle - prev[3] != 1:
             return None  # not one step between the two strikes (a gap the count jumped over)
