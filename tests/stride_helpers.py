@@ -114,8 +114,10 @@ def _cadence(durations: list[float]) -> float:
 
 
 def _balance(impulses: list[tuple[bool, float]]) -> float:
-    total = sum(j for _, j in impulses)
-    return 100.0 * sum(j for left, j in impulses if left) / total
+    """The left step's share of a pair's push, from each side's mean (as the controller's)."""
+    left = statistics.fmean([j for is_left, j in impulses if is_left])
+    right = statistics.fmean([j for is_left, j in impulses if not is_left])
+    return 100.0 * left / (left + right)
 
 
 def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float,
