@@ -166,7 +166,8 @@ def _true_steps(sums: Mapping[str, float], direction: str) -> DirectionStats:
         steps=round(sums.get(f"{direction}_steps", 0.0)), time_s=sums.get(f"{direction}_step_time_s", 0.0),
         time_sq_s2=sums.get(f"{direction}_step_time_sq_s2", 0.0),
         impulse_ns=sums.get(f"{direction}_impulse_ns", 0.0),
-        left_impulse_ns=sums.get(f"{direction}_left_impulse_ns", 0.0), length_m=sums.get(f"{direction}_length_m", 0.0))
+        left_impulse_ns=sums.get(f"{direction}_left_impulse_ns", 0.0), length_m=sums.get(f"{direction}_length_m", 0.0),
+        left_steps=round(sums.get(f"{direction}_left_steps", 0.0)))
 
 
 async def run_core(config: MachineConfig, options: RunOptions, clock: Clock | None = None,

@@ -105,7 +105,8 @@ class StrideTruth:
 
     sums: dict[str, float] = field(default_factory=lambda: {
         f"{d}_{k}": 0.0 for d in ("forward", "backward")
-        for k in ("steps", "step_time_s", "step_time_sq_s2", "impulse_ns", "left_impulse_ns", "length_m")})
+        for k in ("steps", "step_time_s", "step_time_sq_s2", "impulse_ns", "left_impulse_ns", "length_m",
+                                                 "left_steps")})
     steps: list[TrueStep] = field(default_factory=list)
 
     def add(self, start_s: float, duration_s: float, left: bool, forward: bool,
@@ -124,6 +125,7 @@ class StrideTruth:
         s[f"{d}_impulse_ns"] += impulse_ns
         if left:
             s[f"{d}_left_impulse_ns"] += impulse_ns
+            s[f"{d}_left_steps"] += 1.0
         s[f"{d}_length_m"] += length_m
 
 
@@ -141,11 +143,15 @@ def stride_metrics(sums: Mapping[str, float], direction: str | None = None) -> d
                 "step_time_cv": None}
     mean = time_s / n
     var = max(0.0, total("step_time_sq_s2") / n - mean * mean)
-    impulse = total("impulse_ns")
+    impulse, left_n = total("impulse_ns"), total("left_steps")
+    # the left step's share of a pair's push, from the mean push of each side (as the
+    # controller's balance: controller/core/stride/metrics.py)
+    left = total("left_impulse_ns") / left_n if left_n >= 1 else 0.0
+    right = (impulse - total("left_impulse_ns")) / (n - left_n) if n - left_n >= 1 else 0.0
     return {
         "steps": n,
         "cadence_spm": round(60.0 / mean, 3),
         "step_length_m": round(total("length_m") / n, 4),
-        "balance_left_pct": round(100.0 * total("left_impulse_ns") / impulse, 3) if impulse > 0 else None,
+        "balance_left_pct": round(100.0 * left / (left + right), 3) if left > 0 and right > 0 else None,
         "step_time_cv": round(math.sqrt(var) / mean, 4),
     }

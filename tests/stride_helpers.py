@@ -9,6 +9,7 @@ session against the simulator's truth."""
 from __future__ import annotations
 
 import bisect
+import random
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from controller.core.modes.catalog import Mode
 from controller.core.stride.detector import DetectedStep
 from controller.runtime import truth_delta
 from controller.settings.machine import MachineConfig, load_config
+from drivers.sample import BoardCommand, BoardSample
+from simulator.sim_board import SimBoard
 from simulator.stride import TrueStep
 
 
@@ -52,13 +55,53 @@ class Grade:
 
     @property
     def balance_error_pp(self) -> float:
+        """Balance error with the left as the athlete's own (the first-step convention)."""
         return self.balance_pct - self.true_balance_pct
+
+    @property
+    def balance_error_either_pp(self) -> float:
+        """Balance error with the sides as labelled or swapped, whichever is nearer."""
+        return min(abs(self.balance_error_pp), abs(100.0 - self.balance_pct - self.true_balance_pct))
+
+    @property
+    def true_side_fraction(self) -> float:
+        """Of the detected steps in the window with a true partner, those given the true side."""
+        paired = self.detected_steps - self.unmatched_found
+        return self.same_side / paired if paired else 0.0
 
     def summary(self) -> str:
         return (f"steps {self.matched}/{self.true_steps} matched, {self.detected_steps} found "
                 f"({self.unmatched_found} spurious), "
                 f"same side {self.same_side}; cadence {self.cadence_spm:.2f} vs {self.true_cadence_spm:.2f}; "
                 f"balance {self.balance_pct:.2f} vs {self.true_balance_pct:.2f}")
+
+
+#: The graded matrix (issue 15): walking 1.2 m/s, running 3 and 4 m/s, backward 1.5 and
+#: 2.5 m/s; asymmetry 0, ±0.05, ±0.15; cadence 150, 170, 190 in turn (walking: its own, from
+#: speed); brake level 0, 4, 8 and ERG 250 W; loop rates 50, 100, 250 Hz in turn; step time
+#: CV 3 %, push CV 5 %. bench/bench_stride.py runs all of it; tests/test_stride_graded.py a
+#: fixed slice (the same runs, the same seeds).
+SPEEDS = (1.2, 3.0, 4.0, -1.5, -2.5)
+ASYMS = (0.0, 0.05, -0.05, 0.15, -0.15)
+CADENCES = (150, 170, 190)
+RESISTANCES: tuple[tuple[str, float], ...] = (("level", 0), ("level", 4), ("level", 8), ("erg", 250.0))
+RATES = (50.0, 100.0, 250.0)
+#: Each run's length and the start of its graded window (virtual time).
+DURATION_S, SETTLE_S = 30.0, 8.0
+
+
+def matrix() -> list[tuple[str, tuple[str, float], float]]:
+    """(runner, (mode, target), loop rate) for every run of the graded matrix; run i's seed is i."""
+    runs = []
+    k = 0
+    for speed in SPEEDS:
+        for asym in ASYMS:
+            for resistance in RESISTANCES:
+                cadence = "" if abs(speed) < 2.0 and speed > 0 else f";cadence={CADENCES[k % 3]}"
+                runs.append((f"steady:{speed}{cadence};asym={asym};cv=0.03;pushcv=0.05", resistance,
+                             RATES[k % 3]))
+                k += 1
+    return runs
 
 
 def config_at(rate_hz: float) -> MachineConfig:
@@ -71,8 +114,10 @@ def _cadence(durations: list[float]) -> float:
 
 
 def _balance(impulses: list[tuple[bool, float]]) -> float:
-    total = sum(j for _, j in impulses)
-    return 100.0 * sum(j for left, j in impulses if left) / total
+    """The left step's share of a pair's push, from each side's mean (as the controller's)."""
+    left = statistics.fmean([j for is_left, j in impulses if is_left])
+    right = statistics.fmean([j for is_left, j in impulses if not is_left])
+    return 100.0 * left / (left + right)
 
 
 def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float,
@@ -103,11 +148,34 @@ def grade(true: list[TrueStep], found: list[DetectedStep], board_offset_s: float
             _balance([(s.left, max(0.0, s.impulse_ns)) for s in w_mine]))
 
 
+class LateLink:
+    """Cycles that come late, as over a real link: before an exchange, now and then, virtual time
+    runs on by `min_s`..`max_s` (the board answers then), so the samples are not evenly spaced
+    on the board clock — 10 ms, then 60 or 120 ms, then the loop catching up."""
+
+    def __init__(self, board: SimBoard, probability: float, min_s: float, max_s: float, seed: int) -> None:
+        self._exchange = board.exchange
+        self._clock = board.emulator.clock
+        self._rng = random.Random(seed)
+        self.probability, self.min_s, self.max_s = probability, min_s, max_s
+        self.late = 0
+        board.exchange = self.exchange  # type: ignore[method-assign]
+
+    async def exchange(self, command: BoardCommand) -> BoardSample:
+        if self._rng.random() < self.probability:
+            self.late += 1
+            await self._clock.tick_until(self._clock.now_s() + self._rng.uniform(self.min_s, self.max_s))
+        return await self._exchange(command)
+
+
 async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.0, mode: Mode | None = None,
-                     rate_hz: float = 100.0, **options: Any) -> Grade:
-    """Run `runner` for `duration_s` of virtual time and grade the steps from `settle_s` on."""
+                     rate_hz: float = 100.0, late_cycles: float = 0.0, **options: Any) -> Grade:
+    """Run `runner` for `duration_s` of virtual time and grade the steps from `settle_s` on;
+    `late_cycles`: the share of cycles that come 20–120 ms late (`LateLink`)."""
     loop, board = sim_loop(runner, mode, config_at(rate_hz), **options)
     emulator = board.emulator
+    if late_cycles:
+        link = LateLink(board, late_cycles, 0.02, 0.12, seed=int(options.get("seed", 0)))
     async with board:
         start = emulator.truth.as_dict()
         await loop.run(duration_s)
@@ -116,4 +184,6 @@ async def run_graded(runner: str, duration_s: float = 20.0, settle_s: float = 6.
     assert tracker is not None, "the session never ran a cycle"
     first_ms = loop.estimator.first_board_time_ms or 0
     counts = grade(emulator.athlete.stride.steps, tracker.steps, first_ms / 1000.0, settle_s, duration_s - 1.0)
+    if late_cycles:
+        assert link.late > 0, "no cycle came late"
     return Grade(*counts, session=loop.session.totals.as_json(), truth=truth_delta(start, end))

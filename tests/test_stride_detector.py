@@ -98,3 +98,13 @@ def test_metrics_are_null_with_a_reason_until_there_are_steps() -> None:
     one = DirectionStats()
     one.add(DetectedStep(0.0, 0.35, 0, True, -5.0, 1.0, 3.0, 3.0))  # a push that pulled: counted as none
     assert one.impulse_ns == 0.0 and one.as_json()["balance_left_pct"] is None
+
+
+def test_balance_is_a_pairs_share_whatever_the_count_of_each_side() -> None:
+    """Seven even steps, four of them left: 50 %, not the 57 % the sums would say."""
+    stats = DirectionStats()
+    for i in range(7):
+        stats.add(DetectedStep(0.35 * i, 0.35, i, True, 10.0, 1.0, 3.0, 3.0))
+    assert stats.left_steps == 4 and stats.balance_left_pct == pytest.approx(50.0)
+    stats.add(DetectedStep(2.45, 0.35, 7, True, 30.0, 1.0, 3.0, 3.0))  # a right step pushing 3×
+    assert stats.balance_left_pct == pytest.approx(100.0 * 10.0 / (10.0 + 60.0 / 4))

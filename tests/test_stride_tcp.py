@@ -3,18 +3,30 @@ athlete has a cadence and an asymmetry the controller is not told (the runner's 
 in the simulator's command line only). This is also the "independent board" of issue 15: the
 firmware board-sim under simavr plays a belt-speed profile and cannot carry a stride, so the
 independent board is the simulator in its own process. Graded against the simulator's truth
-log, lined up on the board's clock."""
+log, lined up on the board's clock.
+
+The athlete stands for the first seconds and the session starts meanwhile, so the detector sees
+the belt start with the athlete's first push, taken with the left foot: the balance is graded
+with the left as the athlete's own (docs/stride.md, "Which side is left")."""
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
 from skeleton_helpers import free_port, run_json, start_sim, stop, wait_for_port
 
-RUNNER = "steady:3.5;cadence=176;asym=0.15"
-DURATION_S = 30.0
+#: What the balance is held to over the link (percentage points, the athlete's own left).
+BALANCE_TCP_PP = 2.0
+#: Stands STAND_S (the session starts meanwhile), then runs at 3.5 m/s.
+STAND_S = 10.0
+RUNNER = f"plan:{STAND_S:g}@0,120@3.5;cadence=176;asym=0.15"
+DURATION_S = 35.0
+#: The rhythm is locked by then after the first step (the autocorrelation needs 1.5 s of belt
+#: speed, the lock 1–2 s more).
+LOCK_S = 4.0
 
 
 def true_steps_between(truth_log: Path, start_ms: float, end_ms: float) -> list[dict[str, float]]:
@@ -36,19 +48,32 @@ def test_cadence_and_balance_over_modbus_tcp_match_the_truth(tmp_path: Path) -> 
     finally:
         stop(sim)
     start_ms, end_ms = report["board"]["session_board_ms"]
-    steps = [s for s in true_steps_between(truth_log, start_ms, end_ms) if s["steady"]]
+    every = true_steps_between(truth_log, start_ms, end_ms)
+    first_ms = every[0]["board_ms"]
+    assert first_ms > start_ms + 500.0, ("the session began after the athlete's first step: the machine was "
+                                         f"too slow to start it within {STAND_S:g} s", start_ms, first_ms)
+    assert every[0]["left"]  # the simulated athlete starts on the left foot
+    steps = [s for s in every if s["steady"]]
     assert len(steps) > 40
     true_cadence = 60.0 * len(steps) / sum(s["duration_s"] for s in steps)
-    left = sum(s["impulse_ns"] for s in steps if s["left"])
-    true_balance = 100.0 * left / sum(s["impulse_ns"] for s in steps)
+    left = statistics.fmean(s["impulse_ns"] for s in steps if s["left"])
+    right = statistics.fmean(s["impulse_ns"] for s in steps if not s["left"])
+    true_balance = 100.0 * left / (left + right)  # a pair's share, as the controller's (docs/stride.md)
     session = report["session"]["forward"]
     assert session["cadence_spm"] == pytest.approx(true_cadence, rel=0.01), (session, true_cadence)
     balance = session["balance_left_pct"]
-    assert min(abs(balance - true_balance), abs(100 - balance - true_balance)) <= 2.0, (session, true_balance)
-    # Over a real link the board clock's millisecond is jittered against the count, the rhythm
-    # is heard less clearly and the lock comes and goes: the steps counted are fewer than the
-    # issue asks (98 %), and this holds the detector to what it does now.
-    assert session["steps"] >= 0.3 * len(steps)
+    # Over the link the balance reads compressed towards 50 % (2–4 pp at asym 0.15, the issue
+    # asks 2 pp: not met yet, bench/RESULTS.md); on virtual time, in process, it holds.
+    assert abs(balance - true_balance) <= BALANCE_TCP_PP, (session, true_balance)
+    # Over a real link the cycles come late now and then (6, 14, 100 ms apart): the detector
+    # follows the rhythm on its own even grid of board time, so it keeps the lock through them
+    # and counts every step. `session.steps` counts the steady steps the lock followed: the ones
+    # before the first lock (2–3 s after the first step) are found over again from the belt's
+    # start, in the step sequence but not in the figures (docs/stride.md), so the steps found
+    # are graded from LOCK_S after the first step on.
+    after_lock = [s for s in steps if s["board_ms"] >= first_ms + 1000.0 * LOCK_S]
+    assert session["steps"] >= 0.98 * len(after_lock), (session, len(after_lock))
+    assert session["steps"] <= 1.02 * len(steps), (session, len(steps))
     assert report["session"]["backward"]["cadence_spm"] is None
     whole_run = json.loads(truth_log.read_text())["stride"]  # the simulator's own figures, whole run
     assert whole_run["forward"]["cadence_spm"] == pytest.approx(176, rel=0.01)

@@ -8,11 +8,17 @@ weak carrier: a phase-locked loop (PLL) follows the step rhythm in the belt spee
 over several steps, and each turn of its phase is one step. Its frequency starts from the
 autocorrelation of the last seconds of speed, and is checked against it while it runs.
 
-Per step it reports the time of the foot strike (the phase where the speed falls fastest: the
+It works on an even grid of board time (`resample.EvenGrid`), whatever the loop's rate and
+however late a cycle comes over a real link. The run's first step, from a standing belt, is the
+athlete's left (docs/stride.md); each later step's side follows from the PLL's count of turns,
+which runs on through a step missed or a stretch where the lock was lost.
+
+Per step it reports the time of the foot strike (the phase where the belt is slowest: the
 push is least), the duration, the push's impulse — the belt's change of momentum plus what the
 brake and friction absorbed over the step, from the (calibrated) brake map and belt inertia —
 and the step length (belt travel during the step). All on board time; nothing here reads a
-host clock. Work per sample is a few multiplications (the autocorrelation runs once a second).
+host clock. Work per cycle is a few list appends; per grid point a few dozen multiplications
+(the autocorrelation, in numpy, runs once or twice a second).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from controller.core.brake_model import BrakeModel
+from controller.core.stride.resample import EvenGrid
 
 #: Steps per minute the detector looks for: a slow walk to a sprint.
 MIN_CADENCE_SPM = 80.0
@@ -31,10 +38,16 @@ MAX_CADENCE_SPM = 230.0
 #: Velocity is a least-squares slope over this much board time (centred: the detector runs
 #: this half-window behind the newest sample).
 SLOPE_WINDOW_S = 0.08
-#: The rhythm is followed at up to this rate (a faster loop's samples all feed the slope).
-#: Following it at 50 Hz from a 100 Hz loop halves the cost but loses steps (bench/RESULTS.md).
-PROCESS_HZ = 1000.0
-PROCESS_PERIOD_S = 1.0 / PROCESS_HZ - 1e-4  # a hair under: a 50 Hz loop's jitter skips nothing
+#: The rhythm is followed on a fixed grid of board time at this rate, whatever the loop's rate
+#: and however irregularly the samples come (a faster loop's samples all feed the slope). The
+#: filters and the PLL assume evenly spaced samples: over a real link a late cycle (6, 14, even
+#: 100 ms between samples) fed straight in rang the band-passes and lost the lock for seconds.
+#: 25 Hz is eight points a step at 190 steps/min, and half the work of 50 Hz: over the bench
+#: matrix it found as many steps (bench/RESULTS.md).
+PROCESS_HZ = 25.0
+#: Between two fitted samples further apart than this (a link lost for seconds) the speed is not
+#: drawn as a straight line: the run starts afresh, its step count with it.
+MAX_GAP_S = 2.0
 #: The slow speed (what is not step swing) follows over this time constant.
 TREND_TAU_S = 1.0
 #: The PLL's phase detector averages over this time constant (a few steps).
@@ -55,7 +68,11 @@ PLL_KP = 0.8
 PLL_KI = 0.15
 #: The autocorrelation keeps this much speed history (at AUTOCORR_HZ) and runs this often.
 AUTOCORR_S = 5.0
-AUTOCORR_HZ = 50.0
+AUTOCORR_HZ = PROCESS_HZ
+AUTOCORR_PERIOD_S = 1.0 / AUTOCORR_HZ
+#: The lags (samples at AUTOCORR_HZ) of every step rate looked for.
+LAG_LO = int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM)
+LAG_HI = int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1
 AUTOCORR_EVERY_S = 0.5
 AUTOCORR_LOCKED_EVERY_S = 1.0
 #: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
@@ -81,11 +98,34 @@ MIN_SWING_MPS = 0.0015
 #: lost below the lower figure.
 LOCK_QUALITY = 4.0
 UNLOCK_QUALITY = 1.0
+#: A lock is lost when the PLL's phase error (cycles, averaged over PHASE_TAU_S) reaches this.
+MAX_LOCKED_ERROR = 0.25
+#: Where in the speed's swing the foot strike is, as the PLL's phase reckons it: the PLL
+#: locks with the swing at −a·sin(2π·(phase + STRIKE_LEAD)). The push is least at the foot
+#: strike; on a free belt the speed, the push's integral, would fall fastest there (lead 0),
+#: but the athlete's own pace keeping and the brake (a force that grows with speed) damp the
+#: belt so hard that its speed follows the push in phase: slowest at the strike, a quarter step
+#: later. Graded against the simulator's steps, a lead of 0 put the strikes 0.19–0.31 of a step
+#: early over the bench matrix; this lead, within ±0.07.
+STRIKE_LEAD = 0.25
+TWO_PI = 2.0 * math.pi
+#: The PLL's phase when the belt begins to move: the first push (the left foot's) starts it,
+#: and its foot strike is about there; the PLL takes a strike it hears up to half a step either
+#: side of this as the first. Slightly below 0: as the belt speeds up from standing its speed
+#: lags the push (nothing damps it yet), so the strike's mark comes up to a quarter step late
+#: (STRIKE_LEAD).
+FIRST_STRIKE_PHASE = -0.1
 MIN_HZ = MIN_CADENCE_SPM / 60.0
 MAX_HZ = MAX_CADENCE_SPM / 60.0
-#: Samples kept while the rhythm is not followed (10 s at 250 Hz): running the PLL back over
+#: Samples kept while the rhythm is not followed (25 s at PROCESS_HZ): running the PLL back over
 #: them at the next lock must fit in a cycle.
 MAX_UNLOCKED_SAMPLES = 2_500
+
+
+#: A sample kept while the rhythm is not followed (`StepDetector._unlocked`).
+Remembered = tuple[float, float, float, float, float, float, float, bool, float]
+#: What `update` returns on most cycles (shared: never appended to).
+NO_STEPS: list[DetectedStep] = []
 
 
 def is_steady(speed_start_mps: float, speed_end_mps: float) -> bool:
@@ -126,14 +166,13 @@ class StepDetector:
 
     def __init__(self, model: BrakeModel) -> None:
         self.model = model
-        self._window = SlopeWindow(SLOPE_WINDOW_S)
-        self._last_processed_s = -math.inf
+        self._grid = EvenGrid(PROCESS_HZ, SLOPE_WINDOW_S, MAX_GAP_S)
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
         self.direction = direction  # +1, −1, or 0 while the belt stands
         self._t: float | None = None  # time of the last centred sample
-        self._trend1 = self._trend2 = self._speed = 0.0
+        self._trend1 = self._trend2 = 0.0  # _trend1: the slow speed (what is not step swing)
         self._impulse = 0.0  # ∫(brake + friction) dt since the run began
         self._x = self._push_prev = self._v = 0.0
         self._phase = 0.0  # cycles (steps) of the PLL since the run began, fractional
@@ -148,10 +187,17 @@ class StepDetector:
         self._next_autocorr = 0.0
         #: (time, rate) of the autocorrelation's answers while not locked, for `_catch_up`.
         self._hints: list[tuple[float, float]] = []
-        #: (t, swing, push, x) while the rhythm is not followed: since the run began, or since
-        #: the last step counted. At the next lock the PLL runs back over it (`_catch_up`).
-        #: Each: (t, swing, push, x, speed, PLL phase, rate, locked) after the sample.
-        self._unlocked: list[tuple[float, float, float, float, float, float, float, bool]] = []
+        #: The samples while the rhythm is not followed: since the run began, or since the last
+        #: step counted. At the next lock the PLL runs over them again (`_catch_up`). Each:
+        #: (t, swing as the PLL heard it, push, x, speed, PLL phase, rate, locked, swing before
+        #: the PLL's band-pass) after the sample.
+        self._unlocked: list[Remembered] = []
+        #: The run's start, its first push, is the first sample in `_unlocked` (it was seen, and
+        #: nothing has been dropped since): the first step is then the athlete's left.
+        self._start_kept = True
+        #: The belt was seen standing since this run's count began (so a run that starts next
+        #: starts with a push the detector sees).
+        self._seen_standing = False
         self._origin: int | None = None  # PLL cycle of the run's first step (a left one)
         self._locked_since = 0.0
         #: The last foot strike counted: (t, push, x, cycle, speed); None until the first lock.
@@ -164,18 +210,35 @@ class StepDetector:
 
     # --- one sample ---------------------------------------------------------------------
     def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
-        window = self._window
-        window.add(t_s, x_m, current_ma)
-        if t_s - self._last_processed_s < PROCESS_PERIOD_S or not window.ready():
-            return []  # faster loops feed the slope; the rhythm needs no more than PROCESS_HZ
-        self._last_processed_s = t_s
-        tc, xc, v, current = window.fit()
+        """One cycle's sample; returns the steps completed (in batches: see `resample`)."""
+        grid = self._grid
+        points = grid.add(t_s, x_m, current_ma)
+        if grid.restarted:
+            # the board's clock jumped (a link lost for seconds, a board that restarted): which
+            # step comes next is no longer known, the run starts afresh
+            grid.restarted = False
+            self._reset_run(0.0)
+        if not points:
+            return NO_STEPS
+        steps: list[DetectedStep] = []
+        for t, x, v, current in points:
+            steps += self._process(t, x, v, current)
+        return steps
+
+    def _process(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
+        """One point of the processing grid."""
         direction = 1.0 if v > MOVING_MPS else -1.0 if v < -MOVING_MPS else 0.0
         if direction != self.direction:
+            # A run starts with the athlete's first push (from a standing belt, or turning
+            # round) only if the detector saw it begin: not when the belt was already moving
+            # at its first sample, nor after a gap in the board's clock.
+            seen_start = self.direction != 0.0 or self._seen_standing
             self._reset_run(direction)
+            self._start_kept = seen_start
         if direction == 0.0:
+            self._seen_standing = True
             return []
-        return self._advance(tc, xc, v, current)
+        return self._advance(t, x, v, current)
 
     def _advance(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
         last_t = self._t
@@ -185,7 +248,7 @@ class StepDetector:
         if not math.isfinite(resist):
             resist = 0.0
         if last_t is None:
-            self._trend1, self._x, self._v, self._speed = abs(v), x, abs(v), abs(v)
+            self._trend1, self._x, self._v = abs(v), x, abs(v)
             self._push_prev = model.belt_mass_kg * abs(v)
             self._hist_t = t
             self._next_autocorr = t + AUTOCORR_EVERY_S
@@ -197,7 +260,6 @@ class StepDetector:
         push = self._impulse + model.belt_mass_kg * abs(v)  # the athlete's impulse since the run began
         # Two first-order high-passes: a steady speed change (a ramp) leaves no offset behind.
         k_trend = dt / TREND_TAU_S if dt < TREND_TAU_S else 1.0
-        self._speed += (abs(v) - self._speed) * k_trend
         # The signal is the belt speed along the running direction. (The athlete's push — the
         # speed plus what the brake took — was tried: it follows an ERG mode's current moves,
         # but its noise lost more steps over the bench matrix than it found.)
@@ -206,9 +268,10 @@ class StepDetector:
         hp1 = u - self._trend1
         self._trend2 += (hp1 - self._trend2) * k_trend
         swing = hp1 - self._trend2
+        raw = swing
         wide = self._wide.filter(swing, WIDE_BAND_HZ, dt)
-        while t - self._hist_t >= 1.0 / AUTOCORR_HZ:
-            self._hist_t += 1.0 / AUTOCORR_HZ
+        while t - self._hist_t >= AUTOCORR_PERIOD_S:
+            self._hist_t += AUTOCORR_PERIOD_S
             self._hist.append(wide)
         # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
         # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
@@ -233,7 +296,7 @@ class StepDetector:
             before, was_locked = self._phase, self.locked
             self._pll(swing, dt)
             if not self.locked or self._origin is None:
-                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked))
+                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked, raw))
             if self.locked and not was_locked:
                 self._locked_since = t
                 if self._origin is not None:
@@ -247,13 +310,18 @@ class StepDetector:
                                    self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
                 if step is not None:
                     steps.append(step)
+        else:
+            # No rate yet (the autocorrelation needs 1.5 s of swing): the PLL has nothing to
+            # follow, but `_catch_up` must reach back to the moment the belt began to move, whose
+            # open step is the run's first (left). It hears this stretch through the wide band.
+            self._remember((t, wide, push, x, abs(v), 0.0, 0.0, False, raw))
         self._x, self._push_prev, self._v = x, push, abs(v)
         return steps
 
     def _pll(self, swing: float, dt: float) -> None:
-        """One PLL update. The swing is −a·sin(2π·phase) when locked: the belt slows fastest at
-        the foot strike (phase 0), where the push is least."""
-        angle = 2.0 * math.pi * self._phase
+        """One PLL update. The swing is −a·cos(2π·phase) when locked: the belt is slowest at
+        the foot strike (phase 0), where the push is least (see STRIKE_LEAD)."""
+        angle = TWO_PI * (self._phase + STRIKE_LEAD)
         in_phase, quadrature = swing * math.cos(angle), swing * math.sin(angle)
         k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
         self._c += (in_phase - self._c) * k
@@ -271,7 +339,10 @@ class StepDetector:
         # (the encoder's count quantisation beats with the loop rate into just such a rhythm).
         self.swing_mps = 2.0 * math.sqrt(self._cq * self._cq + self._sq * self._sq)
         if self.locked:
-            self.locked = self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
+            # ... and a PLL that lags its rhythm by a quarter step and more is sliding off it
+            # (a walker speeding up, whose cadence rises faster than the PLL follows)
+            self.locked = (self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
+                           and abs(error) < MAX_LOCKED_ERROR)
         elif (self.quality >= LOCK_QUALITY and self.swing_mps >= MIN_SWING_MPS
               and self.rhythm_score >= MIN_RHYTHM_SCORE):
             self.locked = True
@@ -279,7 +350,7 @@ class StepDetector:
         self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
         self._phase += freq * dt + PLL_KP * error * dt
 
-    def _remember(self, sample: tuple[float, float, float, float, float, float, float, bool]) -> None:
+    def _remember(self, sample: Remembered) -> None:
         """Keep a sample of a stretch the steps are not counted in (for `_catch_up`)."""
         unlocked = self._unlocked
         unlocked.append(sample)
@@ -288,13 +359,16 @@ class StepDetector:
             del unlocked[:len(unlocked) - MAX_UNLOCKED_SAMPLES]
             self._last_boundary = None
             self._origin = None
+            self._start_kept = False
 
     def _catch_up(self) -> list[DetectedStep]:
-        """The rhythm is followed again (or for the first time): run the PLL backwards over the
-        stretch it was not, from now to the last step counted — or to the moment the belt began
-        to move, whose open step was the run's first, taken with the left foot (the athlete's
-        convention, docs/stride.md). The foot strikes it passes are counted as steps, and the
-        count of steps (so the side) carries over the stretch."""
+        """The rhythm is followed again (or for the first time): count the steps of the stretch
+        it was not. Back to the last step counted, the PLL runs backwards over the stretch from
+        now, so the count of steps (so the side) carries over it. Back to the moment the belt
+        began to move, a fresh PLL runs forwards from there instead (`_from_start`): the run's
+        first step is the athlete's left (docs/stride.md)."""
+        if self._last_boundary is None and self._origin is None and self._start_kept and self._unlocked:
+            return self._from_start()
         history, self._unlocked = self._unlocked, []
         hints, self._hints = self._hints, []
         if not history:
@@ -319,7 +393,7 @@ class StepDetector:
                     strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
                                     later[3] + frac * (sample[3] - later[3]), lowest + 1,
                                     later[4] + frac * (sample[4] - later[4])))
-                angle = 2.0 * math.pi * phase
+                angle = TWO_PI * (phase + STRIKE_LEAD)
                 k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
                 c += (swing * math.cos(angle) - c) * k
                 s += (swing * math.sin(angle) - s) * k
@@ -341,7 +415,7 @@ class StepDetector:
                     strikes.append((later[0] - frac * dt, later[2] + frac * (sample[2] - later[2]),
                                     later[3] + frac * (sample[3] - later[3]), lowest + 1,
                                     later[4] + frac * (sample[4] - later[4])))
-            angle = 2.0 * math.pi * phase
+            angle = TWO_PI * (phase + STRIKE_LEAD)
             k = min(1.0, max(dt, 1e-3) / PHASE_TAU_S)
             c += (swing * math.cos(angle) - c) * k
             s += (swing * math.sin(angle) - s) * k
@@ -366,11 +440,63 @@ class StepDetector:
                 steps.append(step if step.t_s >= self._locked_since else replace(step, caught_up=True))
         return steps
 
+    def _from_start(self) -> list[DetectedStep]:
+        """The first lock of a run: a fresh PLL runs over the run so far, from the moment the belt
+        began to move, where it starts at the phase of the first foot strike (FIRST_STRIKE_PHASE).
+        The steps it counts from there are the run's; the first, the left (the athlete's
+        convention: start on the left foot). Forwards, not backwards from the lock: the
+        PLL's own tracking follows the rising cadence of the start, as it does the rest of the
+        run, where a rate carried back from the lock would drift by a step over a walker's
+        first seconds."""
+        history, self._unlocked = self._unlocked, []
+        hints, self._hints = self._hints, []
+        freq = hints[0][1] if hints else self._freq_hz
+        start = history[0][0]
+        band = BandPass()
+        phase, c, s = FIRST_STRIKE_PHASE, 0.0, 0.0
+        strikes: list[tuple[float, float, float, int, float]] = []  # (t, push, x, cycle, speed)
+        prev = history[0]
+        hint = 0
+        for sample in history[1:]:
+            t = sample[0]
+            dt = t - prev[0]
+            while hint < len(hints) and hints[hint][0] - 0.5 * min(AUTOCORR_S, hints[hint][0] - start) <= t:
+                # the middle of an autocorrelation's window: the rate it heard held there
+                rate = hints[hint][1]
+                hint += 1
+                if abs(rate / freq - 1.0) > RETUNE_FRACTION:
+                    freq = rate
+            swing = band.filter(sample[8], freq, dt)
+            angle = TWO_PI * (phase + STRIKE_LEAD)
+            k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
+            c += (swing * math.cos(angle) - c) * k
+            s += (swing * math.sin(angle) - s) * k
+            error = math.atan2(-c, -s) / TWO_PI
+            freq = min(MAX_HZ, max(MIN_HZ, freq + PLL_KI * error * dt))
+            before = phase
+            phase += freq * dt + PLL_KP * error * dt
+            if math.floor(phase) > math.floor(before):
+                cycle = math.floor(phase)
+                w = (cycle - before) / (phase - before)
+                strikes.append((prev[0] + w * dt, prev[2] + w * (sample[2] - prev[2]),
+                                prev[3] + w * (sample[3] - prev[3]), cycle, prev[4] + w * (sample[4] - prev[4])))
+            prev = sample
+        # The live PLL counts its own turns: the fresh count lines up with it here and now.
+        offset = round(self._phase - phase)
+        self._origin = offset
+        self._last_boundary = None
+        steps = []
+        for t, push, x, cycle, speed in strikes:
+            step = self._close(t, push, x, cycle + offset, speed)
+            if step is not None:
+                steps.append(step if step.t_s >= self._locked_since else replace(step, caught_up=True))
+        return steps
+
     def _close(self, t: float, push: float, x: float, cycle: int, speed: float) -> DetectedStep | None:
         """A foot strike at `t` (PLL turn `cycle`): close the step it ends, open the next."""
         prev = self._last_boundary
         self._last_boundary = (t, push, x, cycle, speed)
-        if prev is None or self._origin is None or self._speed < MIN_SPEED_MPS:
+        if prev is None or self._origin is None or self._trend1 < MIN_SPEED_MPS:
             return None
         if not 0.6 < (t - prev[0]) * self._freq_hz < 1.5 or cycle - prev[3] != 1:
             return None  # not one step between the two strikes (a gap the count jumped over)
@@ -381,9 +507,11 @@ class StepDetector:
         """Step rate (Hz) from the autocorrelation of the last seconds of swing, or None when
         no rhythm shows; `rhythm_score` keeps the correlation found there (0 when none). It
         starts the PLL, and pulls it back from a harmonic or a pace change."""
+        return self._rate_from(*self._autocorr_scores(LAG_LO, LAG_HI))
+
+    def _rate_from(self, scores: list[float], lo: int) -> float | None:
+        """`_autocorr_rate` from scores at lags lo, lo + 1, … (LAG_LO..LAG_HI)."""
         self.rhythm_score = 0.0
-        scores, lo = self._autocorr_scores(int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM),
-                                           int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1)
         # the best true peak (a lag at the edge of the range is no evidence of a rhythm)
         peaks = [i for i in range(1, len(scores) - 1) if scores[i - 1] < scores[i] >= scores[i + 1]]
         if not peaks:
@@ -416,20 +544,24 @@ class StepDetector:
         if hi < lo:
             return [], lo
         energy = float(h @ h) or 1e-12
-        # numpy: a few hundred samples × a few dozen lags in microseconds, not the milliseconds
-        # a Python loop takes (which a 250 Hz loop cannot spare in one cycle)
-        scores = [float(h[lag:] @ h[:n - lag]) / energy for lag in range(lo, hi + 1)]
-        return scores, lo
+        # one numpy call for every lag (a few microseconds): a call per lag cost more than the
+        # rest of the detector together (issue 15's cost budget)
+        full = np.correlate(h, h, "full")  # full[n - 1 + lag] = Σ h[i + lag]·h[i]
+        return (full[n - 1 + lo:n + hi] / energy).tolist(), lo
 
     def _verify_rhythm(self) -> None:
         """A locked PLL's rate must still show in the autocorrelation, else the lock is noise
         the PLL talked itself into; and when the autocorrelation twice in a row hears a clearly
         better rhythm elsewhere (a harmonic the PLL caught over a noisy link), the PLL goes
         there and seeks the lock again."""
-        lag = AUTOCORR_HZ / self._freq_hz
-        scores, _ = self._autocorr_scores(round(lag) - 2, round(lag) + 2)
-        here = max(scores, default=0.0)
-        rate = self._autocorr_rate()  # sets rhythm_score to the best rhythm's
+        lag = round(AUTOCORR_HZ / self._freq_hz)
+        # one autocorrelation for both questions: over every step rate, and near the PLL's
+        scores, lo = self._autocorr_scores(min(LAG_LO, lag - 2), max(LAG_HI, lag + 2))
+        here = max(scores[max(0, lag - 2 - lo):max(0, lag + 3 - lo)], default=0.0)
+        if scores and lo <= LAG_LO:
+            rate = self._rate_from(scores[LAG_LO - lo:LAG_HI - lo + 1], LAG_LO)  # sets rhythm_score
+        else:
+            rate = self._rate_from([], LAG_LO)
         elsewhere = (rate is not None and abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION
                      and self.rhythm_score > here + 0.1)
         self.rhythm_score = here
@@ -474,74 +606,3 @@ def _refine_lag(scores: list[float], i: int, lo: int) -> float:
         if denom < 0:
             return lo + i + 0.5 * (a - c) / denom
     return float(lo + i)
-
-
-class SlopeWindow:
-    """The samples of the last `width_s` and a least-squares line through them, kept as running
-    sums (O(1) a sample; the sums are rebuilt now and then so rounding never piles up)."""
-
-    REBUILD_EVERY = 1000
-
-    def __init__(self, width_s: float) -> None:
-        self.width_s = width_s
-        self._samples: deque[tuple[float, float, float]] = deque()
-        self._t0 = self._x0 = 0.0  # origin of the sums (keeps them small)
-        self._n = 0
-        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
-        self._since_rebuild = 0
-
-    def add(self, t: float, x: float, current: float) -> None:
-        samples = self._samples
-        if (samples and not t > samples[-1][0]) or not (math.isfinite(t) and math.isfinite(x)):
-            samples.clear()  # time stood still or ran back (or a value is not a number): start over
-            self._n = 0
-            self._st = self._sx = self._stt = self._stx = self._sc = 0.0
-            if not (math.isfinite(t) and math.isfinite(x)):
-                return
-        if not math.isfinite(current):
-            current = 0.0
-        if not samples:
-            self._t0, self._x0 = t, x
-        samples.append((t, x, current))
-        dt, dx = t - self._t0, x - self._x0
-        self._n += 1
-        self._st += dt
-        self._sx += dx
-        self._stt += dt * dt
-        self._stx += dt * dx
-        self._sc += current
-        while len(samples) > 2 and t - samples[0][0] > self.width_s:
-            old = samples.popleft()
-            self._include(*old, -1.0)
-        self._since_rebuild += 1
-        if self._since_rebuild >= self.REBUILD_EVERY:
-            self._rebuild()
-
-    def _include(self, t: float, x: float, current: float, sign: float) -> None:
-        dt, dx = t - self._t0, x - self._x0
-        self._n += int(sign)
-        self._st += sign * dt
-        self._sx += sign * dx
-        self._stt += sign * dt * dt
-        self._stx += sign * dt * dx
-        self._sc += sign * current
-
-    def _rebuild(self) -> None:
-        self._since_rebuild = 0
-        self._t0, self._x0 = self._samples[0][0], self._samples[0][1]
-        self._n = 0
-        self._st = self._sx = self._stt = self._stx = self._sc = 0.0
-        for sample in self._samples:
-            self._include(*sample, 1.0)
-
-    def ready(self) -> bool:
-        samples = self._samples
-        return len(samples) >= 3 and samples[-1][0] - samples[0][0] >= 0.5 * self.width_s
-
-    def fit(self) -> tuple[float, float, float, float]:
-        """The line's mean time, its position there, its slope, and the mean current."""
-        n = self._n
-        tm, xm = self._st / n, self._sx / n
-        var_t = self._stt / n - tm * tm
-        slope = (self._stx / n - tm * xm) / var_t if var_t > 0 else 0.0
-        return self._t0 + tm, self._x0 + xm, slope, self._sc / n

@@ -30,6 +30,7 @@ class DirectionStats:
     impulse_ns: float = 0.0
     left_impulse_ns: float = 0.0
     length_m: float = 0.0
+    left_steps: int = 0
 
     def add(self, step: DetectedStep) -> None:
         self.steps += 1
@@ -39,18 +40,21 @@ class DirectionStats:
         self.impulse_ns += impulse
         if step.left:
             self.left_impulse_ns += impulse
+            self.left_steps += 1
         self.length_m += step.length_m
 
     def merge(self, other: DirectionStats) -> DirectionStats:
         return DirectionStats(self.steps + other.steps, self.time_s + other.time_s,
                               self.time_sq_s2 + other.time_sq_s2, self.impulse_ns + other.impulse_ns,
-                              self.left_impulse_ns + other.left_impulse_ns, self.length_m + other.length_m)
+                              self.left_impulse_ns + other.left_impulse_ns, self.length_m + other.length_m,
+                              self.left_steps + other.left_steps)
 
     def since(self, earlier: DirectionStats) -> DirectionStats:
         """The steps counted after `earlier` (a copy taken then): a segment's own."""
         return DirectionStats(self.steps - earlier.steps, self.time_s - earlier.time_s,
                               self.time_sq_s2 - earlier.time_sq_s2, self.impulse_ns - earlier.impulse_ns,
-                              self.left_impulse_ns - earlier.left_impulse_ns, self.length_m - earlier.length_m)
+                              self.left_impulse_ns - earlier.left_impulse_ns, self.length_m - earlier.length_m,
+                              self.left_steps - earlier.left_steps)
 
     @property
     def cadence_spm(self) -> float | None:
@@ -64,9 +68,15 @@ class DirectionStats:
 
     @property
     def balance_left_pct(self) -> float | None:
-        if self.steps < MIN_STEPS or self.impulse_ns <= 0:
+        """The left step's share of a left and a right step's push: 100 × L / (L + R), L and R
+        the mean push of a left and of a right step. Means, not sums: a stretch with one left
+        step more than right ones would read a point or two to the left at no asymmetry."""
+        right_steps = self.steps - self.left_steps
+        if self.steps < MIN_STEPS or self.impulse_ns <= 0 or self.left_steps < 1 or right_steps < 1:
             return None
-        return 100.0 * self.left_impulse_ns / self.impulse_ns
+        left = self.left_impulse_ns / self.left_steps
+        right = (self.impulse_ns - self.left_impulse_ns) / right_steps
+        return 100.0 * left / (left + right) if left + right > 0 else None
 
     @property
     def step_time_cv(self) -> float | None:

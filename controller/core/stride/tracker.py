@@ -33,7 +33,9 @@ class StrideTracker:
         #: The session's steps, oldest first (the first MAX_STEPS_KEPT).
         self.steps: list[DetectedStep] = []
         self._live: dict[str, Any] = DirectionStats().as_json()
-        self._live_key: tuple[float, bool, int] = (0.0, False, 0)
+        self._live_key: tuple[float, bool] = (0.0, False)
+        #: The live figures are out of date (worked out when next read, not every step).
+        self._live_stale = False
 
     def update(self, motion: Motion, current_ma: float) -> list[DetectedStep]:
         """Account one cycle; returns the steps it completed."""
@@ -47,11 +49,11 @@ class StrideTracker:
             self._recent.append(step)
             if len(self.steps) < MAX_STEPS_KEPT:
                 self.steps.append(step)
-        key = (detector.direction, detector.locked, self.session.forward.steps + self.session.backward.steps
-               + len(steps))
-        if steps or key != self._live_key:
-            self._live_key = key
-            self._live = self._live_figures(detector.direction, detector.locked)
+        # the live figures change only with a step, a lock won or lost, or a turn (this runs
+        # every cycle: no more than two comparisons on most)
+        if steps or detector.locked != self._live_key[1] or detector.direction != self._live_key[0]:
+            self._live_key = (detector.direction, detector.locked)
+            self._live_stale = True
         return steps
 
     def _live_figures(self, direction: float, locked: bool) -> dict[str, Any]:
@@ -65,16 +67,20 @@ class StrideTracker:
     def live(self) -> dict[str, Any]:
         """Cadence, step length and balance over the last steps of the current direction, or
         nulls and a reason while no rhythm is followed."""
+        if self._live_stale:
+            self._live_stale = False
+            self._live = self._live_figures(*self._live_key)
         return dict(self._live)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"session": self.session, "_live": self._live}
+        return {"session": self.session, "_live": self.live()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.detector = None
         self.session = state["session"]
         self._live = state["_live"]
-        self._live_key = (0.0, False, 0)
+        self._live_key = (0.0, False)
+        self._live_stale = False
         self._recent = deque(maxlen=LIVE_STEPS)
         self._position_m = 0.0
         self.steps = []
