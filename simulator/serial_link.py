@@ -18,6 +18,7 @@ import contextlib
 import heapq
 import os
 import select
+import socket
 import threading
 import time
 import tty
@@ -45,6 +46,7 @@ class WireRelay:
     `select` wakes within tens of microseconds, and never waits on the server's work."""
 
     def __init__(self, board_fd: int, line_fd: int, baud: int | None) -> None:
+        """`board_fd`: the simulated board's side (the server's socket); `line_fd`: the line."""
         self._fds = (board_fd, line_fd)
         self._board_fd = board_fd
         #: Seconds per character on the wire; 0 = instant, like a bare pty.
@@ -104,6 +106,8 @@ class WireRelay:
                 except (BlockingIOError, OSError):
                     continue
                 if not data:
+                    if src == self._board_fd:
+                        return  # the server closed its socket: nothing left to relay
                     continue
                 if self.character_s:
                     self._schedule(peer[src], data)
@@ -126,13 +130,24 @@ def _open_pty_pair() -> tuple[int, int, str]:
     return master, slave, os.ttyname(slave)
 
 
-class PtyLink:
-    """Two pseudo-terminals joined back to back; the client end is linked at `path`, which
-    must not exist (nothing is ever replaced)."""
+def connect_server(address: tuple[str, int]) -> socket.socket:
+    """A connection to the simulator's RTU-over-TCP server, for the relay: no Nagle delay
+    (a frame is one write and must leave at once), non-blocking like the pty beside it."""
+    try:
+        sock = socket.create_connection(address, timeout=5.0)
+    except OSError as exc:
+        raise SerialPathError(f"cannot reach the simulator's server at {address[0]}:{address[1]}: {exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    return sock
 
-    def __init__(self, path: str | Path, baud: int | None = None) -> None:
+
+class PtyLink:
+    """A pseudo-terminal whose client end is linked at `path`, which must not exist (nothing
+    is ever replaced), relayed to the simulator's server listening at `server`."""
+
+    def __init__(self, path: str | Path, server: tuple[str, int], baud: int | None = None) -> None:
         self.path = Path(path)
-        self._server_master, self._server_slave, self.server_port = _open_pty_pair()
         self._client_master, self._client_slave, self.client_port = _open_pty_pair()
         try:
             # symlink_to fails if anything appeared at path since the caller looked: never replace.
@@ -140,27 +155,37 @@ class PtyLink:
         except OSError as exc:
             self._close_fds()
             raise SerialPathError(f"cannot link a new pty at {self.path}: {exc}") from exc
-        self._relay = WireRelay(self._server_master, self._client_master, baud)
+        try:
+            self._server = connect_server(server)
+        except SerialPathError:
+            self._unlink_if_ours()
+            self._close_fds()
+            raise
+        self._relay = WireRelay(self._server.fileno(), self._client_master, baud)
 
     def _close_fds(self) -> None:
-        for fd in (self._server_master, self._client_master, self._server_slave, self._client_slave):
+        for fd in (self._client_master, self._client_slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def close(self) -> None:
-        self._relay.close()
-        self._close_fds()
+    def _unlink_if_ours(self) -> None:
         # Remove the link only while it is still ours: someone may have put another thing there.
         with contextlib.suppress(OSError):
             if self.path.is_symlink() and os.readlink(self.path) == self.client_port:
                 self.path.unlink()
 
+    def close(self) -> None:
+        self._relay.close()
+        self._server.close()
+        self._close_fds()
+        self._unlink_if_ours()
+
 
 class WiredPort:
-    """An existing serial port served through a wire-timed relay: the server listens on an
-    inner pty, the relay carries its frames to and from the port at wire speed."""
+    """An existing serial port served through a wire-timed relay: the relay carries the
+    frames of the server listening at `server` to and from the port at wire speed."""
 
-    def __init__(self, path: str | Path, baud: int) -> None:
+    def __init__(self, path: str | Path, server: tuple[str, int], baud: int) -> None:
         self.path = Path(path)
         try:
             self._port = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
@@ -168,14 +193,18 @@ class WiredPort:
             raise SerialPathError(f"cannot open {self.path}: {exc}") from exc
         if os.isatty(self._port):
             tty.setraw(self._port)
-        self._master, self._slave, self.server_port = _open_pty_pair()
-        self._relay = WireRelay(self._port, self._master, baud)
+        try:
+            self._server = connect_server(server)
+        except SerialPathError:
+            os.close(self._port)
+            raise
+        self._relay = WireRelay(self._server.fileno(), self._port, baud)
 
     def close(self) -> None:
         self._relay.close()
-        for fd in (self._port, self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._server.close()
+        with contextlib.suppress(OSError):
+            os.close(self._port)
 
 
 def describe_path(path: Path) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -148,28 +149,35 @@ async def serve_serial(emulator: BoardEmulator, path: str, baudrate: int = 11520
     problem = describe_path(target)
     if problem:
         raise SerialPathError(problem)
+    relayed = not target.exists() or wire_timing
+    # A relayed line reaches the server over a loopback socket (simulator/serial_link.py says
+    # why not a second pty); an existing port without wire timing is served directly.
+    address = ("127.0.0.1", free_port()) if relayed else None
+    datastore = BoardDatastore(emulator, device_id)
+    datastore.wire_garbling = True
+    server = ModbusSerialServer(datastore, framer=FramerType.RTU,
+                                port=f"socket://{address[0]}:{address[1]}" if address else path,
+                                baudrate=baudrate, bytesize=8, parity="N", stopbits=1,
+                                ignore_missing_devices=True, trace_packet=datastore.corrupt_reply)
+    await server.serve_forever(background=True)
     link: PtyLink | WiredPort | None = None
-    if not target.exists():
-        link = PtyLink(target, baudrate if wire_timing else None)
-        port = link.server_port
-    elif wire_timing:
-        link = WiredPort(target, baudrate)
-        port = link.server_port
-    else:
-        port = path
     try:
-        datastore = BoardDatastore(emulator, device_id)
-        datastore.wire_garbling = True
-        server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=port, baudrate=baudrate,
-                                    bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True,
-                                    trace_packet=datastore.corrupt_reply)
-        await server.serve_forever(background=True)
+        if address is not None:
+            link = (PtyLink(target, address, baudrate if wire_timing else None) if not target.exists()
+                    else WiredPort(target, address, baudrate))
         ticker = asyncio.create_task(_physics_ticker(emulator))
         try:
             yield server
         finally:
             ticker.cancel()
-            await server.shutdown()
     finally:
+        await server.shutdown()
         if link:
             link.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now (pymodbus cannot listen on port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -117,13 +118,14 @@ def test_own_pty_link_is_removed_on_exit_but_a_replaced_one_is_kept(tmp_path: Pa
     asyncio.run(_serve_briefly(path))
     assert not path.exists() and not path.is_symlink()  # ours: cleaned up
 
-    async def replaced_meanwhile() -> None:
-        link = PtyLink(path)
-        path.unlink()
-        path.symlink_to("/dev/null")  # somebody else's link now
-        link.close()
+    def replaced_meanwhile() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:  # where the simulator's server would listen
+            link = PtyLink(path, server.getsockname())
+            path.unlink()
+            path.symlink_to("/dev/null")  # somebody else's link now
+            link.close()
 
-    asyncio.run(replaced_meanwhile())
+    replaced_meanwhile()
     assert path.is_symlink() and os.readlink(path) == "/dev/null"
 
 
