@@ -19,6 +19,7 @@ import heapq
 import os
 import select
 import socket
+import stat
 import threading
 import time
 import tty
@@ -49,6 +50,7 @@ class WireRelay:
         """`board_fd`: the simulated board's side (the server's socket); `line_fd`: the line."""
         self._fds = (board_fd, line_fd)
         self._board_fd = board_fd
+        self._line_is_socket = stat.S_ISSOCK(os.fstat(line_fd).st_mode)
         #: Seconds per character on the wire; 0 = instant, like a bare pty.
         self.character_s = character_time_s(baud) if baud else 0.0
         self._stop_r, self._stop_w = os.pipe()
@@ -106,8 +108,8 @@ class WireRelay:
                 except (BlockingIOError, OSError):
                     continue
                 if not data:
-                    if src == self._board_fd:
-                        return  # the server closed its socket: nothing left to relay
+                    if src == self._board_fd or self._line_is_socket:
+                        return  # a socket hung up: nothing left to relay on this connection
                     continue
                 if self.character_s:
                     self._schedule(peer[src], data)
@@ -115,11 +117,20 @@ class WireRelay:
                     with contextlib.suppress(BlockingIOError, OSError):
                         os.write(peer[src], data)
 
+    def wait(self) -> None:
+        """Until the relay ends (a socket hung up, or `stop`)."""
+        self._thread.join()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
     def close(self) -> None:
-        os.write(self._stop_w, b"x")
+        self.stop()
         self._thread.join(timeout=2.0)
         for fd in (self._stop_r, self._stop_w):
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _open_pty_pair() -> tuple[int, int, str]:
@@ -205,6 +216,50 @@ class WiredPort:
         self._server.close()
         with contextlib.suppress(OSError):
             os.close(self._port)
+
+
+class TcpLine:
+    """RTU frames over TCP, as a serial device server (an RS-485-to-Ethernet gateway in raw
+    TCP mode) carries them: the master connects to `listen` (`rtu+tcp://HOST:PORT`), and each
+    connection is relayed to the server at `server`, held to wire speed at `baud`. No pty on
+    the way, so no kernel worker between the master and the wire (see the module's docstring).
+    One master at a time, as on a bus with one master."""
+
+    def __init__(self, listen: tuple[str, int], server: tuple[str, int], baud: int | None) -> None:
+        self._server_address = server
+        self._baud = baud
+        try:
+            self._listener = socket.create_server(listen)
+        except OSError as exc:
+            raise SerialPathError(f"cannot listen on {listen[0]}:{listen[1]}: {exc}") from exc
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._closing = False
+        self.relay: WireRelay | None = None  # the connection being relayed
+        self._thread = threading.Thread(target=self._serve, name="sim-tcp-line", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.setblocking(False)
+            with conn, connect_server(self._server_address) as server:
+                self.relay = WireRelay(server.fileno(), conn.fileno(), self._baud)
+                self.relay.wait()  # until the master or the server hangs up, or close()
+                self.relay.close()
+
+    def close(self) -> None:
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        relay = self.relay
+        if relay is not None:
+            relay.stop()
+        self._thread.join(timeout=2.0)
 
 
 def describe_path(path: Path) -> str | None:

@@ -22,7 +22,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from simulator.emulator import BoardEmulator, RegisterError
 from simulator.faults import LinkFault
-from simulator.serial_link import PtyLink, SerialPathError, WiredPort, describe_path
+from simulator.serial_link import PtyLink, SerialPathError, TcpLine, WiredPort, describe_path
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,33 @@ async def serve_serial(emulator: BoardEmulator, path: str, baudrate: int = 11520
         await server.shutdown()
         if link:
             link.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_rtu_tcp(emulator: BoardEmulator, host: str, port: int, baudrate: int = 115200,
+                        device_id: int = 1, wire_timing: bool = False) -> AsyncIterator[TcpLine]:
+    """Serve Modbus RTU frames over TCP on HOST:PORT, as a serial device server does (the
+    controller's `rtu+tcp://HOST:PORT?baud=B`). With `wire_timing`, frames take their time on
+    an RS-485 wire at `baudrate`, with no pty on the way (simulator/serial_link.py)."""
+    address = ("127.0.0.1", free_port())
+    datastore = BoardDatastore(emulator, device_id)
+    datastore.wire_garbling = True
+    server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=f"socket://{address[0]}:{address[1]}",
+                                baudrate=baudrate, bytesize=8, parity="N", stopbits=1,
+                                ignore_missing_devices=True, trace_packet=datastore.corrupt_reply)
+    await server.serve_forever(background=True)
+    line: TcpLine | None = None
+    try:
+        line = TcpLine((host, port), address, baudrate if wire_timing else None)
+        ticker = asyncio.create_task(_physics_ticker(emulator))
+        try:
+            yield line
+        finally:
+            ticker.cancel()
+    finally:
+        await server.shutdown()
+        if line is not None:
+            line.close()
 
 
 def free_port() -> int:
