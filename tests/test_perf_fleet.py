@@ -4,6 +4,7 @@ period; `--processes P` spreads the machines over P processes and merges their r
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import os
@@ -147,11 +148,24 @@ def test_sim_fleet_on_one_ticker_reports_its_steady_window(broker: Broker, tmp_p
     the stop began."""
     config = MachineConfig()
 
+    frozen: list[int] = []
+
+    async def watch_the_heap() -> None:
+        while True:
+            frozen.append(gc.get_freeze_count())
+            await asyncio.sleep(0)
+
     async def main() -> list[RunResult]:
-        return await run_sim_fleet(config, 4, MqttSection().with_url(broker.url), tmp_path, duration_s=0.5,
-                                   name_prefix="vt", pacer=VirtualClock(speedup=None))
+        watcher = asyncio.create_task(watch_the_heap())
+        try:
+            return await run_sim_fleet(config, 4, MqttSection().with_url(broker.url), tmp_path, duration_s=0.5,
+                                       name_prefix="vt", pacer=VirtualClock(speedup=None))
+        finally:
+            watcher.cancel()
 
     results = asyncio.run(main())
+    # Start-up's objects were out of the collector's reach while the machines ran, and are back.
+    assert frozen[0] == 0 and max(frozen) > 10_000 and gc.get_freeze_count() == 0
     report = fleet_report(results)
     assert [m["machine"] for m in report["per_machine"]] == ["vt-001", "vt-002", "vt-003", "vt-004"]
     assert report["missed"] == 0 and report["lateness_max_ms"] == 0.0
