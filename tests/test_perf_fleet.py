@@ -18,7 +18,13 @@ from mqtt_helpers import Broker, broker_fixture  # noqa: F401
 from controller.core.timerfd_clock import precise_clock
 from controller.runtime import RunResult
 from controller.services.telemetry.fleet_ticker import FleetTicker, SlotClock
-from controller.services.telemetry.sim_fleet import fleet_report, merge_reports, run_sim_fleet, split_machines
+from controller.services.telemetry.sim_fleet import (
+    fleet_report,
+    fleet_slots,
+    merge_reports,
+    run_sim_fleet,
+    split_machines,
+)
 from controller.settings.machine import MachineConfig
 from controller.settings.mqtt import MqttSection
 from drivers.clock import VirtualClock
@@ -172,3 +178,10 @@ def test_sim_fleet_on_one_ticker_reports_its_steady_window(broker: Broker, tmp_p
     for machine in report["per_machine"]:
         # 0.5 s at 100 Hz: the ramp-down's cycles are left out.
         assert machine["cycles"] == 50, machine
+
+
+def test_a_fleet_shares_phases_at_most_one_a_millisecond() -> None:
+    assert fleet_slots(40, 0.01) == 10  # 100 Hz: 4 machines on each of 10 phases
+    assert fleet_slots(3, 0.01) == 3  # fewer machines than phases: one each
+    assert fleet_slots(40, 0.005) == 5
+    assert fleet_slots(40, 0.0005) == 1  # a period shorter than the spacing: one phase

@@ -8,9 +8,11 @@ particular order. `FleetTicker` instead gives machine `slot` of `slots` the phas
 fleet follow one another instead of piling up), and wakes every machine that is due in
 deadline order from one timer (earliest deadline first).
 
-The ticker waits on a pacer `Clock`: the precise timerfd clock on real time, a `VirtualClock`
-in tests. Each machine sees its own `SlotClock`; the ticker is the only caller of the pacer's
-`tick_until`.
+The ticker waits on a pacer `Clock`. On the precise real-time clock (`TimerfdClock`) it has
+a timerfd of its own and wakes the due machines straight from the event loop's callback: no
+task of its own, so a wake-up costs what a machine's own timerfd would. On any other pacer (a
+`VirtualClock` in tests) a task waits on the pacer's `tick_until`, of which it is the only
+caller. Each machine sees its own `SlotClock`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import heapq
 import itertools
 import math
 
-from drivers.clock import Clock
+from controller.core.timerfd_clock import Timerfd, TimerfdClock
+from drivers.clock import Clock, VirtualClock
 
 
 class FleetTicker:
@@ -35,6 +38,7 @@ class FleetTicker:
         if slots < 1:
             raise ValueError(f"a fleet has at least one slot, not {slots}")
         self.pacer = pacer
+        self._moves_time = isinstance(pacer, VirtualClock)
         self.period_s = period_s
         self.slots = slots
         #: Timer wake-ups of the ticker, and machine wake-ups it handed out (for reports, tests).
@@ -46,6 +50,10 @@ class FleetTicker:
         self._sleeping_until: float | None = None  # the deadline the ticker's timer is armed for
         self._rearm = False
         self._task: asyncio.Task[None] | None = None
+        #: Real time: the ticker's own timerfd, armed for the earliest deadline (None: task mode).
+        self._timer: Timerfd | None = None
+        self._armed_for = math.inf
+        self._running = False
 
     def phase_s(self, slot: int) -> float:
         """Where in each period machine `slot` wakes: evenly spread over the period."""
@@ -58,10 +66,20 @@ class FleetTicker:
         return SlotClock(self, self.phase_s(slot))
 
     async def __aenter__(self) -> FleetTicker:
-        self._task = asyncio.create_task(self._run(), name="fleet-ticker")
+        if isinstance(self.pacer, TimerfdClock):
+            self._timer = Timerfd()
+            asyncio.get_running_loop().add_reader(self._timer.fd, self._on_timer)
+        else:
+            self._task = asyncio.create_task(self._run(), name="fleet-ticker")
+        self._running = True
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._running = False
+        if self._timer is not None:
+            asyncio.get_running_loop().remove_reader(self._timer.fd)
+            self._timer.close()
+            self._timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -74,20 +92,47 @@ class FleetTicker:
 
     async def wait_until(self, deadline_s: float) -> None:
         """Sleep until `deadline_s` on the pacer's timeline; woken by the ticker in deadline order."""
-        if self._task is None:
+        if not self._running:
             raise RuntimeError("the fleet ticker is not running: use it as `async with`")
         if deadline_s <= self.pacer.now_s():
             await asyncio.sleep(0)
             return
         waiter = asyncio.get_running_loop().create_future()
         heapq.heappush(self._heap, (deadline_s, next(self._order), waiter))
-        if self._sleeping_until is None:
+        if self._timer is not None:
+            if deadline_s < self._armed_for:
+                self._armed_for = deadline_s
+                self._timer.arm(deadline_s)
+        elif self._sleeping_until is None:
             self._changed.set()
         elif deadline_s < self._sleeping_until and not self._rearm:
             # The timer is armed for a later deadline: re-arm it for this one.
+            assert self._task is not None
             self._rearm = True
             self._task.cancel()
         await waiter
+
+    def _on_timer(self) -> None:
+        """Real time: the timerfd fired. Wake every machine due, earliest deadline first, and
+        arm the timer for the next one."""
+        assert self._timer is not None
+        if not self._timer.acknowledge():
+            return
+        self._armed_for = math.inf
+        self.ticks += 1
+        self._wake_due(self.pacer.now_s())
+        if self._heap:
+            self._armed_for = self._heap[0][0]
+            self._timer.arm(self._armed_for)
+
+    def _wake_due(self, now: float) -> None:
+        heap = self._heap
+        # Every machine due by now, earliest deadline first: their tasks run in this order.
+        while heap and heap[0][0] <= now:
+            _, _, waiter = heapq.heappop(heap)
+            if not waiter.done():
+                waiter.set_result(None)
+                self.wakeups += 1
 
     async def _run(self) -> None:
         heap = self._heap
@@ -112,16 +157,12 @@ class FleetTicker:
                 self._sleeping_until = None
                 self._rearm = False
             self.ticks += 1
-            now = pacer.now_s()
-            # Every machine due by now, earliest deadline first: their tasks run in this order.
-            while heap and heap[0][0] <= now:
-                _, _, waiter = heapq.heappop(heap)
-                if not waiter.done():
-                    waiter.set_result(None)
-                    self.wakeups += 1
-            # Let the machines just woken start their cycles before the pacer moves on: a virtual
-            # pacer's `tick_until` moves time at once, and they must see the time they woke at.
-            await asyncio.sleep(0)
+            self._wake_due(pacer.now_s())
+            if self._moves_time:
+                # Let the machines just woken start their cycles before the pacer moves on: a
+                # virtual pacer's `tick_until` moves time at once, and they must see the time
+                # they woke at. (A real pacer's time moves by itself: no extra step per tick.)
+                await asyncio.sleep(0)
 
 
 class SlotClock:
