@@ -1,12 +1,12 @@
 """One pacemaker for every simulated machine in a `sim-fleet` process.
 
 Forty control loops in one event loop, each on its own timerfd, wake wherever their start
-happened to put them: two machines whose deadlines fall within one cycle's CPU time of each
-other make the second one late, and after any stall epoll hands the due timers back in no
-particular order. `FleetTicker` instead gives machine `slot` of `slots` the phase
-`slot × period / slots` (40 machines at 100 Hz: one every 0.25 ms, so the cycles of the
-fleet follow one another instead of piling up), and wakes every machine that is due in
-deadline order from one timer (earliest deadline first).
+happened to put them: machines whose deadlines fall within one cycle's CPU time of each other
+wait for one another, and after any stall epoll hands the due timers back in no particular
+order. `FleetTicker` instead gives slot `k` of `slots` the phase `k × period / slots`, and
+wakes every machine that is due in deadline order from one timer (earliest deadline first).
+Several machines may share a slot (sim_fleet.py puts a few on each: a wake-up of the process
+costs an event-loop iteration, so fewer, fuller wake-ups cost less CPU).
 
 The ticker waits on a pacer `Clock`. On the precise real-time clock (`TimerfdClock`) it has
 a timerfd of its own and wakes the due machines straight from the event loop's callback: no
