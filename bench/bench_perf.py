@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BEFORE_COMMIT = "875a484"
 #: The tree after the first pass of issue 16, before the second.
 PASS_COMMIT = "4f5d60a"
+#: The tree before the fleet pass (one ticker per fleet; the simulator's server behind a socket).
+FLEET_BEFORE = "ca45469"
 #: Core CPU per cycle on the sim board: the loop's CPU less the time inside the board's
 #: exchange (the simulator), run in-process in the tree given as argv[1].
 CORE_PROBE = """
@@ -142,23 +144,65 @@ def wait_for(path: Path) -> None:
     raise TimeoutError(f"{path} did not appear")
 
 
-async def rtu_side_by_side(link: Path, rates: tuple[float, ...], *sim_args: str) -> list[str]:
-    sim = subprocess.Popen([sys.executable, "-m", "controller.cli", "sim", "--serial", str(link),
-                            "--runner", "steady:3.0", *sim_args], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+async def rtu_side_by_side(label: str, sim_args: list[str], port: str, url: str, rates: tuple[float, ...],
+                           tree: Path = ROOT) -> list[str]:
+    """Controller and bare client, one rate after the other, against one `millctl sim` of `tree`
+    (both ends at real-time priority where this process may: the rig of
+    tests/test_perf_serial_link.py)."""
+    sim = subprocess.Popen([*realtime_prefix(), sys.executable, "-m", "controller.cli", "sim", *sim_args,
+                            "--runner", "steady:3.0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tree)
     rows = []
     try:
-        wait_for(link)
+        assert sim.stdout is not None
+        sim.stdout.readline()  # "serving …" once it listens
         for rate in rates:
-            ctl = await controller_cpu(f"serial://{link}?baud=115200", rate)
-            bare = await paced_bare_client(str(link), rate)
-            label = "wire-timed" if sim_args else "pty (instant)"
+            ctl = await controller_cpu(url, rate)
+            bare = await paced_bare_client(port, rate)
             rows.append(f"| {label} | {rate:.0f} | {ctl['cpu_ms']:.3f} | {bare['cpu_ms']:.3f} | "
                         f"{ctl['cpu_ms'] / bare['cpu_ms']:.2f}× | {ctl['missed']:.0f} | {bare['missed']:.0f} | "
                         f"{ctl['p99_ms']:.2f} |")
     finally:
         sim.terminate()
         sim.wait()
+    return rows
+
+
+def realtime_prefix() -> list[str]:
+    """`chrt -f 50` where this process may use SCHED_FIFO (root), else nothing."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        return []
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return ["chrt", "-f", "50"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def rtu_rows(tmp: Path, before: Path) -> list[str]:
+    """Every RTU row: a plain pty, the wire-timed pty (the simulator of `before`, whose relay
+    reached its server through a second pty, and now), and wire-timed RTU over TCP."""
+    def pty(name: str) -> tuple[list[str], str, str]:
+        link = tmp / name
+        return ["--serial", str(link)], str(link), f"serial://{link}?baud=115200"
+
+    args, port, url = pty("tty-plain")
+    rows = await rtu_side_by_side("pty (instant)", args, port, url, (100.0, 200.0))
+    args, port, url = pty("tty-wired-before")
+    rows += await rtu_side_by_side(f"wire-timed pty, simulator before ({FLEET_BEFORE})", [*args, "--wire-timing"],
+                                   port, url, (150.0, 200.0), tree=before)
+    args, port, url = pty("tty-wired")
+    rows += await rtu_side_by_side("wire-timed pty", [*args, "--wire-timing"], port, url, (100.0, 150.0, 200.0))
+    tcp = free_port()
+    rows += await rtu_side_by_side("wire-timed RTU over TCP", ["--rtu-tcp", f"127.0.0.1:{tcp}", "--wire-timing"],
+                                   f"socket://127.0.0.1:{tcp}", f"rtu+tcp://127.0.0.1:{tcp}?baud=115200",
+                                   (150.0, 200.0))
     return rows
 
 
@@ -211,13 +255,12 @@ def run() -> str:
                      ["run", "--speedup", "0", "--duration", "0.01", "--no-web", "--data-dir", str(data)]):
             walls = [f"{startup(tree, args, data):.2f}" for tree in trees.values()]
             lines.append(f"| millctl {args[0]} | " + " | ".join(walls) + " |")
-        link = Path(tmp) / "tty-bench"
-        pty_rows = asyncio.run(rtu_side_by_side(link, (100.0, 200.0)))
-        wired_rows = asyncio.run(rtu_side_by_side(link, (100.0, 150.0, 200.0), "--wire-timing"))
+        rows = asyncio.run(rtu_rows(Path(tmp), unpack(FLEET_BEFORE, Path(tmp) / "fleet-before")))
     lines += ["", "### Controller CPU per cycle over RTU vs a paced bare pymodbus client (same run, same link)", "",
-              f"{RTU_SECONDS:.0f} s each at 115200 baud to `millctl sim --serial` in another process; both woken by "
-              "the timerfd ticker at the same rate. CPU is this process only.", "",
+              f"{RTU_SECONDS:.0f} s each at 115200 baud to `millctl sim` in another process (`--serial`, or "
+              "`--rtu-tcp` for RTU frames over TCP); both woken by the timerfd ticker at the same rate, both ends "
+              "at real-time priority where allowed. CPU is this process only.", "",
               "| link | Hz | controller CPU ms/cycle | bare client CPU ms/cycle | ratio | controller missed | "
               "bare missed | controller late p99 ms |",
-              "|---|---|---|---|---|---|---|---|", *pty_rows, *wired_rows]
+              "|---|---|---|---|---|---|---|---|", *rows]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from simulator.factory import build_emulator
 from simulator.faults import parse_faults
 from simulator.reference import describe as describe_reference
 from simulator.serial_link import SerialPathError
-from simulator.server import serve_serial, serve_tcp
+from simulator.server import serve_rtu_tcp, serve_serial, serve_tcp
 from simulator.stride import stride_metrics
 
 #: The truth log's steps (docs/stride.md): when each began on the board's clock, and what it was.
@@ -58,6 +58,9 @@ def sim(
     serial: Annotated[str | None, typer.Option(
         help="Serve Modbus RTU on the serial port at PATH (a device, a by-id link, a socat pty); "
                 "only when nothing is there, on a new pty linked at PATH (removed on exit).")] = None,
+    rtu_tcp: Annotated[str | None, typer.Option(
+        "--rtu-tcp", help="Serve Modbus RTU frames over TCP on HOST:PORT, as a serial device server "
+                          "does (the controller's rtu+tcp://HOST:PORT?baud=B).")] = None,
     baud: Annotated[int, typer.Option(help="RTU baud rate.")] = 115200,
     wire_timing: Annotated[bool, typer.Option(
         "--wire-timing", help="Hold each RTU frame for its time on an RS-485 wire at --baud (10 bits a "
@@ -84,8 +87,8 @@ def sim(
     if show_reference:
         print(describe_reference(hardware_seed, runner))
         return
-    if (tcp is None) == (serial is None):
-        fail("give exactly one of --tcp HOST:PORT or --serial PATH")
+    if sum(x is not None for x in (tcp, serial, rtu_tcp)) != 1:
+        fail("give exactly one of --tcp HOST:PORT, --serial PATH or --rtu-tcp HOST:PORT")
     options = {"runner": runner, "seed": seed, "hardware_seed": hardware_seed}
     if fault:
         try:
@@ -94,9 +97,9 @@ def sim(
             fail(f"--fault: {exc}")
         options["faults"] = list(fault)
     try:
-        asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options, truth_log, wire_timing))
+        asyncio.run(_serve(tcp, serial, baud, device_id, speedup, options, truth_log, wire_timing, rtu_tcp))
     except SerialPathError as exc:
-        fail(f"--serial: {exc}")
+        fail(f"{'--serial' if serial is not None else '--rtu-tcp'}: {exc}")
 
 
 async def _record_truth(emulator: BoardEmulator, rows: list[list[float]]) -> None:
@@ -111,7 +114,7 @@ async def _record_truth(emulator: BoardEmulator, rows: list[list[float]]) -> Non
 
 async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int, speedup: float,
                  options: dict[str, object], truth_log: Path | None = None,
-                 wire_timing: bool = False) -> None:
+                 wire_timing: bool = False, rtu_tcp: str | None = None) -> None:
     clock = ScaledClock(speedup)
     rmap = DEFAULT_MAP.with_overrides({}, device_id=device_id)
     emulator = build_emulator(clock, rmap, options)
@@ -126,6 +129,13 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
         server: contextlib.AbstractAsyncContextManager[object] = serve_tcp(
             emulator, host or "127.0.0.1", int(port), device_id)
         where = f"Modbus TCP on {host or '127.0.0.1'}:{port}"
+    elif rtu_tcp is not None:
+        host, _, port = rtu_tcp.rpartition(":")
+        if not port.isdigit():
+            fail(f"--rtu-tcp {rtu_tcp!r}: expected HOST:PORT")
+        server = serve_rtu_tcp(emulator, host or "127.0.0.1", int(port), baud, device_id, wire_timing)
+        where = (f"Modbus RTU over TCP on {host or '127.0.0.1'}:{port} "
+                 f"({baud} 8N1{', wire timing' if wire_timing else ''})")
     else:
         assert serial is not None
         server = serve_serial(emulator, serial, baud, device_id, wire_timing)

@@ -18,6 +18,8 @@ import contextlib
 import heapq
 import os
 import select
+import socket
+import stat
 import threading
 import time
 import tty
@@ -45,8 +47,10 @@ class WireRelay:
     `select` wakes within tens of microseconds, and never waits on the server's work."""
 
     def __init__(self, board_fd: int, line_fd: int, baud: int | None) -> None:
+        """`board_fd`: the simulated board's side (the server's socket); `line_fd`: the line."""
         self._fds = (board_fd, line_fd)
         self._board_fd = board_fd
+        self._line_is_socket = stat.S_ISSOCK(os.fstat(line_fd).st_mode)
         #: Seconds per character on the wire; 0 = instant, like a bare pty.
         self.character_s = character_time_s(baud) if baud else 0.0
         self._stop_r, self._stop_w = os.pipe()
@@ -104,6 +108,8 @@ class WireRelay:
                 except (BlockingIOError, OSError):
                     continue
                 if not data:
+                    if src == self._board_fd or self._line_is_socket:
+                        return  # a socket hung up: nothing left to relay on this connection
                     continue
                 if self.character_s:
                     self._schedule(peer[src], data)
@@ -111,11 +117,20 @@ class WireRelay:
                     with contextlib.suppress(BlockingIOError, OSError):
                         os.write(peer[src], data)
 
+    def wait(self) -> None:
+        """Until the relay ends (a socket hung up, or `stop`)."""
+        self._thread.join()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
     def close(self) -> None:
-        os.write(self._stop_w, b"x")
+        self.stop()
         self._thread.join(timeout=2.0)
         for fd in (self._stop_r, self._stop_w):
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _open_pty_pair() -> tuple[int, int, str]:
@@ -126,13 +141,24 @@ def _open_pty_pair() -> tuple[int, int, str]:
     return master, slave, os.ttyname(slave)
 
 
-class PtyLink:
-    """Two pseudo-terminals joined back to back; the client end is linked at `path`, which
-    must not exist (nothing is ever replaced)."""
+def connect_server(address: tuple[str, int]) -> socket.socket:
+    """A connection to the simulator's RTU-over-TCP server, for the relay: no Nagle delay
+    (a frame is one write and must leave at once), non-blocking like the pty beside it."""
+    try:
+        sock = socket.create_connection(address, timeout=5.0)
+    except OSError as exc:
+        raise SerialPathError(f"cannot reach the simulator's server at {address[0]}:{address[1]}: {exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    return sock
 
-    def __init__(self, path: str | Path, baud: int | None = None) -> None:
+
+class PtyLink:
+    """A pseudo-terminal whose client end is linked at `path`, which must not exist (nothing
+    is ever replaced), relayed to the simulator's server listening at `server`."""
+
+    def __init__(self, path: str | Path, server: tuple[str, int], baud: int | None = None) -> None:
         self.path = Path(path)
-        self._server_master, self._server_slave, self.server_port = _open_pty_pair()
         self._client_master, self._client_slave, self.client_port = _open_pty_pair()
         try:
             # symlink_to fails if anything appeared at path since the caller looked: never replace.
@@ -140,27 +166,37 @@ class PtyLink:
         except OSError as exc:
             self._close_fds()
             raise SerialPathError(f"cannot link a new pty at {self.path}: {exc}") from exc
-        self._relay = WireRelay(self._server_master, self._client_master, baud)
+        try:
+            self._server = connect_server(server)
+        except SerialPathError:
+            self._unlink_if_ours()
+            self._close_fds()
+            raise
+        self._relay = WireRelay(self._server.fileno(), self._client_master, baud)
 
     def _close_fds(self) -> None:
-        for fd in (self._server_master, self._client_master, self._server_slave, self._client_slave):
+        for fd in (self._client_master, self._client_slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def close(self) -> None:
-        self._relay.close()
-        self._close_fds()
+    def _unlink_if_ours(self) -> None:
         # Remove the link only while it is still ours: someone may have put another thing there.
         with contextlib.suppress(OSError):
             if self.path.is_symlink() and os.readlink(self.path) == self.client_port:
                 self.path.unlink()
 
+    def close(self) -> None:
+        self._relay.close()
+        self._server.close()
+        self._close_fds()
+        self._unlink_if_ours()
+
 
 class WiredPort:
-    """An existing serial port served through a wire-timed relay: the server listens on an
-    inner pty, the relay carries its frames to and from the port at wire speed."""
+    """An existing serial port served through a wire-timed relay: the relay carries the
+    frames of the server listening at `server` to and from the port at wire speed."""
 
-    def __init__(self, path: str | Path, baud: int) -> None:
+    def __init__(self, path: str | Path, server: tuple[str, int], baud: int) -> None:
         self.path = Path(path)
         try:
             self._port = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
@@ -168,14 +204,62 @@ class WiredPort:
             raise SerialPathError(f"cannot open {self.path}: {exc}") from exc
         if os.isatty(self._port):
             tty.setraw(self._port)
-        self._master, self._slave, self.server_port = _open_pty_pair()
-        self._relay = WireRelay(self._port, self._master, baud)
+        try:
+            self._server = connect_server(server)
+        except SerialPathError:
+            os.close(self._port)
+            raise
+        self._relay = WireRelay(self._server.fileno(), self._port, baud)
 
     def close(self) -> None:
         self._relay.close()
-        for fd in (self._port, self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._server.close()
+        with contextlib.suppress(OSError):
+            os.close(self._port)
+
+
+class TcpLine:
+    """RTU frames over TCP, as a serial device server (an RS-485-to-Ethernet gateway in raw
+    TCP mode) carries them: the master connects to `listen` (`rtu+tcp://HOST:PORT`), and each
+    connection is relayed to the server at `server`, held to wire speed at `baud`. No pty on
+    the way, so no kernel worker between the master and the wire (see the module's docstring).
+    One master at a time, as on a bus with one master."""
+
+    def __init__(self, listen: tuple[str, int], server: tuple[str, int], baud: int | None) -> None:
+        self._server_address = server
+        self._baud = baud
+        try:
+            self._listener = socket.create_server(listen)
+        except OSError as exc:
+            raise SerialPathError(f"cannot listen on {listen[0]}:{listen[1]}: {exc}") from exc
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._closing = False
+        self.relay: WireRelay | None = None  # the connection being relayed
+        self._thread = threading.Thread(target=self._serve, name="sim-tcp-line", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.setblocking(False)
+            with conn, connect_server(self._server_address) as server:
+                self.relay = WireRelay(server.fileno(), conn.fileno(), self._baud)
+                self.relay.wait()  # until the master or the server hangs up, or close()
+                self.relay.close()
+
+    def close(self) -> None:
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        relay = self.relay
+        if relay is not None:
+            relay.stop()
+        self._thread.join(timeout=2.0)
 
 
 def describe_path(path: Path) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from simulator.emulator import BoardEmulator, RegisterError
 from simulator.faults import LinkFault
-from simulator.serial_link import PtyLink, SerialPathError, WiredPort, describe_path
+from simulator.serial_link import PtyLink, SerialPathError, TcpLine, WiredPort, describe_path
 
 log = logging.getLogger(__name__)
 
@@ -148,28 +149,62 @@ async def serve_serial(emulator: BoardEmulator, path: str, baudrate: int = 11520
     problem = describe_path(target)
     if problem:
         raise SerialPathError(problem)
+    relayed = not target.exists() or wire_timing
+    # A relayed line reaches the server over a loopback socket (simulator/serial_link.py says
+    # why not a second pty); an existing port without wire timing is served directly.
+    address = ("127.0.0.1", free_port()) if relayed else None
+    datastore = BoardDatastore(emulator, device_id)
+    datastore.wire_garbling = True
+    server = ModbusSerialServer(datastore, framer=FramerType.RTU,
+                                port=f"socket://{address[0]}:{address[1]}" if address else path,
+                                baudrate=baudrate, bytesize=8, parity="N", stopbits=1,
+                                ignore_missing_devices=True, trace_packet=datastore.corrupt_reply)
+    await server.serve_forever(background=True)
     link: PtyLink | WiredPort | None = None
-    if not target.exists():
-        link = PtyLink(target, baudrate if wire_timing else None)
-        port = link.server_port
-    elif wire_timing:
-        link = WiredPort(target, baudrate)
-        port = link.server_port
-    else:
-        port = path
     try:
-        datastore = BoardDatastore(emulator, device_id)
-        datastore.wire_garbling = True
-        server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=port, baudrate=baudrate,
-                                    bytesize=8, parity="N", stopbits=1, ignore_missing_devices=True,
-                                    trace_packet=datastore.corrupt_reply)
-        await server.serve_forever(background=True)
+        if address is not None:
+            link = (PtyLink(target, address, baudrate if wire_timing else None) if not target.exists()
+                    else WiredPort(target, address, baudrate))
         ticker = asyncio.create_task(_physics_ticker(emulator))
         try:
             yield server
         finally:
             ticker.cancel()
-            await server.shutdown()
     finally:
+        await server.shutdown()
         if link:
             link.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_rtu_tcp(emulator: BoardEmulator, host: str, port: int, baudrate: int = 115200,
+                        device_id: int = 1, wire_timing: bool = False) -> AsyncIterator[TcpLine]:
+    """Serve Modbus RTU frames over TCP on HOST:PORT, as a serial device server does (the
+    controller's `rtu+tcp://HOST:PORT?baud=B`). With `wire_timing`, frames take their time on
+    an RS-485 wire at `baudrate`, with no pty on the way (simulator/serial_link.py)."""
+    address = ("127.0.0.1", free_port())
+    datastore = BoardDatastore(emulator, device_id)
+    datastore.wire_garbling = True
+    server = ModbusSerialServer(datastore, framer=FramerType.RTU, port=f"socket://{address[0]}:{address[1]}",
+                                baudrate=baudrate, bytesize=8, parity="N", stopbits=1,
+                                ignore_missing_devices=True, trace_packet=datastore.corrupt_reply)
+    await server.serve_forever(background=True)
+    line: TcpLine | None = None
+    try:
+        line = TcpLine((host, port), address, baudrate if wire_timing else None)
+        ticker = asyncio.create_task(_physics_ticker(emulator))
+        try:
+            yield line
+        finally:
+            ticker.cancel()
+    finally:
+        await server.shutdown()
+        if line is not None:
+            line.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now (pymodbus cannot listen on port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -117,13 +118,14 @@ def test_own_pty_link_is_removed_on_exit_but_a_replaced_one_is_kept(tmp_path: Pa
     asyncio.run(_serve_briefly(path))
     assert not path.exists() and not path.is_symlink()  # ours: cleaned up
 
-    async def replaced_meanwhile() -> None:
-        link = PtyLink(path)
-        path.unlink()
-        path.symlink_to("/dev/null")  # somebody else's link now
-        link.close()
+    def replaced_meanwhile() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:  # where the simulator's server would listen
+            link = PtyLink(path, server.getsockname())
+            path.unlink()
+            path.symlink_to("/dev/null")  # somebody else's link now
+            link.close()
 
-    asyncio.run(replaced_meanwhile())
+    replaced_meanwhile()
     assert path.is_symlink() and os.readlink(path) == "/dev/null"
 
 
@@ -244,13 +246,13 @@ def test_200_hz_over_wire_timed_rtu_at_115200_baud_is_carried(tmp_path: Path) ->
     """200 Hz fits the budget (89 % of the bus): it is warned about, not refused, and the loop
     runs at that rate over a bus that holds every frame for its wire time.
 
-    NOT the issue's must-hold ("no missed deadline"): the exchange holds the wire 4.12 ms of
-    each 5 ms period (request, 3.5-character gap, reply), and the pty relay, pymodbus's framing
-    and the core process take about 0.8 ms more at the median on this 2-core machine, so 5 to
-    30 % of the deadlines are missed even with both ends at real-time priority
-    (bench/RESULTS.md, docs/performance.md). What is asserted is what holds: the run is carried
-    to its end, every period is accounted for, fewer than half of them are missed, no link
-    error."""
+    NOT the issue's must-hold ("no missed deadline"): the bus takes 4.43 ms of each 5 ms period
+    (request, gaps, reply), which leaves the master 0.57 ms a cycle, and the controller's own CPU
+    per cycle in the core process is 0.4-0.65 ms, all of it between the reply and the next
+    deadline; the two pty hops on the client's side add 0.7 ms at their 99th percentile on a busy
+    machine (docs/performance.md, "Where the time of a 200 Hz cycle goes"). What is asserted is
+    what holds: the run is carried to its end, every period is accounted for, fewer than half of
+    them are missed, no link error."""
     link = tmp_path / "tty-wired"
     rt = _realtime_prefix()
     sim = subprocess.Popen([*rt, sys.executable, "-m", "controller.cli", "sim", "--serial", str(link),
@@ -276,3 +278,61 @@ def test_200_hz_over_wire_timed_rtu_at_115200_baud_is_carried(tmp_path: Path) ->
     assert loop["target_hz"] == 200.0
     assert loop["cycles"] + loop["missed"] >= 3 * 200 - 1  # every period is accounted for
     assert loop["missed"] < 0.5 * 3 * 200, loop
+
+
+# --- RTU frames over TCP (a serial device server), no pty on the way ---------------------
+
+@contextlib.contextmanager
+def sim_rtu_tcp(port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "sim", "--rtu-tcp", f"127.0.0.1:{port}",
+                             "--runner", "steady:3.0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert b"serving Modbus RTU over TCP" in line, (line, proc.stderr.read() if proc.stderr else b"")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_rtu_over_tcp_is_held_to_wire_time_and_serves_one_master_after_another(tmp_path: Path) -> None:
+    port = _free_port()
+    with sim_rtu_tcp(port, "--wire-timing"):
+        first = asyncio.run(_fc23_round_trips_s(f"socket://127.0.0.1:{port}", 10))
+        # A master that hangs up in the middle of a frame, as a cable pulled mid-request.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(bytes([1, 0x17, 0, 100]))
+        second = asyncio.run(_fc23_round_trips_s(f"socket://127.0.0.1:{port}", 10))
+    assert min(first + second) >= (17 + 3.5 + 27) * 10 / 115200
+
+
+def test_rtu_over_tcp_refuses_a_port_in_use_and_a_bad_address(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "controller.cli", "sim", "--rtu-tcp", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--rtu-tcp" in proc.stderr and "cannot listen" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "controller.cli", "sim", "--rtu-tcp", "no-port-here"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "expected HOST:PORT" in proc.stderr
+
+
+@pytest.mark.realtime
+def test_controller_over_wire_timed_rtu_over_tcp_at_100_hz_keeps_its_rate(tmp_path: Path) -> None:
+    port = _free_port()
+    with sim_rtu_tcp(port, "--wire-timing"):
+        run = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--board",
+                              f"rtu+tcp://127.0.0.1:{port}?baud=115200", "--duration", "2", "--no-web", "--json",
+                              "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["board"]["link_errors"] == 0
+    assert report["loop"]["rate_hz"] >= 0.98 * 100.0

@@ -34,16 +34,42 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-class TimerfdClock:
-    """`time.monotonic()` time; the pacemaker's `tick_until` wakes on an absolute timerfd
-    deadline, everybody else's `sleep_until` on asyncio's timer."""
+class Timerfd:
+    """One CLOCK_MONOTONIC timerfd, armed at absolute `time.monotonic()` deadlines; the event
+    loop watches `fd` and calls `acknowledge` when it is readable."""
 
     def __init__(self) -> None:
         self._libc = _libc()
         fd = self._libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create failed")
-        self._fd = fd
+        self.fd: int = fd
+
+    def arm(self, deadline_s: float) -> None:
+        sec = int(deadline_s)
+        spec = _Itimerspec(_Timespec(0, 0), _Timespec(sec, int((deadline_s - sec) * 1e9)))
+        if self._libc.timerfd_settime(self.fd, TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+
+    def acknowledge(self) -> bool:
+        """Consume the expiry; False when there was none (a wake-up for an older arming)."""
+        try:
+            os.read(self.fd, 8)
+        except BlockingIOError:
+            return False
+        return True
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class TimerfdClock:
+    """`time.monotonic()` time; the pacemaker's `tick_until` wakes on an absolute timerfd
+    deadline, everybody else's `sleep_until` on asyncio's timer."""
+
+    def __init__(self) -> None:
+        self._timer = Timerfd()
+        self._fd = self._timer.fd
         self._waiter: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -51,18 +77,13 @@ class TimerfdClock:
         return time.monotonic()
 
     def _on_readable(self) -> None:
-        try:
-            os.read(self._fd, 8)
-        except BlockingIOError:
+        if not self._timer.acknowledge():
             return
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     def _arm(self, deadline_s: float) -> None:
-        sec = int(deadline_s)
-        spec = _Itimerspec(_Timespec(0, 0), _Timespec(sec, int((deadline_s - sec) * 1e9)))
-        if self._libc.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
-            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+        self._timer.arm(deadline_s)
 
     async def sleep_until(self, deadline_s: float) -> None:
         """Bystanders (displays, samplers) wait with asyncio's timer: ms precision is plenty."""
@@ -95,7 +116,7 @@ class TimerfdClock:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._fd)
         self._loop = None
-        os.close(self._fd)
+        self._timer.close()
 
 
 def precise_clock() -> Clock:
