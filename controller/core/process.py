@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from controller import native
 from controller.core.channel import (
     MAX_START_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -168,7 +169,8 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
         return 1
     await host.close()
     assert host.endpoint is not None
-    report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json()}
+    report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json(),
+                      "native": native.status().as_json()}
     host.endpoint.finish(CoreReport(report))
     sock.close()  # the parent sees the end now, not after this interpreter's teardown
     return 0
@@ -202,6 +204,10 @@ def main(argv: list[str]) -> int:
         return 2
     from controller.runtime import is_sim
 
+    stale = native.status().stale
+    if stale:
+        log.warning("core: compiled modules older than their source (%s): run `python -m controller.native "
+                    "build` again, or `clean` to use the source", ", ".join(stale))
     url = start.options.board_url or start.config.board.url
     virtual = is_sim(url) and start.options.speedup != 1.0
     realtime = make_realtime(virtual_time=virtual).as_json()

@@ -59,6 +59,15 @@ START_TIMEOUT_S = 60.0
 MAX_UNSENT_BYTES = 256 * 1024
 READ_CHUNK_BYTES = 256 * 1024
 BUSY = "core busy: too many commands in flight; try again"
+#: Set to a file path, the core process runs under cProfile and writes its profile there.
+PROFILE_ENV = "MILLCTL_CORE_PROFILE"
+
+
+def _profiler_args() -> list[str]:
+    """`-m cProfile -o PATH` when `PROFILE_ENV` names a file: the core's own profile of a run as a
+    user starts it (docs/performance.md); nothing otherwise."""
+    path = os.environ.get(PROFILE_ENV)
+    return ["-m", "cProfile", "-o", path] if path else []
 
 
 class CoreStartError(Exception):
@@ -102,7 +111,8 @@ class ChildCore:
         parent_sock, child_sock = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "controller.core.process", str(child_sock.fileno()), str(os.getpid()),
+                sys.executable, *_profiler_args(), "-m", "controller.core.process", str(child_sock.fileno()),
+                str(os.getpid()),
                 pass_fds=(child_sock.fileno(),), start_new_session=True)
         finally:
             child_sock.close()
