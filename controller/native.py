@@ -23,14 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The modules compiled, chosen by profile (docs/performance.md): the simulator's 1 kHz step
-#: and register path, and the core's per-cycle pieces whose objects never cross the core's
-#: channel. Frozen dataclasses that are pickled to the services (Snapshot, BoardSample, Motion)
-#: stay in Python: mypyc's frozen dataclasses cannot be unpickled.
+#: The modules compiled, chosen by profile (docs/performance.md): the simulator's 1 kHz step,
+#: the register codec and the core's per-cycle pieces. Not the sim board (mypyc cannot compile a
+#: subclass of the interpreted `Board` ABC), the stride detector (being reworked) nor the modes.
+#: Frozen dataclasses that cross the core's channel pickle as their fields (drivers/pickling.py):
+#: compiled, they refuse the default unpickling.
 NATIVE_MODULES: tuple[str, ...] = (
     "simulator.athlete",
     "simulator.emulator",
     "simulator.machine",
+    "drivers.pickling",
+    "drivers.registers",
+    "drivers.sample",
+    "controller.core.loop",
+    "controller.core.estimator",
     "controller.core.guard",
     "controller.core.loop_stats",
     "controller.core.records",

@@ -61,6 +61,29 @@ def test_every_listed_module_is_compiled_and_imported_from_its_extension(native_
     assert not (native_tree / "build").exists()  # the build leaves nothing but the modules
 
 
+PICKLE_PROBE = """
+import pickle
+from controller.core.estimator import GapBridge, Motion
+from drivers.registers import DEFAULT_MAP, Status
+from drivers.sample import BoardCommand, BoardSample, BoardSettings
+values = [BoardSample(1, 2, 3, Status.BRAKE_ENABLED, 24.5, 12000, None, -5, 0, 257, 1.25),
+          BoardCommand(1500, True, True, False), BoardSettings(), DEFAULT_MAP,
+          Motion(1.5, 0.2, 0.015, 0.01, 7.0, bridge=GapBridge(0.3, 0.0, 0.2, 1.4, 1.5)),
+          DEFAULT_MAP.field("control")]
+for value in values:
+    again = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    assert again == value and type(again) is type(value), (value, again)
+print(len(values))
+"""
+
+
+def test_compiled_frozen_dataclasses_cross_a_pickle_unchanged(native_tree: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", PICKLE_PROBE], cwd=native_tree, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(native_tree)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["6"]
+
+
 @pytest.mark.parametrize("args", [
     ("--duration", "60", "--runner", "steady:3.0"),
     ("--duration", "30", "--runner", "tiring:3.5", "--mode", "erg", "--target", "150"),
@@ -80,6 +103,7 @@ def test_native_and_pure_python_runs_agree_to_the_last_digit(native_tree: Path, 
         compiled_session.pop(wall_clock_field), plain_session.pop(wall_clock_field)
     assert compiled_session == plain_session
     assert compiled["loop"]["cycles"] == plain["loop"]["cycles"]  # type: ignore[index]
+    assert core["snapshots_received"] > 0  # compiled snapshots crossed the channel
 
 
 def test_an_edited_source_makes_its_compiled_module_stale_and_clean_removes_the_build(native_tree: Path,
