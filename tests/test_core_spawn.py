@@ -5,11 +5,16 @@ but never given a run ends by itself, and its exit is seen without blocking the 
 from __future__ import annotations
 
 import asyncio
+import os
+import pstats
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from controller.runtime import RunOptions
 from controller.services.core_link.child import run_core_process
-from controller.services.core_link.spawn import CoreProcess, prestart, take_prestarted
+from controller.services.core_link.spawn import PROFILE_ENV, CoreProcess, prestart, take_prestarted
 from controller.settings.machine import MachineConfig
 
 
@@ -60,3 +65,15 @@ def test_the_exit_of_a_killed_core_is_seen_while_the_loop_keeps_running() -> Non
         process.sock.close()
 
     asyncio.run(main())
+
+
+def test_the_core_profile_of_a_run_as_a_user_starts_it(tmp_path: Path) -> None:
+    profile = tmp_path / "core.prof"
+    run = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--board", "sim", "--speedup", "0",
+                          "--duration", "2", "--no-web", "--json", "--data-dir", str(tmp_path / "data")],
+                         env={**os.environ, PROFILE_ENV: str(profile)}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = pstats.Stats(str(profile))
+    cycles = [calls for (path, _, name), (_, calls, *_) in stats.stats.items()  # type: ignore[attr-defined]
+              if name == "_cycle" and path.endswith("loop.py")]
+    assert cycles == [200]  # every cycle of the core process, none of the parent's work

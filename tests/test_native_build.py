@@ -113,6 +113,13 @@ def test_an_edited_source_makes_its_compiled_module_stale_and_clean_removes_the_
     guard = native.source_path("controller.core.guard", tree)
     guard.write_text(guard.read_text() + "\n# edited after the build\n")
     assert native.status(tree).stale == ("controller.core.guard",)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--board", "sim", "--speedup", "0",
+                          "--duration", "1", "--no-web", "--json", "--data-dir", str(tmp_path / "data")],
+                         cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["core"]["native"]["stale"] == ["controller.core.guard"]
+    assert "compiled modules older than their source (controller.core.guard)" in out.stderr
     removed = native.clean(tree)
     assert native.status(tree) == native.NativeStatus((), ())
     assert not list(tree.rglob("*.so")) and not (tree / "controller" / "_native.json").exists()
