@@ -144,6 +144,13 @@ def sim_speed_section(tmp: Path) -> list[str]:
         lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {start:.2f} | "
                      f"{(wall - start) / (SIM_SECONDS * 100) * 1e6:.1f} | {SIM_SECONDS / wall:.0f}× | "
                      f"{distance}{note} | {work} | {session} |")
+    lines += ["", "In one process (100 s of machine time, `run_controller` on a `VirtualClock(None)`, which turns "
+              "the event loop every cycle), median of 3: the loop's CPU per cycle less the time inside the sim "
+              "board's exchange (the core), and that time (the simulator).", "",
+              "| tree | core µs/cycle | simulator µs/cycle |", "|---|---|---|"]
+    for name, tree in trees.items():
+        core, sim = core_cpu_us(tree)
+        lines.append(f"| {name} | {core:.1f} | {sim:.1f} |")
     names = list(trees)
     same = len({(r["distance_m"], r["work_j"], r["session_m"]) for rows in runs.values() for r in rows}) == 1
     lines += ["", f"Same run: pure Python now {medians[names[0]] / medians[names[1]]:.2f}× less wall than "
