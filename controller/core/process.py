@@ -157,10 +157,7 @@ class CoreHost:
 
 async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any]) -> int:
     """Run the core for `start`; return the process exit code."""
-    from controller.runtime import (
-        is_sim,
-        run_core,  # the assembly: board, calibration, workout, loop
-    )
+    from controller.runtime import is_sim, run_core  # run_core: the assembly (board, calibration, loop)
 
     host = CoreHost(sock)
     url = start.options.board_url or start.config.board.url
