@@ -13,9 +13,11 @@ the other users' work."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +68,12 @@ asyncio.run(main())
 """
 SIM_SECONDS = 600
 RTU_SECONDS = 5.0
+#: main before the simspeed pass (the core in its own process, 1 Hz records in the core).
+SIMSPEED_BASE_COMMIT = "ca45469"
+#: Rounds of the 600 s run; each round runs every tree once, in turn, so they share the load.
+SIM_ROUNDS = 3
+#: What the native build needs of the tree (controller/native.py builds in place).
+NATIVE_TREE_PARTS = ("controller", "drivers", "simulator", "config", "pyproject.toml")
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
@@ -86,6 +94,72 @@ def sim_run(tree: Path, data: Path) -> dict[str, object]:
     report = json.loads(out)
     return {"wall_s": wall, "cpu_s": cpu, "distance_m": report["truth"]["distance_m"],
             "work_j": report["truth"]["work_j"], "session_m": report["session"]["distance_m"]}
+
+
+def native_copy(where: Path) -> Path:
+    """A copy of this tree with the optional native build (mypyc) done in it."""
+    where.mkdir()
+    for part in NATIVE_TREE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, where / part, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        else:
+            shutil.copy(source, where / part)
+    subprocess.run([sys.executable, "-m", "controller.native", "build"], cwd=where, check=True,
+                   env={**os.environ, "PYTHONPATH": str(where)}, capture_output=True)
+    return where
+
+
+def sim_speed_section(tmp: Path) -> list[str]:
+    """The issue's must-hold, as a user types it: 600 s of machine time on the sim board, before this
+    pass, now in pure Python and now with the native build, SIM_ROUNDS alternating rounds, medians;
+    and the start-up of the same command (a 0.01 s run) to tell it from the cycles."""
+    trees = {f"before (main {SIMSPEED_BASE_COMMIT})": unpack(SIMSPEED_BASE_COMMIT, tmp / "simspeed-base"),
+             "now, pure Python": ROOT,
+             "now, native build (mypyc)": native_copy(tmp / "simspeed-native")}
+    data = tmp / "simspeed-data"
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+    starts: dict[str, list[float]] = {name: [] for name in trees}
+    short = ["run", "--board", "sim", "--speedup", "0", "--duration", "0.01", "--no-web", "--json",
+             "--data-dir", str(data)]
+    for _ in range(SIM_ROUNDS):
+        for name, tree in trees.items():
+            runs[name].append(sim_run(tree, data))
+            starts[name].append(timed([sys.executable, "-m", "controller.cli", *short], tree)[0])
+    lines = [f"### {SIM_SECONDS} s of machine time on the sim board: before this pass and now (median of "
+             f"{SIM_ROUNDS} alternating rounds)", "",
+             f"`millctl run --board sim --speedup 0 --duration {SIM_SECONDS} --no-web --json` (free mode, steady "
+             "runner, 100 Hz), start-up included; CPU is the parent's and the core's. Start-up: the same "
+             "command for 0.01 s. Per cycle: (wall − start-up) / 60 000 cycles.", "",
+             "| tree | wall s | CPU s | start-up wall s | per cycle µs (wall) | × real time | truth distance m | "
+             "truth work J | session m |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    medians: dict[str, float] = {}
+    for name, rows in runs.items():
+        wall = statistics.median(float(str(r["wall_s"])) for r in rows)
+        cpu = statistics.median(float(str(r["cpu_s"])) for r in rows)
+        start = statistics.median(starts[name])
+        medians[name] = wall
+        truths = {(r["distance_m"], r["work_j"], r["session_m"]) for r in rows}
+        distance, work, session = rows[0]["distance_m"], rows[0]["work_j"], rows[0]["session_m"]
+        note = "" if len(truths) == 1 else " (rounds DIFFER)"
+        lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {start:.2f} | "
+                     f"{(wall - start) / (SIM_SECONDS * 100) * 1e6:.1f} | {SIM_SECONDS / wall:.0f}× | "
+                     f"{distance}{note} | {work} | {session} |")
+    lines += ["", "In one process (100 s of machine time, `run_controller` on a `VirtualClock(None)`, which turns "
+              "the event loop every cycle), median of 3: the loop's CPU per cycle less the time inside the sim "
+              "board's exchange (the core), and that time (the simulator).", "",
+              "| tree | core µs/cycle | simulator µs/cycle |", "|---|---|---|"]
+    for name, tree in trees.items():
+        core, sim = core_cpu_us(tree)
+        lines.append(f"| {name} | {core:.1f} | {sim:.1f} |")
+    names = list(trees)
+    same = len({(r["distance_m"], r["work_j"], r["session_m"]) for rows in runs.values() for r in rows}) == 1
+    lines += ["", f"Same run: pure Python now {medians[names[0]] / medians[names[1]]:.2f}× less wall than "
+              f"before, the native build {medians[names[0]] / medians[names[2]]:.2f}×; the must-hold is < 1.5 s "
+              f"wall ({'met' if min(medians.values()) < 1.5 else 'not met'}); truth figures "
+              f"{'identical in every tree and round' if same else 'DIFFER'}.", ""]
+    return lines
 
 
 def startup(tree: Path, args: list[str], data: Path, n: int = 5) -> float:
@@ -243,6 +317,7 @@ def run() -> str:
         lines += ["", f"Speed-up in this run, first row to now: {wall_x:.2f}× "
                   f"wall, {float(str(first['cpu_s'])) / float(str(now['cpu_s'])):.2f}× CPU; truth figures "
                   f"{'identical in every tree' if same else 'DIFFER'}.", "",
+                  *sim_speed_section(Path(tmp)),
                   "### Core CPU per cycle on the sim board (100 s of machine time in-process, median of 3)", "",
                   "The loop's CPU less the time spent inside the sim board's exchange (the simulator).", "",
                   "| tree | core µs/cycle | simulator µs/cycle |", "|---|---|---|"]
@@ -264,3 +339,20 @@ def run() -> str:
               "bare missed | controller late p99 ms |",
               "|---|---|---|---|---|---|---|---|", *rows]
     return "\n".join(lines) + "\n"
+
+
+def sim_only() -> str:
+    """Only the 600 s section (about two minutes): `python -m bench.bench_perf sim` from the root."""
+    from bench.run import machine
+
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = sim_speed_section(Path(tmp))
+    return "\n".join([f"Measured {now} on {machine()}.", "", *lines])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["sim"]:
+        sys.exit("usage: python -m bench.bench_perf sim   (the whole bench: bench/run.py perf)")
+    print(sim_only())
+

@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
+
+from drivers.pickling import reduce_fields
 
 FieldKind = Literal["int32", "uint16", "int16", "bits"]
 
@@ -83,6 +85,10 @@ class RegisterField:
     @property
     def width(self) -> int:
         return WIDTH[self.kind]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
 
 
 INPUT_FIELDS: tuple[RegisterField, ...] = (
@@ -247,6 +253,10 @@ class RegisterMap:
             else:
                 block[i] = raw & 0xFFFF
         return block
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
 
 
 DEFAULT_MAP = RegisterMap()

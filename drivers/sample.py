@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from drivers.pickling import reduce_fields
 from drivers.registers import (
     BRAKE_SETPOINT_MAX_MA,
     HANDLE_FORCE_NOT_FITTED,
@@ -50,6 +52,10 @@ class BoardCommand:
     def registers(self) -> list[int]:
         return [self.brake_setpoint_ma, self.control_bits]
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
+
 
 SAFE_IDLE = BoardCommand()
 
@@ -69,6 +75,10 @@ class BoardSettings:
             raise ValueError(f"safe_brake_ma {self.safe_brake_ma} outside 0..{BRAKE_SETPOINT_MAX_MA}")
         if not 1 <= self.ramp_ma_per_s <= 65535:
             raise ValueError(f"ramp_ma_per_s {self.ramp_ma_per_s} outside 1..65535")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +132,7 @@ class BoardSample:
 
     def status_names(self) -> list[str]:
         return [flag.name.lower() for flag in Status if flag in self.status and flag.name]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)

@@ -61,7 +61,12 @@ class RunnerProfile:
 
 
 def _ramp(target: float, ramp_s: float = 3.0) -> SpeedPlan:
-    return lambda t: target * min(1.0, t / ramp_s)
+    def plan(t: float) -> float:
+        # `min(1.0, x)` as a comparison (the plan runs every physics step): the same value, NaN too.
+        x = t / ramp_s
+        return target * (x if x < 1.0 else 1.0)
+
+    return plan
 
 
 def _intervals(t: float) -> float:

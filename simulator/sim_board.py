@@ -59,10 +59,12 @@ class SimBoard(Board):
 
     async def exchange(self, command: BoardCommand) -> BoardSample:
         self.transactions += 1
-        await self._link("write command + read sample", 23)
+        emulator = self.emulator
+        if emulator.faults is not None:  # once per cycle: no coroutine when nothing is injected
+            await self._link("write command + read sample", 23)
         try:
-            self.emulator.write_holding_registers(self._command_at, command.registers())
-            block = self.emulator.read_holding_registers(self._mirror_at, self._input_span[1])
+            emulator.write_holding_registers(self._command_at, command.registers())
+            block = emulator.read_holding_registers(self._mirror_at, self._input_span[1])
         except RegisterError as exc:
             raise ModbusExceptionReply(23, exc.exception_code, "write command + read sample") from exc
         return BoardSample.from_raw(self.register_map.decode_inputs(block), self._clock.now_s())

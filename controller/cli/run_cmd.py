@@ -11,14 +11,7 @@ from typing import Annotated
 import typer
 
 from controller.cli.common import BoardOption, ConfigOption, DataDirOption, fail, resolve_config
-from controller.cli.faults_cmd import fault_options
-from controller.runtime import RunOptions, Service, run_controller
-from controller.services.athletes.feed import GymFeed
-from controller.services.athletes.live_bests import live_bests_service
-from controller.services.core_link.child import CoreDied, CoreStartError
-from controller.services.history.recorder import session_recorder
-from controller.services.history.store import SessionStore, SessionStoreError
-from controller.services.telemetry.service import mqtt_service
+from controller.services.core_link.spawn import prestart
 from controller.settings.machine import ConfigError, with_loop_rate
 
 #: Exit status when the core process died under the run.
@@ -64,6 +57,17 @@ def run(
                           "board refuses a rate its bus cannot carry at its baud (docs/performance.md).")] = None,
 ) -> None:
     """Run the controller on a board (default: the in-process simulator)."""
+    # The core process imports the core while this one imports the services (docs/performance.md).
+    prestart()
+    from controller.cli.faults_cmd import fault_options
+    from controller.runtime import RunOptions, Service, run_controller
+    from controller.services.athletes.feed import GymFeed
+    from controller.services.athletes.live_bests import live_bests_service
+    from controller.services.core_link.child import CoreDied, CoreStartError
+    from controller.services.history.recorder import session_recorder
+    from controller.services.history.store import SessionStore, SessionStoreError
+    from controller.services.telemetry.service import mqtt_service
+
     machine, directory = resolve_config(config, data_dir)
     if rate_hz is not None:
         try:  # the same limits as [loop] rate_hz in the config file

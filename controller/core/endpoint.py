@@ -119,7 +119,9 @@ class CoreEndpoint:
             else:
                 self.counters.snapshots_thinned += 1
         self._snapshot = snapshot
-        if not self._writing:
+        if not self._writing and self._snapshot_timer is None:
+            # With the timer set, nothing else waits here (an ordered message or a status is sent
+            # when it is queued): the timer sends this snapshot, so a cycle costs no flush.
             self._flush()
 
     def offer_status(self, status: object) -> None:

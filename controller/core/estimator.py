@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
+from drivers.pickling import reduce_fields
 from drivers.registers import wrap_delta16, wrap_delta32
 from drivers.sample import BoardSample
 
@@ -47,6 +49,10 @@ class GapBridge:
     def distance_m(self) -> float:
         return self.forward_m + self.backward_m
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Motion:
@@ -59,6 +65,10 @@ class Motion:
     board_time_s: float  # unwrapped board time since the first sample (gaps bridged)
     #: A gap estimate completed by this sample (at most once per gap), else None.
     bridge: GapBridge | None = None
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
 
 
 def ramp_distance(v0_mps: float, v1_mps: float, duration_s: float) -> tuple[float, float]:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from controller.core.brake_model import BrakeModel
 from controller.core.commands import Command, CommandResult
@@ -37,6 +38,7 @@ from controller.settings.machine import MachineConfig
 from drivers.board import Board
 from drivers.clock import Clock
 from drivers.errors import BoardError
+from drivers.pickling import reduce_fields
 from drivers.sample import BoardCommand, BoardSample, BoardSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ class Snapshot:
     segment: int | None = None  # 0-based index of the workout segment running
     progress: WorkoutProgress | None = None
     session_id: str = ""  # the session these totals belong to ("" before the first)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields, rebuilt by the constructor (drivers/pickling.py)."""
+        return reduce_fields(self)
 
 
 class ControlLoop:

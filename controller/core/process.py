@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from controller import native
 from controller.core.channel import (
     MAX_START_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -41,6 +42,7 @@ from controller.core.endpoint import CoreEndpoint
 from controller.core.loop import ControlLoop, Snapshot
 from controller.core.realtime import die_with_parent, make_realtime
 from controller.core.status import core_status
+from drivers.clock import VirtualClock
 
 log = logging.getLogger("controller.core")
 
@@ -49,6 +51,9 @@ _COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 START_TIMEOUT_S = 30.0
 #: Status refresh while nothing else changes (wall time): faults, link, loop health.
 STATUS_PERIOD_S = 0.1
+#: Wall time the loop may run on virtual time without letting the event loop turn (a command or
+#: a stop from the parent waits at most this long): one turn per cycle was a tenth of the CPU.
+FREE_RUN_YIELD_S = 0.001
 
 
 def read_start(sock: socket.socket) -> StartCore:
@@ -152,11 +157,16 @@ class CoreHost:
 
 async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any]) -> int:
     """Run the core for `start`; return the process exit code."""
-    from controller.runtime import run_core  # the assembly: board, calibration, workout, loop
+    from controller.runtime import is_sim, run_core  # run_core: the assembly (board, calibration, loop)
 
     host = CoreHost(sock)
+    url = start.options.board_url or start.config.board.url
+    # The sim board as fast as it can (--speedup 0): the loop yields to the channel and the status
+    # task at least every FREE_RUN_YIELD_S of wall time rather than every cycle (drivers/clock.py).
+    clock = VirtualClock(None, yield_every_s=FREE_RUN_YIELD_S) if is_sim(url) and not start.options.speedup else None
     try:
-        report, _ = await run_core(start.config, start.options, attach=host.attach, realtime=realtime)
+        report, _ = await run_core(start.config, start.options, clock=clock, attach=host.attach,
+                                   realtime=realtime)
     except Exception as exc:
         await host.close()
         log.debug("core failed", exc_info=True)
@@ -168,7 +178,8 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
         return 1
     await host.close()
     assert host.endpoint is not None
-    report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json()}
+    report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json(),
+                      "native": native.status().as_json()}
     host.endpoint.finish(CoreReport(report))
     sock.close()  # the parent sees the end now, not after this interpreter's teardown
     return 0
@@ -202,6 +213,10 @@ def main(argv: list[str]) -> int:
         return 2
     from controller.runtime import is_sim
 
+    stale = native.status().stale
+    if stale:
+        log.warning("core: compiled modules older than their source (%s): run `python -m controller.native "
+                    "build` again, or `clean` to use the source", ", ".join(stale))
     url = start.options.board_url or start.config.board.url
     virtual = is_sim(url) and start.options.speedup != 1.0
     realtime = make_realtime(virtual_time=virtual).as_json()

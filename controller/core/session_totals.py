@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from controller.core.brake_model import BrakeModel
@@ -159,10 +159,16 @@ class SessionTotals:
         power window's first and last entries are all `power_3s_w` reads, so the copy carries
         those two rather than 3 s of cycles (≈ 300 entries at 100 Hz, most of a snapshot's
         bytes and pickling time)."""
-        state = dict(self.__dict__)
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
         window = self._window
         state["_window"] = deque((window[0], window[-1])) if len(window) > 2 else deque(window)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """The inverse of `__getstate__`, field by field: the class may be compiled (mypyc,
+        docs/performance.md), and a compiled instance has no `__dict__` to fill."""
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def _note_power(self) -> None:
         window = self._window

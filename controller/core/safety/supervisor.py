@@ -353,10 +353,11 @@ class SafetySupervisor:
         actions = {POLICIES[code].brake for code in self.active}
         if self.brake_inhibited or BrakeAction.OFF in actions:
             return 0.0
+        # float(): the same values, and one type for the compiled build (controller/native.py).
         if BrakeAction.CAP_SAFE in actions:
-            demand_ma = min(demand_ma, self.safe_brake_ma)
+            demand_ma = min(demand_ma, float(self.safe_brake_ma))
         if BrakeAction.HOLD_SAFE in actions or self._blind_too_long:
-            demand_ma = self.safe_brake_ma
+            demand_ma = float(self.safe_brake_ma)
         if BrakeAction.BOOST in actions:
             demand_ma = max(demand_ma, self.boost_ma)
         return demand_ma

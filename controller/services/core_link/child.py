@@ -1,8 +1,8 @@
 """The core in its own process: the parent's end of the channel, as a `CoreView`.
 
-`ChildCore.start` spawns `python -m controller.core.process` (in its own session, so terminal
-signals reach only this parent, which forwards a clean stop), hands it one end of a
-socketpair and the run's config, and waits for its `CoreInfo`. Then a reader on the socket
+`ChildCore.start` takes the core process (`python -m controller.core.process`, started by
+controller/services/core_link/spawn.py, early when `millctl run` starts), hands it the
+run's config over a socketpair, and waits for its `CoreInfo`. Then a reader on the socket
 keeps `latest` and `status` current, publishes events on a local `EventBus`, and pairs
 command replies with their requests. Writes never block this event loop either; commands in
 flight are bounded (`MAX_IN_FLIGHT`), and one the core does not answer in
@@ -15,13 +15,11 @@ own watchdog holds the brake (it trips within `watchdog_ms` of the last write).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +43,7 @@ from controller.core.commands import Command, CommandResult
 from controller.core.events import Event, EventBus
 from controller.core.loop import Snapshot
 from controller.runtime import RunOptions, RunResult, Service, cancel_services
+from controller.services.core_link.spawn import CoreProcess, take_prestarted
 from controller.settings.machine import MachineConfig
 from drivers.clock import Clock, MonotonicClock
 
@@ -72,7 +71,7 @@ class CoreDied(Exception):
 class ChildCore:
     """`CoreView` of a core running in its own process."""
 
-    def __init__(self, process: asyncio.subprocess.Process, sock: socket.socket, info: CoreInfo,
+    def __init__(self, process: CoreProcess, sock: socket.socket, info: CoreInfo,
                  decoder: FrameDecoder, backlog: list[object]) -> None:
         self.process = process
         self.sock = sock
@@ -98,14 +97,10 @@ class ChildCore:
     # --- start -------------------------------------------------------------------------------
     @classmethod
     async def start(cls, config: MachineConfig, options: RunOptions) -> ChildCore:
-        """Spawn the core, start the run, and return once its handshake has arrived."""
-        parent_sock, child_sock = socket.socketpair()
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "controller.core.process", str(child_sock.fileno()), str(os.getpid()),
-                pass_fds=(child_sock.fileno(),), start_new_session=True)
-        finally:
-            child_sock.close()
+        """Start the run on the core process (the one `spawn.prestart` started, else a new one) and
+        return once its handshake has arrived."""
+        process = take_prestarted() or CoreProcess()
+        parent_sock = process.sock
         loop = asyncio.get_running_loop()
         parent_sock.setblocking(False)
         decoder = FrameDecoder(MAX_CORE_FRAME_BYTES)
@@ -122,8 +117,7 @@ class ChildCore:
                         break
         except BaseException:
             parent_sock.close()
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            process.kill()
             await process.wait()
             raise
         first = next((m for m in backlog if isinstance(m, CoreInfo | CoreFailed)), None)
