@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,21 @@ def make(target: str, *variables: str, timeout_s: float = 300.0) -> subprocess.C
 
 @dataclass
 class TruthLog:
-    """The harness's JSON lines: the belt and the coil as they really were."""
+    """The harness's JSON lines: the belt and the coil as they really were (`rows`, one per
+    10 ms), and with an athlete on the belt each step as it ended (`steps`) and the whole run's
+    stride figures (`stride`, written when the harness stops)."""
 
     rows: list[dict[str, Any]]
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    stride: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: Path) -> TruthLog:
-        return cls([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        summary = [line["stride"] for line in lines if "stride" in line]
+        return cls(rows=[line for line in lines if "step" not in line and "stride" not in line],
+                   steps=[line for line in lines if "step" in line],
+                   stride=summary[-1] if summary else None)
 
     def at(self, t_s: float) -> dict[str, Any]:
         """The last row at or before `t_s` (rows are 10 ms apart)."""
