@@ -55,20 +55,29 @@ double belt_speed_mps(const belt_t *b)
 }
 
 /* A foot strike at b->t_s: the next step's duration and mean push, from the brake the athlete
- * feels now (coil_ma) and the pace they held over the last stride. */
+ * feels now (coil_ma) and the pace they are at. Starting, they push to bring the belt up to the
+ * profile's speed at ATHLETE_START_MPS2, strike by strike; once there, they hold it: the push that
+ * balances the brake and friction at that speed, corrected over ATHLETE_SPEED_TAU_S for the
+ * pace of their last stride (a stride, not a step: their own asymmetry is not corrected). */
 static void open_step(belt_t *b, double coil_ma)
 {
     const profile_t *p = &b->profile;
     b->step_len_s = 60.0 / p->cadence_spm * (1.0 + p->step_cv * gauss(b));
-    double held_mps = 0.0; /* the first step starts from standstill */
-    if (b->index >= 2) {
-        held_mps = (b->x_m - b->strike_x_m[1]) / (b->t_s - b->strike_t_s[1]);
-    } else if (b->index == 1) {
-        held_mps = (b->x_m - b->strike_x_m[0]) / (b->t_s - b->strike_t_s[0]);
+    /* Starting: the speed they aim to reach by the next strike, building up at a runner's pace. */
+    double goal_mps = fmin(b->target_mps, ATHLETE_START_MPS2 * (b->t_s + b->step_len_s - b->start_s));
+    double hold_n = brake_force_n(coil_ma, goal_mps) + friction_n(goal_mps);
+    double correction_n = 0.0;
+    if (!b->at_pace && goal_mps >= b->target_mps && b->v_mps >= ATHLETE_AT_PACE * b->target_mps) {
+        b->at_pace = true;
+        b->pace_index = b->index;
     }
-    double hold_n = brake_force_n(coil_ma, b->target_mps) + friction_n(b->target_mps);
-    double mean_n = hold_n + BELT_MASS_KG * (b->target_mps - held_mps) / ATHLETE_SPEED_TAU_S;
-    mean_n = fmax(0.0, fmin(ATHLETE_MAX_PUSH_N, mean_n));
+    if (!b->at_pace) {
+        correction_n = BELT_MASS_KG * (goal_mps - b->v_mps) / b->step_len_s;
+    } else if (b->index >= b->pace_index + 2) {
+        double stride_mps = (b->x_m - b->strike_x_m[1]) / (b->t_s - b->strike_t_s[1]);
+        correction_n = BELT_MASS_KG * (b->target_mps - stride_mps) / ATHLETE_SPEED_TAU_S;
+    }
+    double mean_n = fmax(0.0, fmin(ATHLETE_MAX_PUSH_N, hold_n + correction_n));
     double side = (b->index % 2 == 0) ? 1.0 + p->asym : 1.0 - p->asym; /* even steps are left */
     b->step_mean_n = mean_n * side * fmax(0.0, 1.0 + p->push_cv * gauss(b));
     b->step_t_s = b->t_s;

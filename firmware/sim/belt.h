@@ -8,10 +8,11 @@
  * The athlete pushes in steps, left and right in turn, the first one left. Within a step the
  * push rises from nothing at the foot strike to twice its mean in mid stance and falls back to
  * nothing at the next strike (1 - cos 2 pi phase), so the belt speeds up in mid stance and slows
- * fastest at the strike. Each step's mean push is what the athlete judges it takes to hold the
- * profile's speed against the brake they feel, plus a correction for the speed they are off by
- * over the last stride (two steps, so the correction does not undo their own asymmetry); the
- * left step then pushes (1 + asym)x that and the right (1 - asym)x.
+ * fastest at the strike. The athlete starts from standstill and brings the belt to speed in a
+ * few steps; then each step's mean push is what it takes to hold the profile's speed against
+ * the brake they feel, plus a correction for the speed they are off by over the last stride
+ * (two steps, so the correction does not undo their own asymmetry); the left step then pushes
+ * (1 + asym)x that and the right (1 - asym)x.
  *
  * The brake, friction and mass are the constants of millctl's nominal machine (config/
  * machine.toml [brake]), as the roller and encoder are: an uncalibrated controller's model of
@@ -31,8 +32,13 @@
 #define BRAKE_CRITICAL_SPEED_MPS 1.5
 #define FRICTION_COULOMB_N 15.0
 #define FRICTION_VISCOUS_N_PER_MPS 4.0
-/* The athlete closes a speed error over this time (seconds). */
+/* At pace, the athlete closes a speed error over this time (seconds). */
 #define ATHLETE_SPEED_TAU_S 1.5
+/* Starting, the athlete speeds the belt up at this rate (m/s^2): 0 to 3 m/s in 2 s. */
+#define ATHLETE_START_MPS2 1.5
+/* Starting, the athlete is at pace once the belt runs this fraction of the profile's speed at
+ * a foot strike. */
+#define ATHLETE_AT_PACE 0.95
 /* The most an athlete pushes on average over a step (N): a hard start from standstill. */
 #define ATHLETE_MAX_PUSH_N 400.0
 /* A step whose belt speed changes by less than this fraction of its speed is at an even pace
@@ -69,7 +75,8 @@ typedef struct {
     double push_n;      /* the push at the latest instant integrated */
     /* the step under way */
     bool running;
-    unsigned index;
+    bool at_pace;
+    unsigned index, pace_index;
     double step_t_s, step_len_s, step_mean_n, step_impulse_ns, step_x_m, step_v_mps;
     double strike_t_s[2], strike_x_m[2]; /* the two previous foot strikes, newest first */
     uint64_t rng;

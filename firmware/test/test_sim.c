@@ -172,26 +172,17 @@ static void test_the_athlete_starts_from_standstill_with_the_left_foot_and_holds
     CHECK(steps_buf[0].speed_start_mps == 0.0 && !steps_buf[0].steady);
     CHECK(steps_buf[n - 1].forward);
     /* at speed within a few seconds, and held: the last 10 s average within 2 % of the profile */
-    double x_before = 0.0, t_before = 0.0;
-    for (unsigned i = 0; i < n; i++) {
-        if (steps_buf[i].t_s >= 20.0) {
-            x_before = belt_position_m(&b);
-            t_before = steps_buf[i].t_s;
-            break;
-        }
-    }
-    (void)x_before;
     double travelled = 0.0, time = 0.0;
     for (unsigned i = 0; i < n; i++) {
-        if (steps_buf[i].t_s >= t_before) {
+        if (steps_buf[i].t_s >= 20.0) {
             travelled += steps_buf[i].length_m;
             time += steps_buf[i].duration_s;
         }
     }
     CHECK_NEAR(travelled / time, 3.0, 0.06);
-    /* once at speed, every step is at an even pace */
+    /* at pace within 2.5 s of the start (3 m/s at ATHLETE_START_MPS2), every step at an even pace after */
     for (unsigned i = 0; i < n; i++) {
-        if (steps_buf[i].t_s > 8.0) {
+        if (steps_buf[i].t_s > 2.0 + 2.5) {
             CHECK(steps_buf[i].steady);
         }
     }
@@ -225,7 +216,13 @@ static void test_a_backward_athlete_moves_the_belt_backwards(void)
     CHECK(belt_position_m(&b) < -10.0);
     CHECK_NEAR(belt_speed_mps(&b), -2.0, 0.2);
     CHECK_NEAR(steps_buf[n - 1].duration_s, 60.0 / 190.0, 1e-6); /* cv=0: every step the same */
-    CHECK_NEAR(stride_balance_left_pct(&b.sums), 52.5, 1.0);
+    /* Over whole strides (an odd count of steps would weigh one side one step more). */
+    double left = 0.0, all = 0.0;
+    for (unsigned i = n - 20; i < n; i++) {
+        all += steps_buf[i].impulse_ns;
+        left += steps_buf[i].left ? steps_buf[i].impulse_ns : 0.0;
+    }
+    CHECK_NEAR(100.0 * left / all, 52.5, 0.5);
 }
 
 static void test_the_belt_swings_once_a_step_slowing_fastest_at_the_foot_strike(void)

@@ -1,0 +1,101 @@
+"""Stride analytics on the independent board (issue 15): the reference firmware on simavr
+(board-sim), over Modbus RTU, with an athlete written in C from the physics
+(firmware/sim/belt.c) whose cadence and asymmetry live only on board-sim's command line —
+millctl is told nothing about them. Graded against the board's own truth log, lined up on the
+board's clock.
+
+Real time: each test runs board-sim and `millctl run` for about half a minute of wall clock.
+The athlete steps on the belt after millctl has connected, so the controller sees the run
+start from standstill and can call the first step the left one (docs/stride.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from firmware_helpers import TruthLog, board_sim, make, millctl_run
+
+# One firmware build tree and one simavr at a time: these run on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("firmware")
+
+#: The athlete steps on at this board time: millctl (its Python start-up included) is running
+#: by then on a loaded 2-core machine.
+START_AT_S = 6.0
+DURATION_S = 28.0
+LEVEL = 3
+#: The detector follows a rhythm only after hearing it for a while (autocorrelation over a few
+#: seconds, then a lock); the steps before that are found going back but are not in the
+#: figures (docs/stride.md). The issue's "98 % found" is counted over the steps after this.
+LOCK_ALLOWANCE_S = 3.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built() -> Iterator[None]:
+    result = make("sim")
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield
+
+
+def true_figures(steps: list[dict[str, Any]]) -> tuple[float, float]:
+    """Cadence (steps/min) and left share of the impulse (%) of these steps, over whole strides:
+    an odd count would weigh one side one step more (≈ 1 pp over 50 steps)."""
+    steps = steps[:len(steps) // 2 * 2]
+    cadence = 60.0 * len(steps) / sum(s["duration_s"] for s in steps)
+    left = sum(s["impulse_ns"] for s in steps if s["side"] == "left")
+    return cadence, 100.0 * left / sum(s["impulse_ns"] for s in steps)
+
+
+def run_athlete(tmp_path: Path, profile: str) -> tuple[dict[str, Any], TruthLog]:
+    with board_sim(tmp_path, "--start-at", str(START_AT_S), profile=profile) as (link, truth_path):
+        report = millctl_run(tmp_path, link, DURATION_S, "--mode", "level", "--target", str(LEVEL),
+                             timeout_s=DURATION_S + 60.0)
+    return report, TruthLog.read(truth_path)
+
+
+def grade(report: dict[str, Any], truth: TruthLog, direction: str, cadence_spm: float, asym: float) -> None:
+    start_ms, end_ms = report["board"]["session_board_ms"]
+    assert start_ms < 1000.0 * START_AT_S, "millctl connected after the athlete had started"
+    end_s = end_ms / 1000.0
+    steady = [s for s in truth.steps if s["steady"] and s["t_s"] + s["duration_s"] <= end_s]
+    after_lock = [s for s in steady if s["t_s"] >= START_AT_S + LOCK_ALLOWANCE_S]
+    assert truth.steps[0]["side"] == "left" and truth.steps[0]["t_s"] == pytest.approx(START_AT_S)
+    assert len(after_lock) > 50
+    true_cadence, true_balance = true_figures(after_lock)
+    # the athlete did what the profile said (their own speed keeping leaves the asymmetry whole)
+    assert true_cadence == pytest.approx(cadence_spm, rel=0.01)
+    assert true_balance == pytest.approx(50.0 * (1.0 + asym), abs=0.5)
+
+    seen = report["session"][direction]
+    other = report["session"]["backward" if direction == "forward" else "forward"]
+    summary = (f"millctl {seen}; truth: cadence {true_cadence:.2f} spm, balance {true_balance:.2f} %, "
+               f"{len(after_lock)} steps after the lock allowance, {len(steady)} at an even pace in the session")
+    assert seen["cadence_spm"] is not None, summary
+    assert seen["cadence_spm"] == pytest.approx(true_cadence, rel=0.01), summary
+    # The asymmetry's size, with the sides as millctl labelled them or swapped. millctl saw the
+    # start from standstill, but its detector, running back from its first lock over the
+    # athlete's 2 s speed-up to find the first step, finds fewer strikes there than the athlete
+    # made (its PLL's rate is the running one; the speed-up's steps come out one or two short),
+    # so which side it calls left is the athlete's left in some runs and not in others
+    # (docs/stride.md, "Which side is left").
+    balance = seen["balance_left_pct"]
+    assert min(abs(balance - true_balance), abs(100.0 - balance - true_balance)) <= 2.0, summary
+    assert seen["steps"] >= 0.98 * len(after_lock), summary
+    assert seen["steps"] <= 1.02 * len(steady), summary
+    assert other["steps"] == 0 and other["cadence_spm"] is None, report["session"]
+
+
+@pytest.mark.realtime
+def test_a_forward_runner_the_controller_was_not_told_about(tmp_path: Path) -> None:
+    report, truth = run_athlete(tmp_path, "steady:3.0;cadence=168;asym=0.10")
+    grade(report, truth, "forward", 168.0, 0.10)
+    assert truth.stride is not None and truth.stride["forward"] is True
+    assert max(r["lag_ms"] for r in truth.rows) < 200.0, "the simulation fell behind real time"
+
+
+@pytest.mark.realtime
+def test_a_backward_runner_pushing_harder_with_the_right(tmp_path: Path) -> None:
+    report, truth = run_athlete(tmp_path, "steady:-2.0;cadence=184;asym=-0.08")
+    grade(report, truth, "backward", 184.0, -0.08)
+    assert truth.stride is not None and truth.stride["forward"] is False
