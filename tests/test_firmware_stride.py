@@ -10,12 +10,13 @@ start from standstill and can call the first step the left one (docs/stride.md).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from firmware_helpers import TruthLog, board_sim, make, millctl_run
+from firmware_helpers import BOARD_SIM, TruthLog, board_sim, make, millctl_run
 
 # One firmware build tree and one simavr at a time: these run on one pytest-xdist worker.
 pytestmark = pytest.mark.xdist_group("firmware")
@@ -99,3 +100,43 @@ def test_a_backward_runner_pushing_harder_with_the_right(tmp_path: Path) -> None
     report, truth = run_athlete(tmp_path, "steady:-2.0;cadence=184;asym=-0.08")
     grade(report, truth, "backward", 184.0, -0.08)
     assert truth.stride is not None and truth.stride["forward"] is False
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--profile", "steady:3.0;cadence=300"], b"cadence must be within 40..240, got 300"),
+    (["--profile", "steady:3.0;cadence=fast"], b"cadence=fast is not a number"),
+    (["--profile", "steady:3.0;stride=1.1"], b"unknown stride option 'stride=1.1'"),
+    (["--profile", "steady:3.0;asym=0.1;asym=0.2"], b"asym given twice"),
+    (["--profile", "steady:3.0;asym=0.7"], b"asym must be within -0.5..0.5"),
+    (["--profile", "steady:3.0;" + "x" * 100_000], b"unknown stride option"),
+    (["--profile", "steady:3.0", "--start-at", "2"], b"--start-at needs an athlete"),
+    (["--profile", "steady:3.0;cadence=170", "--start-at", "soon"], b"--start-at soon: expected seconds"),
+])
+def test_board_sim_refuses_a_bad_athlete_and_says_what_is_wrong(tmp_path: Path, args: list[str],
+                                                                message: bytes) -> None:
+    proc = subprocess.run([str(BOARD_SIM), "--link", str(tmp_path / "tty"), *args], capture_output=True,
+                          timeout=10)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-300:]
+    assert not (tmp_path / "tty").exists()
+
+
+def test_board_sim_refuses_a_profile_that_is_not_utf8(tmp_path: Path) -> None:
+    proc = subprocess.run([bytes(BOARD_SIM), b"--link", bytes(tmp_path / "tty"), b"--profile",
+                           b"steady:3.0;cadence=\xff\xfe"], capture_output=True, timeout=10)
+    assert proc.returncode == 2 and b"is not a number" in proc.stderr, proc.stderr
+
+
+def test_a_standing_belt_has_no_stride_and_the_board_still_answers(tmp_path: Path) -> None:
+    """An athlete who has not stepped on yet: the encoder lines rest low. (simavr's emulation
+    of the reset-time low-level interrupt once kept the firmware in its encoder interrupt then,
+    and it never answered: board_sim.c turns that emulation off.)"""
+    with board_sim(tmp_path, "--start-at", "60", profile="steady:3.0;cadence=170") as (link, truth_path):
+        report = millctl_run(tmp_path, link, 3.0, "--mode", "level", "--target", str(LEVEL))
+    truth = TruthLog.read(truth_path)
+    assert report["board"]["link_errors"] <= 2
+    assert report["session"]["distance_m"] == 0.0 and truth.rows[-1]["count"] == 0
+    assert report["session"]["cadence_spm"] is None and report["session"]["stride_reason"]
+    assert truth.steps == [] and truth.stride is not None and truth.stride["steps"] == 0
+    # The board clock ran with the simulation (it is the truth log's clock).
+    start_ms, end_ms = report["board"]["session_board_ms"]
+    assert truth.rows[-1]["t_s"] * 1000.0 >= end_ms > start_ms

@@ -457,6 +457,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "board-sim: %s\n", error);
         return 2;
     }
+    if (start_at_s > 0.0 && !h.profile.athlete) {
+        fprintf(stderr, "board-sim: --start-at needs an athlete: give stride options in the profile "
+                        "(steady:V;cadence=SPM...)\n");
+        return 2;
+    }
     belt_init(&h.belt, &h.profile, start_at_s, 0x5eed5eedu);
     if (truth_path && !(h.truth = fopen(truth_path, "w"))) {
         fprintf(stderr, "board-sim: cannot write the truth log %s: %s\n", truth_path, strerror(errno));
