@@ -55,7 +55,15 @@ def run_athlete(tmp_path: Path, profile: str) -> tuple[dict[str, Any], TruthLog]
     return report, TruthLog.read(truth_path)
 
 
+#: The simulation may trail real time by this much at worst. Beyond it the board answers late
+#: and in bursts, as no real board does, and the detector's figures go with it (runs on a
+#: loaded machine trailing by 77-104 ms missed cadence by 1.4-2.8 % and lost half the steps).
+MAX_LAG_MS = 50.0
+
+
 def grade(report: dict[str, Any], truth: TruthLog, direction: str, cadence_spm: float, asym: float) -> None:
+    lag_ms = max(r["lag_ms"] for r in truth.rows)
+    assert lag_ms < MAX_LAG_MS, f"the simulation fell {lag_ms:.0f} ms behind real time: the machine is overloaded"
     start_ms, end_ms = report["board"]["session_board_ms"]
     assert start_ms < 1000.0 * START_AT_S, "millctl connected after the athlete had started"
     end_s = end_ms / 1000.0
@@ -92,7 +100,6 @@ def test_a_forward_runner_the_controller_was_not_told_about(tmp_path: Path) -> N
     report, truth = run_athlete(tmp_path, "steady:3.0;cadence=168;asym=0.10")
     grade(report, truth, "forward", 168.0, 0.10)
     assert truth.stride is not None and truth.stride["forward"] is True
-    assert max(r["lag_ms"] for r in truth.rows) < 200.0, "the simulation fell behind real time"
 
 
 @pytest.mark.realtime
