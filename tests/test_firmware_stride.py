@@ -118,6 +118,8 @@ def test_a_backward_runner_pushing_harder_with_the_right(tmp_path: Path) -> None
     (["--profile", "steady:3.0;" + "x" * 100_000], b"unknown stride option"),
     (["--profile", "steady:3.0", "--start-at", "2"], b"--start-at needs an athlete"),
     (["--profile", "steady:3.0;cadence=170", "--start-at", "soon"], b"--start-at soon: expected seconds"),
+    (["--profile", "steady:3.0;cadence=170", "--start-at", "nan"], b"--start-at nan: expected seconds"),
+    (["--profile", "steady:3.0;cadence=170", "--start-at", "-1"], b"--start-at -1: expected seconds"),
 ])
 def test_board_sim_refuses_a_bad_athlete_and_says_what_is_wrong(tmp_path: Path, args: list[str],
                                                                 message: bytes) -> None:

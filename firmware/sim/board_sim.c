@@ -427,7 +427,7 @@ int main(int argc, char **argv)
         case 'f': snprintf(firmware, sizeof firmware, "%s", optarg); break;
         case 's': {
             double unused;
-            if (!parse_window(optarg, &start_at_s, &unused) || unused >= 0.0) {
+            if (!parse_window(optarg, &start_at_s, &unused) || unused >= 0.0 || !isfinite(start_at_s)) {
                 fprintf(stderr, "board-sim: --start-at %s: expected seconds\n", optarg);
                 return 2;
             }
