@@ -27,7 +27,7 @@ static double uniform(belt_t *b)
     return (double)((b->rng * 2685821657736338717ull) >> 11) * 0x1.0p-53;
 }
 
-/* A standard normal deviate, clipped at 3 sigma (no step twice as long as the last). */
+/* A standard normal deviate, clipped at 3 sigma: with cv <= 0.2 a step lasts 0.4-1.6x the nominal. */
 static double gauss(belt_t *b)
 {
     double u = fmax(uniform(b), 1e-12), w = uniform(b);
