@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,20 @@ class TruthLog:
         return [r for r in self.rows if start_s <= r["t_s"] < end_s]
 
 
+def wait_for_boot(truth: Path, boot_s: float = 0.3, timeout_s: float = 10.0) -> None:
+    """Until the simulated board has run `boot_s` of its own time: its firmware has set up the
+    UART by then. On a loaded machine the harness can start seconds late, and a request sent
+    before the firmware listens is lost (millctl's first write then fails)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # whole lines only: the harness may be writing the last one
+        lines = truth.read_text().split("\n")[:-1] if truth.exists() else []
+        if any('"count"' in line and json.loads(line)["t_s"] >= boot_s for line in lines[-3:]):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"the simulated board did not run {boot_s} s within {timeout_s} s")
+
+
 @contextmanager
 def board_sim(tmp_path: Path, *args: str, profile: str = "steady:3.0") -> Iterator[tuple[Path, Path]]:
     """A running `board-sim`: yields (pty link, truth log path); stopped with SIGTERM after."""
@@ -87,6 +102,7 @@ def board_sim(tmp_path: Path, *args: str, profile: str = "steady:3.0") -> Iterat
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_path(link)
+        wait_for_boot(truth)
         yield link, truth
     finally:
         proc.terminate()

@@ -90,6 +90,7 @@ typedef struct {
     bool estop_pressed;
     struct timespec wall_start;
     double max_lag_s;
+    double row_lag_s;       /* the worst lag since the last truth row */
     uint64_t de_errors;     /* bytes sent while the RS-485 driver was not enabled */
     uint64_t bytes_in, bytes_out;
     double next_truth_s, next_adc_s;
@@ -288,12 +289,13 @@ static void write_truth(harness_t *h, double t)
     fprintf(h->truth,
             "{\"t_s\": %.4f, \"count\": %lld, \"distance_m\": %.6f, \"speed_mps\": %.4f, \"push_n\": %.2f, "
             "\"duty\": %.4f, \"coil_ma\": %.1f, \"estop\": %s, \"muted\": %s, \"lag_ms\": %.2f, "
-            "\"de_errors\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu}\n",
+            "\"row_lag_ms\": %.2f, \"de_errors\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu}\n",
             t, (long long)h->count, fabs(belt_position_m(&h->belt)), belt_speed_mps(&h->belt), h->belt.push_n,
             h->duty, h->coil_ma, h->estop_pressed ? "true" : "false",
             in_window(t, h->mute_at_s, h->mute_for_s) ? "true" : "false", h->max_lag_s * 1000.0,
-            (unsigned long long)h->de_errors, (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out);
+            h->row_lag_s * 1000.0, (unsigned long long)h->de_errors, (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out);
     fflush(h->truth);
+    h->row_lag_s = 0.0;
 }
 
 static avr_cycle_count_t service(avr_t *avr, avr_cycle_count_t when, void *param)
@@ -304,8 +306,9 @@ static avr_cycle_count_t service(avr_t *avr, avr_cycle_count_t when, void *param
     if (ahead > 200e-6) {
         struct timespec pause = {0, (long)(ahead * 1e9)};
         nanosleep(&pause, NULL);
-    } else if (-ahead > h->max_lag_s) {
-        h->max_lag_s = -ahead;
+    } else {
+        h->max_lag_s = fmax(h->max_lag_s, -ahead);
+        h->row_lag_s = fmax(h->row_lag_s, -ahead);
     }
     pump_pty(h, in_window(t, h->mute_at_s, h->mute_for_s));
 
