@@ -97,7 +97,9 @@ def board_sim(tmp_path: Path, *args: str, profile: str = "steady:3.0") -> Iterat
     """A running `board-sim`: yields (pty link, truth log path); stopped with SIGTERM after."""
     link = tmp_path / "ttyBOARD"
     truth = tmp_path / "truth.jsonl"
-    proc = subprocess.Popen([*realtime(20), str(BOARD_SIM), "--link", str(link), "--profile", profile,
+    # Above anything else a test runs with real-time priority (millctl's sims ask for 50): the
+    # simulated board stands for hardware, which no host process delays. It sleeps between events.
+    proc = subprocess.Popen([*realtime(60), str(BOARD_SIM), "--link", str(link), "--profile", profile,
                              "--truth-log", str(truth), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -73,14 +73,19 @@ def grade(report: dict[str, Any], truth: TruthLog, direction: str, cadence_spm: 
     assert truth.steps[0]["side"] == "left" and truth.steps[0]["t_s"] == pytest.approx(START_AT_S)
     assert len(after_lock) > 50
     true_cadence, true_balance = true_figures(after_lock)
-    # the athlete did what the profile said (their own speed keeping leaves the asymmetry whole)
+    # The athlete did what the profile said: their speed keeping leaves the asymmetry whole
+    # (55.0 % at asym=0.10 on a steady brake; a watchdog trip that a starved millctl lets happen
+    # changes the brake under them, and their corrections move the share by up to ~2 pp).
     assert true_cadence == pytest.approx(cadence_spm, rel=0.01)
-    assert true_balance == pytest.approx(50.0 * (1.0 + asym), abs=0.5)
+    assert true_balance == pytest.approx(50.0 * (1.0 + asym), abs=2.5)
 
     seen = report["session"][direction]
     other = report["session"]["backward" if direction == "forward" else "forward"]
     summary = (f"millctl {seen}; truth: cadence {true_cadence:.2f} spm, balance {true_balance:.2f} %, "
-               f"{len(after_lock)} steps after the lock allowance, {len(steady)} at an even pace in the session")
+               f"{len(after_lock)} steps after the lock allowance, {len(steady)} at an even pace in the session; "
+               f"loop {report['loop']['rate_hz']} Hz, {report['loop']['missed']} missed, "
+               f"{report['board']['link_errors']} link errors, board lag <= {lag_ms:.0f} ms, "
+               f"faults {[f['code'] for f in report['faults']]}")
     assert seen["cadence_spm"] is not None, summary
     assert seen["cadence_spm"] == pytest.approx(true_cadence, rel=0.01), summary
     # The asymmetry's size, with the sides as millctl labelled them or swapped. millctl saw the
