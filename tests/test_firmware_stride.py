@@ -66,6 +66,14 @@ def grade(report: dict[str, Any], truth: TruthLog, direction: str, cadence_spm: 
     # while the athlete ran (a lag at millctl's start-up, on a belt still standing, grades nothing)
     lag_ms = max(r["row_lag_ms"] for r in truth.between(START_AT_S, end_ms / 1000.0))
     assert lag_ms < MAX_LAG_MS, f"the simulation fell {lag_ms:.0f} ms behind real time: the machine is overloaded"
+    # ... and millctl kept its own period, as on a controller of its own: starved (runs on this
+    # shared machine at 42 Hz, 214 cycles missed, the board's watchdog tripping) it feeds the
+    # detector gaps no link has, and it lost two thirds of the steps there.
+    loop = report["loop"]
+    tripped = "watchdog_tripped" in [f["code"] for f in report["faults"]]
+    assert loop["missed"] <= 0.01 * loop["cycles"] and not tripped, (
+        f"millctl was starved: {loop['rate_hz']} Hz, {loop['missed']} of {loop['cycles']} cycles missed, "
+        f"faults {report['faults']}")
     assert start_ms < 1000.0 * START_AT_S, "millctl connected after the athlete had started"
     end_s = end_ms / 1000.0
     steady = [s for s in truth.steps if s["steady"] and s["t_s"] + s["duration_s"] <= end_s]
