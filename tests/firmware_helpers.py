@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,21 @@ def make(target: str, *variables: str, timeout_s: float = 300.0) -> subprocess.C
 
 @dataclass
 class TruthLog:
-    """The harness's JSON lines: the belt and the coil as they really were."""
+    """The harness's JSON lines: the belt and the coil as they really were (`rows`, one per
+    10 ms), and with an athlete on the belt each step as it ended (`steps`) and the whole run's
+    stride figures (`stride`, written when the harness stops)."""
 
     rows: list[dict[str, Any]]
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    stride: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: Path) -> TruthLog:
-        return cls([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        summary = [line["stride"] for line in lines if "stride" in line]
+        return cls(rows=[line for line in lines if "step" not in line and "stride" not in line],
+                   steps=[line for line in lines if "step" in line],
+                   stride=summary[-1] if summary else None)
 
     def at(self, t_s: float) -> dict[str, Any]:
         """The last row at or before `t_s` (rows are 10 ms apart)."""
@@ -69,16 +78,33 @@ class TruthLog:
         return [r for r in self.rows if start_s <= r["t_s"] < end_s]
 
 
+def wait_for_boot(truth: Path, boot_s: float = 0.3, timeout_s: float = 10.0) -> None:
+    """Until the simulated board has run `boot_s` of its own time: its firmware has set up the
+    UART by then. On a loaded machine the harness can start seconds late, and a request sent
+    before the firmware listens is lost (millctl's first write then fails)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # whole lines only: the harness may be writing the last one
+        lines = truth.read_text().split("\n")[:-1] if truth.exists() else []
+        if any('"count"' in line and json.loads(line)["t_s"] >= boot_s for line in lines[-3:]):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"the simulated board did not run {boot_s} s within {timeout_s} s")
+
+
 @contextmanager
 def board_sim(tmp_path: Path, *args: str, profile: str = "steady:3.0") -> Iterator[tuple[Path, Path]]:
     """A running `board-sim`: yields (pty link, truth log path); stopped with SIGTERM after."""
     link = tmp_path / "ttyBOARD"
     truth = tmp_path / "truth.jsonl"
-    proc = subprocess.Popen([*realtime(20), str(BOARD_SIM), "--link", str(link), "--profile", profile,
+    # Above anything else a test runs with real-time priority (millctl's sims ask for 50): the
+    # simulated board stands for hardware, which no host process delays. It sleeps between events.
+    proc = subprocess.Popen([*realtime(60), str(BOARD_SIM), "--link", str(link), "--profile", profile,
                              "--truth-log", str(truth), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_path(link)
+        wait_for_boot(truth)
         yield link, truth
     finally:
         proc.terminate()

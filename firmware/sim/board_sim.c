@@ -1,14 +1,17 @@
 /* board-sim: the reference firmware on a simulated ATmega328P (simavr), wired to a simulated
  * treadmill, with its UART on a pseudo-terminal so millctl (or mbpoll) can talk to it.
  *
- *   board-sim --link PATH --profile steady:V [--truth-log FILE] [--estop-at S[:DUR]]
- *             [--mute-at S:DUR] [--firmware ELF]
+ *   board-sim --link PATH --profile steady:V[;cadence=SPM;asym=A;cv=C;pushcv=P] [--truth-log FILE]
+ *             [--start-at S] [--estop-at S[:DUR]] [--mute-at S:DUR] [--firmware ELF]
  *
  * The harness, in one thread, paced to real time: every 100 us of simulated time it moves
  * bytes between the pty and the UART, integrates the coil current from the PWM duty and
- * feeds it to the current-sense ADC, and drives the e-stop input. Encoder edges are scheduled
- * on the exact cycles the belt crosses each count. The roller and encoder match millctl's
+ * feeds it to the current-sense ADC, moves the belt (sim/belt.h: kinematic, or an athlete's
+ * steps against the brake that coil current makes) and drives the e-stop input. Encoder edges
+ * are scheduled on the cycles the belt crosses each count. The roller and encoder match millctl's
  * default machine config, so an uncalibrated controller reads true distances.
+ * An athlete (stride options in the profile) steps on at --start-at with the left foot; each of
+ * their steps goes to the truth log as it ends.
  * --mute-at cuts the link (bytes dropped both ways) as a pulled RS-485 cable would. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,9 +36,11 @@
 #include <sim_cycle_timers.h>
 #include <sim_time.h>
 #include <avr_adc.h>
+#include <avr_extint.h>
 #include <avr_ioport.h>
 #include <avr_uart.h>
 
+#include "belt.h"
 #include "profile.h"
 
 /* The machine (millctl's defaults: config/machine.toml). */
@@ -73,6 +78,7 @@ typedef struct {
     avr_irq_t *uart_in;
     avr_irq_t *pin_a, *pin_b, *pin_estop, *pin_key, *adc_coil, *adc_temp, *adc_supply;
     profile_t profile;
+    belt_t belt;
     double metres_per_count;
     int64_t count;          /* signed counts the belt has moved */
     uint8_t ab;             /* encoder channel state, bit 1 = A */
@@ -84,6 +90,7 @@ typedef struct {
     bool estop_pressed;
     struct timespec wall_start;
     double max_lag_s;
+    double row_lag_s;       /* the worst lag since the last truth row */
     uint64_t de_errors;     /* bytes sent while the RS-485 driver was not enabled */
     uint64_t bytes_in, bytes_out;
     double next_truth_s, next_adc_s;
@@ -176,29 +183,81 @@ static void pump_pty(harness_t *h, bool muted)
 }
 
 /* --- encoder --------------------------------------------------------------------------- */
-static avr_cycle_count_t edge_cycle(const harness_t *h, int64_t k)
+/* The cycle at which the belt, as it moves now, reaches its next count; or, standing, the next
+ * look (the belt moves only at service ticks, which the athlete's push changes). */
+static avr_cycle_count_t next_edge_cycle(const harness_t *h)
 {
-    double v = fabs(profile_speed_mps(&h->profile, 0.0));
-    return (avr_cycle_count_t)ceil((double)k * h->metres_per_count / v * (double)h->avr->frequency);
+    avr_cycle_count_t now = h->avr->cycle;
+    double v = fabs(belt_speed_mps(&h->belt));
+    if (v <= 0.0) {
+        return now + avr_usec_to_cycles(h->avr, (uint32_t)(SERVICE_PERIOD_S * 1e6));
+    }
+    double x_now = fabs(belt_position_m(&h->belt)) + v * (sim_time_s(h) - h->belt.t_s);
+    double to_go_m = (double)(llabs(h->count) + 1) * h->metres_per_count - x_now;
+    double cycles = ceil(fmax(0.0, to_go_m) / v * (double)h->avr->frequency);
+    /* The speed changes at every service tick: look again by then at the latest (a belt just
+     * starting would otherwise wait for the edge its first crawl predicts, hours away). */
+    double tick = (double)avr_usec_to_cycles(h->avr, (uint32_t)(SERVICE_PERIOD_S * 1e6));
+    return now + (avr_cycle_count_t)fmax(1.0, fmin(cycles, tick));
 }
 
 static avr_cycle_count_t encoder_edge(avr_t *avr, avr_cycle_count_t when, void *param)
 {
     (void)when;
-    harness_t *h = param;
-    static const uint8_t FORWARD[4] = {0, 2, 3, 1}; /* 00 -> 10 -> 11 -> 01: A leads B */
-    bool forward = profile_speed_mps(&h->profile, sim_time_s(h)) > 0.0;
-    h->count += forward ? 1 : -1;
-    uint8_t ab = FORWARD[(uint64_t)h->count & 3u];
-    if ((ab ^ h->ab) & 2u) {
-        drive_pin(h, h->pin_a, 2, (ab >> 1) & 1u);
-    }
-    if ((ab ^ h->ab) & 1u) {
-        drive_pin(h, h->pin_b, 3, ab & 1u);
-    }
-    h->ab = ab;
     (void)avr;
-    return edge_cycle(h, llabs(h->count) + 1);
+    harness_t *h = param;
+    double v = fabs(belt_speed_mps(&h->belt));
+    double x_now = fabs(belt_position_m(&h->belt)) + v * (sim_time_s(h) - h->belt.t_s);
+    /* One edge per call, each on its own cycle: the firmware's interrupts see every transition.
+     * (The speed may have changed since this call was scheduled: then it only looks again.) */
+    if (x_now >= (double)(llabs(h->count) + 1) * h->metres_per_count * (1.0 - 1e-12)) {
+        static const uint8_t FORWARD[4] = {0, 2, 3, 1}; /* 00 -> 10 -> 11 -> 01: A leads B */
+        h->count += h->belt.direction > 0.0 ? 1 : -1;
+        uint8_t ab = FORWARD[(uint64_t)h->count & 3u];
+        if ((ab ^ h->ab) & 2u) {
+            drive_pin(h, h->pin_a, 2, (ab >> 1) & 1u);
+        }
+        if ((ab ^ h->ab) & 1u) {
+            drive_pin(h, h->pin_b, 3, ab & 1u);
+        }
+        h->ab = ab;
+    }
+    return next_edge_cycle(h);
+}
+
+/* One line per step of the athlete, as it ends. */
+static void write_step(harness_t *h, const step_truth_t *s)
+{
+    if (!h->truth) {
+        return;
+    }
+    fprintf(h->truth,
+            "{\"step\": %u, \"side\": \"%s\", \"forward\": %s, \"t_s\": %.6f, \"duration_s\": %.6f, "
+            "\"impulse_ns\": %.4f, \"length_m\": %.6f, \"speed_start_mps\": %.5f, \"speed_end_mps\": %.5f, "
+            "\"steady\": %s}\n",
+            s->index, s->left ? "left" : "right", s->forward ? "true" : "false", s->t_s, s->duration_s,
+            s->impulse_ns, s->length_m, s->speed_start_mps, s->speed_end_mps, s->steady ? "true" : "false");
+}
+
+/* A figure, or null when there is none (JSON has no NaN). */
+static void json_number(FILE *f, const char *key, double value, const char *tail)
+{
+    if (isfinite(value)) {
+        fprintf(f, "\"%s\": %.3f%s", key, value, tail);
+    } else {
+        fprintf(f, "\"%s\": null%s", key, tail);
+    }
+}
+
+/* The athlete's whole run: the figures over its steps at an even pace (the session rule). */
+static void write_stride_summary(harness_t *h, FILE *f)
+{
+    const stride_sums_t *s = &h->belt.sums;
+    fprintf(f, "{\"stride\": {\"forward\": %s, \"steps\": %u, \"steady_steps\": %u, ",
+            h->belt.direction > 0.0 ? "true" : "false", h->belt.all_steps, s->steps);
+    json_number(f, "cadence_spm", stride_cadence_spm(s), ", ");
+    json_number(f, "balance_left_pct", stride_balance_left_pct(s), ", ");
+    json_number(f, "step_length_m", stride_length_m(s), "}}\n");
 }
 
 /* --- the rest of the machine, every 100 us ------------------------------------------- */
@@ -227,15 +286,16 @@ static void write_truth(harness_t *h, double t)
     if (!h->truth) {
         return;
     }
-    double v = profile_speed_mps(&h->profile, t);
     fprintf(h->truth,
-            "{\"t_s\": %.4f, \"count\": %lld, \"distance_m\": %.6f, \"speed_mps\": %.4f, \"duty\": %.4f, "
-            "\"coil_ma\": %.1f, \"estop\": %s, \"muted\": %s, \"lag_ms\": %.2f, \"de_errors\": %llu, "
-            "\"bytes_in\": %llu, \"bytes_out\": %llu}\n",
-            t, (long long)h->count, fabs(v) * t, v, h->duty, h->coil_ma, h->estop_pressed ? "true" : "false",
+            "{\"t_s\": %.4f, \"count\": %lld, \"distance_m\": %.6f, \"speed_mps\": %.4f, \"push_n\": %.2f, "
+            "\"duty\": %.4f, \"coil_ma\": %.1f, \"estop\": %s, \"muted\": %s, \"lag_ms\": %.2f, "
+            "\"row_lag_ms\": %.2f, \"de_errors\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu}\n",
+            t, (long long)h->count, fabs(belt_position_m(&h->belt)), belt_speed_mps(&h->belt), h->belt.push_n,
+            h->duty, h->coil_ma, h->estop_pressed ? "true" : "false",
             in_window(t, h->mute_at_s, h->mute_for_s) ? "true" : "false", h->max_lag_s * 1000.0,
-            (unsigned long long)h->de_errors, (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out);
+            h->row_lag_s * 1000.0, (unsigned long long)h->de_errors, (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out);
     fflush(h->truth);
+    h->row_lag_s = 0.0;
 }
 
 static avr_cycle_count_t service(avr_t *avr, avr_cycle_count_t when, void *param)
@@ -246,8 +306,9 @@ static avr_cycle_count_t service(avr_t *avr, avr_cycle_count_t when, void *param
     if (ahead > 200e-6) {
         struct timespec pause = {0, (long)(ahead * 1e9)};
         nanosleep(&pause, NULL);
-    } else if (-ahead > h->max_lag_s) {
-        h->max_lag_s = -ahead;
+    } else {
+        h->max_lag_s = fmax(h->max_lag_s, -ahead);
+        h->row_lag_s = fmax(h->row_lag_s, -ahead);
     }
     pump_pty(h, in_window(t, h->mute_at_s, h->mute_for_s));
 
@@ -260,6 +321,10 @@ static avr_cycle_count_t service(avr_t *avr, avr_cycle_count_t when, void *param
     h->duty = pwm_duty(h);
     double settled_ma = h->estop_pressed ? 0.0 : h->duty * SUPPLY_MV / COIL_RESISTANCE_OHM;
     h->coil_ma += (settled_ma - h->coil_ma) * (SERVICE_PERIOD_S / COIL_TIME_CONSTANT_S);
+    step_truth_t step;
+    if (belt_advance(&h->belt, t - h->belt.t_s, h->coil_ma, &step) > 0) {
+        write_step(h, &step);
+    }
     if (t >= h->next_adc_s) {
         h->next_adc_s += ADC_PERIOD_S;
         double measured = fmax(0.0, h->coil_ma + noise_ma(h));
@@ -331,8 +396,8 @@ static bool parse_window(const char *text, double *at, double *len)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: board-sim --link PATH --profile steady:V [--truth-log FILE] "
-                    "[--estop-at S[:DUR]] [--mute-at S:DUR] [--firmware ELF]\n");
+    fprintf(stderr, "usage: board-sim --link PATH --profile steady:V[;cadence=SPM;asym=A;cv=C;pushcv=P] "
+                    "[--truth-log FILE] [--start-at S] [--estop-at S[:DUR]] [--mute-at S:DUR] [--firmware ELF]\n");
 }
 
 int main(int argc, char **argv)
@@ -342,6 +407,7 @@ int main(int argc, char **argv)
     h.metres_per_count = M_PI * ROLLER_DIAMETER_M / ENCODER_COUNTS_PER_REV;
     h.noise = 12345u;
     const char *truth_path = NULL, *profile_text = NULL;
+    double start_at_s = 0.0;
     char firmware[PATH_MAX];
     char self[PATH_MAX];
     ssize_t self_len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -352,7 +418,8 @@ int main(int argc, char **argv)
         {"link", required_argument, NULL, 'l'},       {"profile", required_argument, NULL, 'p'},
         {"truth-log", required_argument, NULL, 't'},  {"estop-at", required_argument, NULL, 'e'},
         {"mute-at", required_argument, NULL, 'm'},    {"firmware", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"start-at", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -361,6 +428,14 @@ int main(int argc, char **argv)
         case 'p': profile_text = optarg; break;
         case 't': truth_path = optarg; break;
         case 'f': snprintf(firmware, sizeof firmware, "%s", optarg); break;
+        case 's': {
+            double unused;
+            if (!parse_window(optarg, &start_at_s, &unused) || unused >= 0.0 || !isfinite(start_at_s)) {
+                fprintf(stderr, "board-sim: --start-at %s: expected seconds\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'e':
             if (!parse_window(optarg, &h.estop_at_s, &h.estop_for_s)) {
                 fprintf(stderr, "board-sim: --estop-at %s: expected seconds, or seconds:duration\n", optarg);
@@ -385,6 +460,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "board-sim: %s\n", error);
         return 2;
     }
+    if (start_at_s > 0.0 && !h.profile.athlete) {
+        fprintf(stderr, "board-sim: --start-at needs an athlete: give stride options in the profile "
+                        "(steady:V;cadence=SPM...)\n");
+        return 2;
+    }
+    belt_init(&h.belt, &h.profile, start_at_s, 0x5eed5eedu);
     if (truth_path && !(h.truth = fopen(truth_path, "w"))) {
         fprintf(stderr, "board-sim: cannot write the truth log %s: %s\n", truth_path, strerror(errno));
         return 2;
@@ -405,6 +486,12 @@ int main(int argc, char **argv)
     avr_load_firmware(h.avr, &fw);
     h.avr->sleep = no_sleep;
     h.avr->log = 1;
+    /* simavr 1.6 keeps raising INT0/INT1 while their pin is held low, as in the "low level"
+     * sense mode of reset, even after the firmware chose "any edge": a standing belt (both
+     * encoder channels low) then traps the firmware in its encoder interrupt and it never
+     * answers. The chip does no such thing; switch the emulation off. */
+    avr_extint_set_strict_lvl_trig(h.avr, 0 /* INT0 */, 0);
+    avr_extint_set_strict_lvl_trig(h.avr, 1 /* INT1 */, 0);
 
     uint32_t flags = 0;
     avr_ioctl(h.avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
@@ -441,13 +528,20 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &h.wall_start);
     avr_cycle_timer_register(h.avr, avr_usec_to_cycles(h.avr, (uint32_t)(SERVICE_PERIOD_S * 1e6)), service, &h);
     if (h.profile.speed_mps != 0.0) {
-        avr_cycle_timer_register(h.avr, edge_cycle(&h, 1), encoder_edge, &h);
+        avr_cycle_timer_register(h.avr, next_edge_cycle(&h), encoder_edge, &h);
     }
     int state = cpu_Running;
     while (state != cpu_Done && state != cpu_Crashed) {
         state = avr_run(h.avr);
     }
     write_truth(&h, sim_time_s(&h));
+    if (h.profile.athlete) {
+        if (h.truth) {
+            write_stride_summary(&h, h.truth);
+        }
+        fprintf(stderr, "board-sim: athlete: ");
+        write_stride_summary(&h, stderr);
+    }
     unlink(h.link);
     if (state == cpu_Crashed) {
         fprintf(stderr, "board-sim: the firmware crashed at %.3f s (pc 0x%04x)\n", sim_time_s(&h), h.avr->pc);
