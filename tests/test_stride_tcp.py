@@ -1,9 +1,8 @@
 """Stride analytics over a real Modbus TCP link to `millctl sim` in another process, whose
 athlete has a cadence and an asymmetry the controller is not told (the runner's options live
-in the simulator's command line only). This is also the "independent board" of issue 15: the
-firmware board-sim under simavr plays a belt-speed profile and cannot carry a stride, so the
-independent board is the simulator in its own process. Graded against the simulator's truth
-log, lined up on the board's clock.
+in the simulator's command line only). Graded against the simulator's truth log, lined up on
+the board's clock. The other independent board, the open firmware under simavr with an athlete
+written in C, is graded in tests/test_firmware_stride.py.
 
 The athlete stands for the first seconds and the session starts meanwhile, so the detector sees
 the belt start with the athlete's first push, taken with the left foot: the balance is graded
