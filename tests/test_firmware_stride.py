@@ -159,7 +159,9 @@ def test_a_standing_belt_has_no_stride_and_the_board_still_answers(tmp_path: Pat
     with board_sim(tmp_path, "--start-at", "60", profile="steady:3.0;cadence=170") as (link, truth_path):
         report = millctl_run(tmp_path, link, 3.0, "--mode", "level", "--target", str(LEVEL))
     truth = TruthLog.read(truth_path)
-    assert report["board"]["link_errors"] <= 2
+    # It answers: all but a few exchanges (a loaded machine may starve simavr for a moment;
+    # the stuck firmware answered none)
+    assert report["board"]["link_errors"] <= 0.05 * report["loop"]["cycles"], report["board"]
     assert report["session"]["distance_m"] == 0.0 and truth.rows[-1]["count"] == 0
     assert report["session"]["cadence_spm"] is None and report["session"]["stride_reason"]
     assert truth.steps == [] and truth.stride is not None and truth.stride["steps"] == 0

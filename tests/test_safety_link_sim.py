@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from safety_helpers import faults_by_code, run_sim
+from safety_helpers import assert_no_jolt, faults_by_code, run_sim
 
 from controller.core.safety.link import LinkSupervisor
 from controller.settings.machine import MachineConfig, SafetySection
@@ -44,3 +44,15 @@ def test_reconnect_attempts_back_off_up_to_the_bound() -> None:
     assert max(intervals) == pytest.approx(0.25, abs=0.002)
     assert link.succeeded(now) == pytest.approx(now - 0.1)
     assert not link.lost and link.failures == 0
+
+
+async def test_after_an_outage_the_board_rode_out_the_setpoint_resumes_from_what_it_last_answered() -> None:
+    # Found by the property test: the write that went into the outage had moved the guard one
+    # slew step on; the board (watchdog not tripped) still held the step before, so the first
+    # write after the link came back was two steps from the coil.
+    config = MachineConfig(safety=SafetySection(max_current_ma=300, slew_ma_per_s=200.0, safe_brake_ma=0,
+                                                watchdog_cycles=14))
+    loop, _board, rec = await run_sim(config, {"runner": "steady:3.0", "faults": ["link-drop@1s:0.12s"]}, 2.0, [],
+                                      mode_name="level", target=1.0)
+    assert "link_lost" in {f["code"] for f in loop.faults}
+    assert_no_jolt(rec.wire, 300, 200.0, loop.period_s)

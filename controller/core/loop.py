@@ -312,6 +312,9 @@ class ControlLoop:
         probe = await self.board.read_sample()
         plan = self.safety.rearm_plan(probe, self.clock.now_s())
         await self.board.apply_settings(self.board_settings())
+        # A board that kept following us holds the last setpoint it answered, not the one that
+        # went into the outage: slew from there (a board in charge is taken from its coil below).
+        self.guard.reset(self._last_written_ma)
         self._command = self._next_command(self._demand_ma, plan.probe)
 
     async def _cycle(self, now_s: float) -> None:
