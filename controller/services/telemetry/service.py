@@ -32,6 +32,7 @@ from typing import Any
 
 import aiomqtt
 
+from controller.core.channel import CoreStatus
 from controller.core.events import Event, Subscription
 from controller.services.athletes.feed import GymFeed
 from controller.services.core_view import CoreView
@@ -43,6 +44,7 @@ from controller.services.telemetry.payloads import EventPayload, StatePayload, T
 from controller.services.telemetry.records import RecordsCollector
 from controller.services.telemetry.topics import OFFLINE, ONLINE, MachineTopics
 from controller.settings.mqtt import MqttSection
+from drivers.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,15 @@ class MqttTelemetry:
     """One machine's MQTT link. Use an instance as a runtime service: `await svc(core)`."""
 
     def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None,
-                 feed: GymFeed | None = None) -> None:
+                 feed: GymFeed | None = None, sample_clock: Clock | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
         self.client_id = client_id
+        #: Where the sampler's waits end (None: asyncio's timer, every 1/sample_hz s of wall
+        #: time). A fleet of machines in one process gives each machine's sampler a clock that
+        #: ends its waits on a phase of its own (fleet_ticker.py `PhaseClock`), so that 40
+        #: samplers do not land wherever their timers fall, between the control cycles.
+        self.sample_clock = sample_clock
         #: The hub's roster and class leaderboards for the console (None: not followed).
         self.feed = feed
         self.telemetry: DropOldestQueue[bytes] = DropOldestQueue(settings.queue_size)
@@ -313,8 +320,8 @@ class MqttTelemetry:
         return False
 
     # --- producers (never touch the network) ------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        status = self.core.status
+    def _state(self, status: CoreStatus | None = None) -> dict[str, Any]:
+        status = status if status is not None else self.core.status
         snap = self.core.latest
         athlete = status.athlete
         group_class = status.group_class
@@ -333,32 +340,50 @@ class MqttTelemetry:
             "faults": [dict(f) for f in status.active_faults],
         }
 
-    def _check_state(self) -> None:
-        if self._state() != self._last_state:
+    def _check_state(self, status: CoreStatus | None = None) -> None:
+        if self._state(status) != self._last_state:
             self._state_changed.set()
 
     async def _sample_loop(self) -> None:
-        """Sample the core's snapshot in wall time; queue a batch every 1/telemetry_hz s."""
+        """Sample the core's snapshot in wall time; queue a batch every 1/telemetry_hz s.
+
+        One `core.status` per sample serves the state check, the fault poll and the batch: an
+        in-process core builds it on demand (its loop report, its fault records), and three of
+        them per sample were most of the sampler's time in a 40-machine `sim-fleet`."""
         sample_period_s = 1.0 / max(self.settings.sample_hz, self.settings.telemetry_hz)
         batch_period_s = 1.0 / self.settings.telemetry_hz
+        clock = self.sample_clock
         samples: list[TelemetrySample] = []
         last_t_s: float | None = None
-        next_batch_s = time.monotonic() + batch_period_s
+        now = clock.now_s() if clock is not None else time.monotonic()
+        next_sample_s = now + sample_period_s
+        next_batch_s = now + batch_period_s
         while True:
-            await asyncio.sleep(sample_period_s)
+            if clock is None:
+                await asyncio.sleep(sample_period_s)
+                now = time.monotonic()
+            else:
+                # On deadlines (start + k × period): the clock may end a wait later than asked
+                # (on its phase), never so that a sample is lost or the rate drifts.
+                await clock.sleep_until(next_sample_s)
+                now = clock.now_s()
+                next_sample_s += sample_period_s
+                if now >= next_sample_s:  # a stall: skip the samples already past
+                    next_sample_s += (int((now - next_sample_s) / sample_period_s) + 1) * sample_period_s
             snap = self.core.latest
             if snap is not None and snap.t_s != last_t_s:
                 last_t_s = snap.t_s
                 samples.append(_sample(snap))
-            self._check_state()
-            self._poll_faults()
-            if time.monotonic() >= next_batch_s:
+            status = self.core.status
+            self._check_state(status)
+            self._poll_faults(status)
+            if now >= next_batch_s - 1e-9:
                 next_batch_s += batch_period_s
-                self._queue_batch(samples)
+                self._queue_batch(samples, status)
                 samples = []
 
-    def _queue_batch(self, samples: list[TelemetrySample]) -> None:
-        status = self.core.status
+    def _queue_batch(self, samples: list[TelemetrySample], status: CoreStatus | None = None) -> None:
+        status = status if status is not None else self.core.status
         self._seq += 1
         batch = TelemetryBatch(
             machine=self.topics.machine, site=self.topics.site, seq=self._seq, sent_at=time.time(),
@@ -376,7 +401,7 @@ class MqttTelemetry:
         while not self._sub.queue.empty():
             self._on_event(self._sub.queue.get_nowait())
 
-    def _poll_faults(self) -> None:
+    def _poll_faults(self, status: CoreStatus | None = None) -> None:
         """Publish the core's new fault records as `fault` events, unless the core's event bus
         already carries them (then it is the single source)."""
         status = self.core.status
