@@ -97,6 +97,12 @@ async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, da
     async def freeze_when_started() -> None:
         await started.wait()
         gc.freeze()
+        if warmup_s > 0:
+            # Once more halfway through the warm-up: what the connections, the sessions' start
+            # and the first cycles made (MQTT clients, each machine's fresh statistics) would
+            # otherwise be left for the first full collection in the measured window.
+            await asyncio.sleep(warmup_s / 2)
+            gc.freeze()
 
     # One ticker paces every machine, a few machines on each phase of the period (fleet_ticker.py).
     period_s = 1.0 / config.loop.rate_hz
