@@ -1,12 +1,16 @@
 """Loop health: achieved rate, wake-up lateness percentiles, missed deadlines, CPU share.
 
 Lateness goes into a fixed histogram (10 µs bins up to 100 ms), so a session of any length
-costs the same memory and a percentile costs one pass over the bins.
+costs the same memory and a percentile costs one pass over the bins. The bins are an array of
+machine integers, not a list: the garbage collector does not walk an array, and 40 machines'
+lists of 10 000 bins in one process (`sim-fleet`) were 400 000 references to visit in each
+collection of the generation that held them (about 2 ms).
 """
 
 from __future__ import annotations
 
 import time
+from array import array
 from dataclasses import dataclass
 
 BIN_S = 10e-6
@@ -46,7 +50,7 @@ class LoopStats:
 
     def __init__(self, target_hz: float) -> None:
         self.target_hz = target_hz
-        self._bins = [0] * BINS
+        self._bins = _empty_bins()
         self.cycles = 0
         self.missed = 0
         self.max_lateness_s = 0.0
@@ -63,7 +67,7 @@ class LoopStats:
 
     def restart(self, now_s: float) -> None:
         """Forget everything recorded so far (e.g. after a warm-up) and count from `now_s`."""
-        self._bins = [0] * BINS
+        self._bins = _empty_bins()
         self.cycles = self.missed = 0
         self.max_lateness_s = 0.0
         self.start(now_s)
@@ -103,3 +107,7 @@ class LoopStats:
             cpu_ms_per_cycle=1e3 * cpu / cycles,
             transactions_per_cycle=self.transactions / cycles,
         )
+
+
+def _empty_bins() -> array[int]:
+    return array("q", bytes(8 * BINS))
