@@ -12,6 +12,7 @@ way, interleaved with "now" so both share the machine's load of the moment."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_mqtt import _Mosquitto
-from bench.bench_perf import unpack
+from bench.bench_perf import native_copy, unpack
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = 6.0
@@ -62,7 +63,8 @@ def run() -> str:
              f"Within the limit: p99 lateness of the worst machine ≤ {LIMIT_P99_MS} ms and no missed cycle. "
              f"\"before\" is the tree at {BEFORE_COMMIT} (MQTT samplers on asyncio's timers, the outbox's SQLite "
              "commits on the event loop, lateness histograms as lists), run interleaved with \"now\" (each "
-             "sampler on its machine's phase, the outbox on a thread, histograms as arrays).", "",
+             "sampler on its machine's phase, the outbox on a thread, histograms as arrays) and with \"now, native "
+             "build\" (the same tree with its optional mypyc build: scripts/build_native.sh).", "",
              "| tree | machines | processes | priority | p99 max ms | p99 median ms | max ms | missed | CPU % (sum) "
              "| within |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -71,7 +73,11 @@ def run() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         before = unpack(BEFORE_COMMIT, Path(tmp) / "before")
         broker = _Mosquitto(Path(tmp))
-        rows = [(name, tree, 40, 1) for _ in range(ROUNDS) for name, tree in (("before", before), ("now", ROOT))]
+        trees = [("before", before), ("now", ROOT)]
+        # The optional native build (docs/performance.md), in a copy of this tree; none without a compiler.
+        with contextlib.suppress(subprocess.CalledProcessError, OSError):
+            trees.append(("now, native build", native_copy(Path(tmp) / "native")))
+        rows = [(name, tree, 40, 1) for _ in range(ROUNDS) for name, tree in trees]
         rows += [("now", ROOT, 16, 1), ("now", ROOT, 40, 2), ("now", ROOT, 60, 1)]
         try:
             for name, tree, count, processes in rows:
