@@ -185,3 +185,99 @@ def test_a_fleet_shares_phases_at_most_one_a_millisecond() -> None:
     assert fleet_slots(3, 0.01) == 3  # fewer machines than phases: one each
     assert fleet_slots(40, 0.005) == 5
     assert fleet_slots(40, 0.0005) == 1  # a period shorter than the spacing: one phase
+
+
+# --- periodic work beside the control loops: on the machine's phase, one machine at a time ----
+
+def test_each_machines_sampler_wakes_after_its_own_cycle_and_no_phase_holds_two() -> None:
+    """40 machines at 100 Hz on 10 phases, each with a 10 Hz bystander (the MQTT sampler) on its
+    `phase_clock`: every bystander wakes exactly 100 ms apart, on its machine's phase, after that
+    machine's control cycle of the same instant, and no (period, phase) of the 100 ms holds
+    more than one of them; on asyncio's timers they fell wherever their start put them."""
+    count, period, every = 40, 0.01, 0.1
+    slots = fleet_slots(count, period)
+    order: list[tuple[str, int, float]] = []  # ("cycle" | "sample", machine, pacer time)
+
+    async def machine(i: int, ticker: FleetTicker, pacer: VirtualClock, start_after_s: float) -> None:
+        clock = ticker.clock(i % slots)
+        await ticker.wait_until(start_after_s)
+        deadline = clock.now_s() + period
+        for _ in range(60):
+            await clock.tick_until(deadline)
+            order.append(("cycle", i, pacer.now_s()))
+            deadline += period
+
+    async def sampler(i: int, ticker: FleetTicker, pacer: VirtualClock, start_after_s: float) -> None:
+        clock = ticker.phase_clock(i, every)
+        await ticker.wait_until(start_after_s)
+        deadline = clock.now_s() + every  # as MqttTelemetry._sample_loop puts them
+        for _ in range(4):
+            await clock.sleep_until(deadline)
+            order.append(("sample", i, pacer.now_s()))
+            deadline += every
+
+    async def main() -> None:
+        pacer = VirtualClock(speedup=None)
+        async with FleetTicker(pacer, period, slots) as ticker:
+            starts = [0.0003 + 0.00137 * i for i in range(count)]  # start-ups end anywhere
+            await asyncio.gather(*(machine(i, ticker, pacer, starts[i]) for i in range(count)),
+                                 *(sampler(i, ticker, pacer, starts[i]) for i in range(count)))
+
+    asyncio.run(main())
+    samples = [(i, t, k) for k, (kind, i, t) in enumerate(order) if kind == "sample"]
+    assert len(samples) == 4 * count
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, t, k in samples:
+        phase = (i % slots) * period / slots
+        assert (t - phase) % period == pytest.approx(1e-6, abs=1e-9), (i, t)  # just after its phase
+        mine = [t2 for j, t2, _ in samples if j == i]
+        assert all(b - a == pytest.approx(every) for a, b in itertools.pairwise(mine))
+        # Its own machine's cycle of that instant ran first.
+        assert any(kind == "cycle" and j == i and t - 2e-6 < tc <= t for kind, j, tc in order[:k]), (i, t)
+        cell = (round((t % every) / period - 0.5) % round(every / period), i % slots)
+        cells.setdefault(cell, []).append(i)
+    for cell, machines in cells.items():
+        assert len(set(machines)) == 1, (cell, machines)  # one machine's sampler per (period, phase)
+
+
+def test_a_phase_clock_lands_deadlines_on_its_lattice() -> None:
+    ticker = FleetTicker(VirtualClock(speedup=None), 0.01, 10)
+    clock = ticker.phase_clock(23, 0.1)  # slot 3 (phase 3 ms), turn 2 (the third period of 100 ms)
+    assert clock.every_s == pytest.approx(0.1)
+    assert clock.point_s == pytest.approx(0.023 + 1e-6)
+    assert clock.lattice_point(5.0) == pytest.approx(5.023001)
+    assert clock.lattice_point(5.023001) == pytest.approx(5.023001)
+    assert clock.lattice_point(5.024) == pytest.approx(5.123001)
+    assert ticker.phase_clock(23, 0.013).every_s == pytest.approx(0.01)  # whole periods
+
+
+def test_sim_fleet_samples_telemetry_on_each_machines_phase(broker: Broker, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real fleet code on virtual time: every machine's MQTT sampler takes its
+    samples on its own lattice (100 ms apart, just after its phase), the snapshot it samples is
+    the one its machine's cycle made at that instant, and no two machines sample at once."""
+    import controller.services.telemetry.service as service
+
+    pacer = VirtualClock(speedup=None)
+    taken: list[tuple[float, float]] = []  # (pacer time, the sampled snapshot's own time)
+    plain = service._sample
+
+    def spy(snap: object) -> object:
+        taken.append((pacer.now_s(), snap.t_s))  # type: ignore[attr-defined]
+        return plain(snap)
+
+    monkeypatch.setattr(service, "_sample", spy)
+    results = asyncio.run(run_sim_fleet(MachineConfig(), 4, MqttSection().with_url(broker.url), tmp_path,
+                                        duration_s=1.0, name_prefix="ph", pacer=pacer))
+    assert len(results) == 4 and len(taken) >= 4 * 8
+    instants = [round(t, 7) for t, _ in taken]
+    assert len(set(instants)) == len(instants)  # never two samplers at one instant
+    for t, _ in taken:  # 4 machines: 4 phases of 2.5 ms, each sampler 1 µs after one of them
+        assert (t % 0.0025) == pytest.approx(1e-6, abs=1e-8), t
+    offsets = {round(r.loop.clock.offset_s, 9) for r in results
+               if r.loop is not None and isinstance(r.loop.clock, SlotClock)}
+    assert len(offsets) >= 1
+    # While the machines run (their stop is at 1 s), the sampled snapshot is its machine's
+    # cycle of that very phase: its own time is the pacer's plus its offset, less the 1 µs.
+    for t, snap_t in (x for x in taken if x[0] < 0.95):
+        assert any(snap_t == pytest.approx(t - 1e-6 + off, abs=1e-7) for off in offsets), (t, snap_t)

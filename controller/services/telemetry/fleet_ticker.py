@@ -26,6 +26,11 @@ import math
 from controller.core.timerfd_clock import Timerfd, TimerfdClock
 from drivers.clock import Clock, VirtualClock
 
+#: How long after its machine's phase point a `PhaseClock` wait ends: later than the control
+#: deadlines of that phase (the ticker wakes in deadline order, so their cycles start first),
+#: and early enough to be due at the same timer wake-up.
+AFTER_CYCLE_S = 1e-6
+
 
 class FleetTicker:
     """Wakes the fleet's control loops on their slots, in deadline order, from one timer.
@@ -64,6 +69,18 @@ class FleetTicker:
     def clock(self, slot: int) -> SlotClock:
         """The clock of the machine in `slot`: give it to that machine's controller."""
         return SlotClock(self, self.phase_s(slot))
+
+    def phase_clock(self, machine: int, every_s: float) -> PhaseClock:
+        """A clock for machine `machine`'s periodic work beside its control loop (its telemetry
+        sampler), done every `every_s` (rounded to whole periods): its waits end just after
+        the machine's own control cycle (the machine is in slot `machine % slots`), in the
+        period `machine // slots` of each `every_s`, so that the machines sharing a phase take
+        turns. 40 machines at 100 Hz (10 slots) sampled at 10 Hz: each (period, phase) of
+        every 100 ms holds at most one sampler, where timers would put several in one gap."""
+        periods = max(1, round(every_s / self.period_s))
+        slot = machine % self.slots
+        turn = (machine // self.slots) % periods
+        return PhaseClock(self, self.phase_s(slot) + turn * self.period_s + AFTER_CYCLE_S, periods * self.period_s)
 
     async def __aenter__(self) -> FleetTicker:
         if isinstance(self.pacer, TimerfdClock):
@@ -208,3 +225,30 @@ class SlotClock:
     async def sleep_until(self, deadline_s: float) -> None:
         """Bystanders (services, displays) wait on the pacer's own timer, not the ticker."""
         await self.ticker.pacer.sleep_until(deadline_s - self.offset_s)
+
+
+class PhaseClock:
+    """The pacer's time, for a machine's bystanders in a fleet; a wait ends at the first point
+    at or after its deadline of the lattice `point_s + k × every_s` (FleetTicker.phase_clock),
+    woken by the ticker. Deadlines `every_s` apart end exactly `every_s` apart."""
+
+    def __init__(self, ticker: FleetTicker, point_s: float, every_s: float) -> None:
+        if every_s <= 0:
+            raise ValueError(f"a phase clock's lattice needs a positive spacing, not {every_s}")
+        self.ticker = ticker
+        self.every_s = every_s
+        self.point_s = point_s % every_s
+
+    def now_s(self) -> float:
+        return self.ticker.pacer.now_s()
+
+    def lattice_point(self, deadline_s: float) -> float:
+        """The first point of this clock's lattice at or after `deadline_s` (within 1 ns)."""
+        k = math.ceil((deadline_s - self.point_s) / self.every_s - 1e-9)
+        return self.point_s + k * self.every_s
+
+    async def sleep_until(self, deadline_s: float) -> None:
+        await self.ticker.wait_until(self.lattice_point(deadline_s))
+
+    async def tick_until(self, deadline_s: float) -> None:
+        await self.sleep_until(deadline_s)

@@ -32,6 +32,7 @@ from typing import Any
 
 import aiomqtt
 
+from controller.core.channel import CoreStatus
 from controller.core.events import Event, Subscription
 from controller.services.athletes.feed import GymFeed
 from controller.services.core_view import CoreView
@@ -43,6 +44,7 @@ from controller.services.telemetry.payloads import EventPayload, StatePayload, T
 from controller.services.telemetry.records import RecordsCollector
 from controller.services.telemetry.topics import OFFLINE, ONLINE, MachineTopics
 from controller.settings.mqtt import MqttSection
+from drivers.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,15 @@ class MqttTelemetry:
     """One machine's MQTT link. Use an instance as a runtime service: `await svc(core)`."""
 
     def __init__(self, settings: MqttSection, outbox: Outbox, *, client_id: str | None = None,
-                 feed: GymFeed | None = None) -> None:
+                 feed: GymFeed | None = None, sample_clock: Clock | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
         self.client_id = client_id
+        #: Where the sampler's waits end (None: asyncio's timer, every 1/sample_hz s of wall
+        #: time). A fleet of machines in one process gives each machine's sampler a clock that
+        #: ends its waits on a phase of its own (fleet_ticker.py `PhaseClock`), so that 40
+        #: samplers do not land wherever their timers fall, between the control cycles.
+        self.sample_clock = sample_clock
         #: The hub's roster and class leaderboards for the console (None: not followed).
         self.feed = feed
         self.telemetry: DropOldestQueue[bytes] = DropOldestQueue(settings.queue_size)
@@ -115,6 +122,8 @@ class MqttTelemetry:
         self._bus_has_faults = False
         self._records = RecordsCollector()
         self._event_sid = ""  # the session that segment events belong to
+        self._pump: asyncio.Task[None] | None = None
+        self._taking: asyncio.Future[None] | None = None  # the event the pump is handling
 
     # --- the service ------------------------------------------------------------------
     async def __call__(self, core: CoreView) -> None:
@@ -125,7 +134,8 @@ class MqttTelemetry:
         core.events.listeners.append(self._records.on_event)
         if self.outbox.count_pending(self._topics.base):
             self._outbox_ready.set()  # left over from an earlier run: send first
-        workers = [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._event_pump())]
+        self._pump = asyncio.create_task(self._event_pump())
+        workers = [asyncio.create_task(self._sample_loop()), self._pump]
         try:
             await self._connection_loop()
         except Exception:
@@ -138,6 +148,9 @@ class MqttTelemetry:
             for task in workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self._taking is not None:  # a summary being stored when the pump stopped
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._taking
             core.events.unsubscribe(self._sub)
             core.events.listeners.remove(self._records.on_event)
 
@@ -216,7 +229,7 @@ class MqttTelemetry:
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         """Clean stop: the last events and summaries, the final state, then `offline`."""
-        self._drain_events()
+        await self._drain_events()
         try:
             async with asyncio.timeout(GOODBYE_TIMEOUT_S):
                 await self._flush_outbox(client)
@@ -252,7 +265,7 @@ class MqttTelemetry:
 
     async def _flush_outbox(self, client: aiomqtt.Client) -> None:
         await self._wait_inflight()
-        while batch := self.outbox.pending(self.topics.base):
+        while batch := await self.outbox.pending_async(self.topics.base):
             for message in batch:
                 # Shielded: a stop while the PUBACK is on its way must not leave a message
                 # sent but unmarked (the goodbye flush would send it a second time).
@@ -263,7 +276,7 @@ class MqttTelemetry:
     async def _deliver(self, client: aiomqtt.Client, message: OutboxMessage) -> None:
         # publish() returns on the broker's PUBACK (QoS 1): only then is it delivered.
         await client.publish(message.topic, message.payload, qos=message.qos)
-        self.outbox.mark_delivered(message.id)
+        await self.outbox.mark_delivered_async(message.id)
 
     async def _wait_inflight(self) -> None:
         if self._inflight is not None and not self._inflight.done():
@@ -313,8 +326,8 @@ class MqttTelemetry:
         return False
 
     # --- producers (never touch the network) ------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        status = self.core.status
+    def _state(self, status: CoreStatus | None = None) -> dict[str, Any]:
+        status = status if status is not None else self.core.status
         snap = self.core.latest
         athlete = status.athlete
         group_class = status.group_class
@@ -333,32 +346,50 @@ class MqttTelemetry:
             "faults": [dict(f) for f in status.active_faults],
         }
 
-    def _check_state(self) -> None:
-        if self._state() != self._last_state:
+    def _check_state(self, status: CoreStatus | None = None) -> None:
+        if self._state(status) != self._last_state:
             self._state_changed.set()
 
     async def _sample_loop(self) -> None:
-        """Sample the core's snapshot in wall time; queue a batch every 1/telemetry_hz s."""
+        """Sample the core's snapshot in wall time; queue a batch every 1/telemetry_hz s.
+
+        One `core.status` per sample serves the state check, the fault poll and the batch: an
+        in-process core builds it on demand (its loop report, its fault records), and three of
+        them per sample were most of the sampler's time in a 40-machine `sim-fleet`."""
         sample_period_s = 1.0 / max(self.settings.sample_hz, self.settings.telemetry_hz)
         batch_period_s = 1.0 / self.settings.telemetry_hz
+        clock = self.sample_clock
         samples: list[TelemetrySample] = []
         last_t_s: float | None = None
-        next_batch_s = time.monotonic() + batch_period_s
+        now = clock.now_s() if clock is not None else time.monotonic()
+        next_sample_s = now + sample_period_s
+        next_batch_s = now + batch_period_s
         while True:
-            await asyncio.sleep(sample_period_s)
+            if clock is None:
+                await asyncio.sleep(sample_period_s)
+                now = time.monotonic()
+            else:
+                # On deadlines (start + k × period): the clock may end a wait later than asked
+                # (on its phase), never so that a sample is lost or the rate drifts.
+                await clock.sleep_until(next_sample_s)
+                now = clock.now_s()
+                next_sample_s += sample_period_s
+                if now >= next_sample_s:  # a stall: skip the samples already past
+                    next_sample_s += (int((now - next_sample_s) / sample_period_s) + 1) * sample_period_s
             snap = self.core.latest
             if snap is not None and snap.t_s != last_t_s:
                 last_t_s = snap.t_s
                 samples.append(_sample(snap))
-            self._check_state()
-            self._poll_faults()
-            if time.monotonic() >= next_batch_s:
+            status = self.core.status
+            self._check_state(status)
+            self._poll_faults(status)
+            if now >= next_batch_s - 1e-9:
                 next_batch_s += batch_period_s
-                self._queue_batch(samples)
+                self._queue_batch(samples, status)
                 samples = []
 
-    def _queue_batch(self, samples: list[TelemetrySample]) -> None:
-        status = self.core.status
+    def _queue_batch(self, samples: list[TelemetrySample], status: CoreStatus | None = None) -> None:
+        status = status if status is not None else self.core.status
         self._seq += 1
         batch = TelemetryBatch(
             machine=self.topics.machine, site=self.topics.site, seq=self._seq, sent_at=time.time(),
@@ -369,17 +400,28 @@ class MqttTelemetry:
     async def _event_pump(self) -> None:
         assert self._sub is not None
         while True:
-            self._on_event(await self._sub.get())
+            event = await self._sub.get()
+            # Shielded: a stop while a summary is being stored lets it (and its event) finish;
+            # the goodbye waits for it before it drains the rest and flushes the outbox.
+            self._taking = asyncio.ensure_future(self._take_event(event))
+            await asyncio.shield(self._taking)
 
-    def _drain_events(self) -> None:
+    async def _drain_events(self) -> None:
+        """The events still queued, in order, once the pump has stopped (the goodbye's)."""
         assert self._sub is not None
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self._taking is not None and not self._taking.done():
+            await self._taking
         while not self._sub.queue.empty():
-            self._on_event(self._sub.queue.get_nowait())
+            await self._take_event(self._sub.queue.get_nowait())
 
-    def _poll_faults(self) -> None:
+    def _poll_faults(self, status: CoreStatus | None = None) -> None:
         """Publish the core's new fault records as `fault` events, unless the core's event bus
         already carries them (then it is the single source)."""
-        status = self.core.status
+        status = status if status is not None else self.core.status
         new = status.fault_count - self._faults_seen
         self._faults_seen = status.fault_count
         if self._bus_has_faults or new <= 0:
@@ -390,7 +432,23 @@ class MqttTelemetry:
                                  t_s=t_s if isinstance(t_s, int | float) else self.core.clock.now_s())
             self.events.put(event.model_dump_json().encode())
 
-    def _on_event(self, event: Event) -> None:
+    async def _take_event(self, event: Event) -> None:
+        """One event from the core: its outbox messages stored first (a session's records and
+        summary, one transaction, off the event loop), then its own message queued."""
+        stores, payload = self._on_event(event)
+        if stores:
+            try:
+                await self.outbox.add_many_async(stores)
+            except OutboxError as exc:
+                log.error("session %s: summary NOT stored for MQTT delivery: %s",
+                          event.data["summary"].get("session_id"), exc)
+            self._outbox_ready.set()
+        self.events.put(payload)
+        self._check_state()
+
+    def _on_event(self, event: Event) -> tuple[list[tuple[str, bytes, int]], bytes]:
+        """An event's outbox messages (to store before any attempt to send them) and its
+        `event` message."""
         if event.kind == "fault":
             self._bus_has_faults = True
         data = dict(event.data)
@@ -399,22 +457,18 @@ class MqttTelemetry:
         elif event.kind == "segment" and data.get("event") == "end":
             self._records.on_lap(self._event_sid or self.core.status.session_id, data)
         summary = data.pop("summary", None)
+        stores: list[tuple[str, bytes, int]] = []
         if summary is not None:
             # Stored before any attempt to send: survives an outage and a restart. The records
             # go first (same outbox, oldest first): a reader has them when the summary comes.
             sid = str(summary.get("session_id", ""))
-            try:
-                for chunk in self._records.finish(self.topics.machine, self.topics.site, sid):
-                    self.outbox.add(self.topics.records, chunk.model_dump_json().encode(), qos=1)
-                self.outbox.add(self.topics.session, json.dumps(summary).encode(), qos=1)
-            except OutboxError as exc:
-                log.error("session %s: summary NOT stored for MQTT delivery: %s", summary.get("session_id"), exc)
-            self._outbox_ready.set()
+            stores = [(self.topics.records, chunk.model_dump_json().encode(), 1)
+                      for chunk in self._records.finish(self.topics.machine, self.topics.site, sid)]
+            stores.append((self.topics.session, json.dumps(summary).encode(), 1))
             data["summary_topic"] = self.topics.session
         payload = EventPayload(machine=self.topics.machine, kind=event.kind, t_s=event.t_s,
                                at=time.time(), data=data)
-        self.events.put(payload.model_dump_json().encode())
-        self._check_state()
+        return stores, payload.model_dump_json().encode()
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

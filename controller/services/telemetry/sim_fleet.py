@@ -83,7 +83,10 @@ async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, da
     async def one(i: int, ticker: FleetTicker) -> RunResult:
         machine_config = config.model_copy(update={"machine": config.machine.model_copy(
             update={"name": machine_name(name_prefix, i + 1)})})
-        telemetry = MqttTelemetry(mqtt, Outbox(outbox_path), feed=GymFeed() if idle else None)
+        # The sampler's waits end on this machine's own phase, its turn among those sharing it.
+        sample_every_s = 1.0 / max(mqtt.sample_hz, mqtt.telemetry_hz)
+        telemetry = MqttTelemetry(mqtt, Outbox(outbox_path), feed=GymFeed() if idle else None,
+                                  sample_clock=ticker.phase_clock(i, sample_every_s))
         options = RunOptions(runner=runner, duration_s=duration_s, seed=i, speedup=1.0, board_url="sim", idle=idle)
         clock = ticker.clock(i % ticker.slots)
         result = await run_controller(machine_config, options, [telemetry, register(i)], clock=clock)
@@ -94,6 +97,12 @@ async def run_sim_fleet(config: MachineConfig, count: int, mqtt: MqttSection, da
     async def freeze_when_started() -> None:
         await started.wait()
         gc.freeze()
+        if warmup_s > 0:
+            # Once more halfway through the warm-up: what the connections, the sessions' start
+            # and the first cycles made (MQTT clients, each machine's fresh statistics) would
+            # otherwise be left for the first full collection in the measured window.
+            await asyncio.sleep(warmup_s / 2)
+            gc.freeze()
 
     # One ticker paces every machine, a few machines on each phase of the period (fleet_ticker.py).
     period_s = 1.0 / config.loop.rate_hz
