@@ -100,6 +100,11 @@ LOCK_QUALITY = 4.0
 UNLOCK_QUALITY = 1.0
 #: A lock is lost when the PLL's phase error (cycles, averaged over PHASE_TAU_S) reaches this.
 MAX_LOCKED_ERROR = 0.25
+#: ... and won only below this: the quality is the rhythm's strength whatever the PLL's phase,
+#: so without it a PLL a quarter step off a strong rhythm won the lock, lost it on the phase
+#: error the next point, won it again, every 40 ms for seconds (each time a step or two lost
+#: at the join, and the first lock never held its SETTLE_S).
+LOCK_ERROR = 0.125
 #: Where in the speed's swing the foot strike is, as the PLL's phase reckons it: the PLL
 #: locks with the swing at −a·sin(2π·(phase + STRIKE_LEAD)). The push is least at the foot
 #: strike; on a free belt the speed, the push's integral, would fall fastest there (lead 0),
@@ -285,7 +290,10 @@ class StepDetector:
             # Sought by autocorrelation until the PLL locks.
             self._next_autocorr = t + AUTOCORR_EVERY_S
             rate = self._autocorr_rate()
-            if rate is not None:
+            if rate is not None and (self._freq_hz == 0.0 or self.rhythm_score >= MIN_RHYTHM_SCORE):
+                # A rate heard barely above the noise (whose best lag reaches 0.26) moves a
+                # running PLL no more than it wins a lock: one such (169 steps/min heard at 0.13
+                # in a run at 150) took the PLL 7 s to pull back from, losing the first steps.
                 # Only a clear disagreement retunes: the autocorrelation is coarse (a lag step
                 # is 5 % of a step), the PLL fine.
                 if self._freq_hz == 0.0 or abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION:
@@ -295,21 +303,30 @@ class StepDetector:
         if self._freq_hz > 0.0:
             before, was_locked = self._phase, self.locked
             self._pll(swing, dt)
-            if not self.locked or self._origin is None:
-                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked, raw))
-            if self.locked and not was_locked:
+            locked = self.locked
+            if not locked or self._origin is None or not was_locked:
+                # (the sample that wins the lock back too: the run back over the stretch starts
+                # here, at the live PLL's own time and phase)
+                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, locked, raw))
+            if locked and not was_locked:
                 self._locked_since = t
                 if self._origin is not None:
                     steps = self._catch_up()
-            elif self.locked and self._origin is None and t - self._locked_since >= SETTLE_S:
+            elif locked and self._origin is None and t - self._locked_since >= SETTLE_S:
                 steps = self._catch_up()
-            elif math.floor(self._phase) > math.floor(before) and self.locked and self._origin is not None:
+            if locked and self._origin is not None and math.floor(self._phase) > math.floor(before):
+                # A turn of the live PLL: a foot strike. Also on the sample that ran a catch-up:
+                # a strike there is the live PLL's, not the run back's (it was dropped before,
+                # and the two steps either side of it with it: 2 of the 4 runs of the bench
+                # matrix that missed steps lost them so, at the first lock's join).
                 cycle = math.floor(self._phase)
-                frac = (cycle - before) / (self._phase - before)
-                step = self._close(last_t + frac * dt, self._push_prev + frac * (push - self._push_prev),
-                                   self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
-                if step is not None:
-                    steps.append(step)
+                last = self._last_boundary
+                if last is None or cycle > last[3]:
+                    frac = (cycle - before) / (self._phase - before)
+                    step = self._close(last_t + frac * dt, self._push_prev + frac * (push - self._push_prev),
+                                       self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
+                    if step is not None:
+                        steps.append(step)
         else:
             # No rate yet (the autocorrelation needs 1.5 s of swing): the PLL has nothing to
             # follow, but `_catch_up` must reach back to the moment the belt began to move, whose
@@ -344,7 +361,7 @@ class StepDetector:
             self.locked = (self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
                            and abs(error) < MAX_LOCKED_ERROR)
         elif (self.quality >= LOCK_QUALITY and self.swing_mps >= MIN_SWING_MPS
-              and self.rhythm_score >= MIN_RHYTHM_SCORE):
+              and self.rhythm_score >= MIN_RHYTHM_SCORE and abs(error) < LOCK_ERROR):
             self.locked = True
         freq = self._freq_hz + PLL_KI * error * dt
         self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
