@@ -176,7 +176,9 @@ class StepDetector:
 
     def __init__(self, model: BrakeModel) -> None:
         self.model = model
-        self._grid = EvenGrid(PROCESS_HZ, SLOPE_WINDOW_S, MAX_GAP_S, PROCESS_BATCH)
+        #: The even grid the samples are brought onto; a caller may feed it itself and hand
+        #: what it yields to `process` (`update` does both).
+        self.grid = EvenGrid(PROCESS_HZ, SLOPE_WINDOW_S, MAX_GAP_S, PROCESS_BATCH)
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
@@ -225,8 +227,16 @@ class StepDetector:
     # --- one sample ---------------------------------------------------------------------
     def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
         """One cycle's sample; returns the steps completed (in batches: see `resample`)."""
-        grid = self._grid
+        grid = self.grid
         points = grid.add(t_s, x_m, current_ma)
+        if points or grid.restarted:
+            return self.process(points)
+        return NO_STEPS
+
+    def process(self, points: list[GridPoint]) -> list[DetectedStep]:
+        """What `grid.add` yielded (call it when it yields points or sets `grid.restarted`);
+        returns the steps completed."""
+        grid = self.grid
         if grid.restarted:
             # the board's clock jumped (a link lost for seconds, a board that restarted): which
             # step comes next is no longer known, the run starts afresh
