@@ -14,8 +14,8 @@ import json
 import math
 
 import pytest
-from modes_helpers import mode
-from stride_helpers import DURATION_S, SETTLE_S, Grade, matrix, run_graded
+from modes_helpers import mode, sim_loop
+from stride_helpers import DURATION_S, SETTLE_S, Grade, LateLink, config_at, matrix, run_graded
 
 from controller.core.stride.detector import DetectedStep, StepDetector
 
@@ -110,3 +110,19 @@ async def test_the_lock_does_not_flap() -> None:
         StepDetector._advance = advance  # type: ignore[method-assign]
     check(g)
     assert len(changes) <= 3, changes
+
+
+async def test_a_lock_lost_over_a_late_link_is_not_won_back_at_the_stride_rate() -> None:
+    """An athlete who pushes harder with one leg (asym 0.15) has a two-step rhythm in the belt
+    too. Over a late link (cycles 6–100 ms late) the lock was lost and the autocorrelation heard
+    the stride (88 steps/min in a run at 176): the PLL went there and counted every other step
+    for the rest of the run. Half the rate the run was followed at is no longer taken."""
+    loop, board = sim_loop("plan:10@0,120@3.5;cadence=176;asym=0.15", mode("level", 8.0), config_at(100.0), seed=1)
+    LateLink(board, 0.02, 0.006, 0.1, seed=1)
+    async with board:
+        await loop.run(35.0)
+    tracker = loop.session.totals.stride
+    assert tracker is not None
+    late = [s for s in tracker.steps if s.t_s > 20.0]
+    assert len(late) > 40
+    assert 60.0 * len(late) / sum(s.duration_s for s in late) == pytest.approx(176.0, rel=0.05)

@@ -86,6 +86,10 @@ MIN_RHYTHM_SCORE = 0.3
 #: ... and a lock holds while it stays above this (the board clock's jitter over a real link
 #: moves it by ±0.1 from second to second).
 KEEP_RHYTHM_SCORE = 0.18
+#: Once the run's steps are counted, a rate heard between these fractions of the PLL's (about
+#: half: the stride) does not retune it while the lock is sought again.
+HALF_RATE_LO = 0.4
+HALF_RATE_HI = 0.6
 #: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
 #: (a harmonic, or a change of pace faster than the PLL follows).
 RETUNE_FRACTION = 0.1
@@ -442,6 +446,13 @@ class StepDetector:
                 # Sought by autocorrelation until the PLL locks.
                 self._next_autocorr = t + AUTOCORR_EVERY_S
                 rate = self._autocorr_rate()
+                if (rate is not None and self._origin is not None and freq > 0.0
+                        and HALF_RATE_LO < rate / freq < HALF_RATE_HI):
+                    # Half the rate the run's steps were followed at is the stride of an athlete
+                    # who pushes harder with one leg, not a new pace (no one halves a cadence
+                    # from one second to the next): the PLL locked onto it over Modbus TCP
+                    # after a late cycle cost the lock, and counted half the steps from there.
+                    rate = None
                 if rate is not None and (freq == 0.0 or self.rhythm_score >= MIN_RHYTHM_SCORE):
                     # A rate heard barely above the noise (whose best lag reaches 0.26) moves a
                     # running PLL no more than it wins a lock: one such (169 steps/min heard at
