@@ -108,3 +108,21 @@ def test_balance_is_a_pairs_share_whatever_the_count_of_each_side() -> None:
     assert stats.left_steps == 4 and stats.balance_left_pct == pytest.approx(50.0)
     stats.add(DetectedStep(2.45, 0.35, 7, True, 30.0, 1.0, 3.0, 3.0))  # a right step pushing 3×
     assert stats.balance_left_pct == pytest.approx(100.0 * 10.0 / (10.0 + 60.0 / 4))
+
+
+@pytest.mark.parametrize(("rate_hz", "cadence_spm", "speed"), [(50.0, 115.0, 1.2), (100.0, 170.0, 3.0),
+                                                               (250.0, 190.0, -2.5)])
+def test_the_batch_loop_finds_the_very_steps_of_the_point_by_point_one(rate_hz: float, cadence_spm: float,
+                                                                       speed: float) -> None:
+    """The PLL's points run through a loop with the state in local variables (the cost budget:
+    docs/stride.md), leaving anything but the PLL to the point-by-point path: the same
+    arithmetic in the same order, so the same steps to the last bit, with a late cycle now and
+    then (a grid point on the line between its neighbours) and a lock won and lost."""
+    samples = belt(40.0, speed, swing_mps=0.006, cadence_spm=cadence_spm, rate_hz=rate_hz, seed=3)
+    samples = [s for i, s in enumerate(samples) if not 1000 < i % 1500 < 1000 + rate_hz * 0.1]
+    fast = feed(StepDetector(BrakeModel()), samples)
+    slow_detector = StepDetector(BrakeModel())
+    slow_detector._run_pll = lambda points, i: (i, [])  # type: ignore[method-assign]
+    slow = feed(slow_detector, samples)
+    assert len(fast) > 40
+    assert fast == slow

@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, replace
+from math import atan2, cos, floor, isfinite, sin, sqrt
 
 import numpy as np
 
 from controller.core.brake_model import BrakeModel
-from controller.core.stride.resample import EvenGrid
+from controller.core.stride.resample import EvenGrid, GridPoint
 
 #: Steps per minute the detector looks for: a slow walk to a sprint.
 MIN_CADENCE_SPM = 80.0
@@ -45,6 +46,10 @@ SLOPE_WINDOW_S = 0.08
 #: 25 Hz is eight points a step at 190 steps/min, and half the work of 50 Hz: over the bench
 #: matrix it found as many steps (bench/RESULTS.md).
 PROCESS_HZ = 25.0
+#: The grid's points are worked through this many at a time (every 160 ms at 25 Hz): the steps
+#: come that much later, and the work of a batch runs with its code and data still in the CPU's
+#: caches, where a point every few cycles found them evicted by the rest of the cycle.
+PROCESS_BATCH = 4
 #: Between two fitted samples further apart than this (a link lost for seconds) the speed is not
 #: drawn as a straight line: the run starts afresh, its step count with it.
 MAX_GAP_S = 2.0
@@ -74,13 +79,17 @@ AUTOCORR_PERIOD_S = 1.0 / AUTOCORR_HZ
 LAG_LO = int(AUTOCORR_HZ * 60.0 / MAX_CADENCE_SPM)
 LAG_HI = int(AUTOCORR_HZ * 60.0 / MIN_CADENCE_SPM) + 1
 AUTOCORR_EVERY_S = 0.5
-AUTOCORR_LOCKED_EVERY_S = 1.0
+AUTOCORR_LOCKED_EVERY_S = 2.0
 #: The autocorrelation at the step period must reach this for a lock (noise over 5 s: its
 #: best of 25 lags up to 0.26).
 MIN_RHYTHM_SCORE = 0.3
 #: ... and a lock holds while it stays above this (the board clock's jitter over a real link
 #: moves it by ±0.1 from second to second).
 KEEP_RHYTHM_SCORE = 0.18
+#: Once the run's steps are counted, a rate heard between these fractions of the PLL's (about
+#: half: the stride) does not retune it while the lock is sought again.
+HALF_RATE_LO = 0.4
+HALF_RATE_HI = 0.6
 #: The PLL takes the autocorrelation's rate when the two differ by more than this fraction
 #: (a harmonic, or a change of pace faster than the PLL follows).
 RETUNE_FRACTION = 0.1
@@ -100,6 +109,11 @@ LOCK_QUALITY = 4.0
 UNLOCK_QUALITY = 1.0
 #: A lock is lost when the PLL's phase error (cycles, averaged over PHASE_TAU_S) reaches this.
 MAX_LOCKED_ERROR = 0.25
+#: ... and won only below this: the quality is the rhythm's strength whatever the PLL's phase,
+#: so without it a PLL a quarter step off a strong rhythm won the lock, lost it on the phase
+#: error the next point, won it again, every 40 ms for seconds (each time a step or two lost
+#: at the join, and the first lock never held its SETTLE_S).
+LOCK_ERROR = 0.125
 #: Where in the speed's swing the foot strike is, as the PLL's phase reckons it: the PLL
 #: locks with the swing at −a·sin(2π·(phase + STRIKE_LEAD)). The push is least at the foot
 #: strike; on a free belt the speed, the push's integral, would fall fastest there (lead 0),
@@ -166,12 +180,15 @@ class StepDetector:
 
     def __init__(self, model: BrakeModel) -> None:
         self.model = model
-        self._grid = EvenGrid(PROCESS_HZ, SLOPE_WINDOW_S, MAX_GAP_S)
+        #: The even grid the samples are brought onto; a caller may feed it itself and hand
+        #: what it yields to `process` (`update` does both).
+        self.grid = EvenGrid(PROCESS_HZ, SLOPE_WINDOW_S, MAX_GAP_S, PROCESS_BATCH)
         self._reset_run(0.0)
 
     def _reset_run(self, direction: float) -> None:
         self.direction = direction  # +1, −1, or 0 while the belt stands
         self._t: float | None = None  # time of the last centred sample
+        self._dt = self._k_trend = self._k_phase = self._k_quality = 0.0  # `_retime`
         self._trend1 = self._trend2 = 0.0  # _trend1: the slow speed (what is not step swing)
         self._impulse = 0.0  # ∫(brake + friction) dt since the run began
         self._x = self._push_prev = self._v = 0.0
@@ -180,7 +197,10 @@ class StepDetector:
         self._c = self._s = 0.0  # I/Q of the phase detector
         self._cq = self._sq = 0.0  # the same over QUALITY_TAU_S, for the lock
         self._var = 0.0  # swing power, for the quality
-        self._hist: deque[float] = deque(maxlen=int(AUTOCORR_S * AUTOCORR_HZ))
+        #: The wide band's swing over the last AUTOCORR_S, as first differences (the
+        #: autocorrelation's input: `_autocorr_scores`), and its newest value.
+        self._hist: deque[float] = deque(maxlen=int(AUTOCORR_S * AUTOCORR_HZ) - 1)
+        self._hist_last: float | None = None
         self._band = BandPass()
         self._wide = BandPass(WIDE_BAND_Q)
         self._hist_t = 0.0
@@ -211,8 +231,16 @@ class StepDetector:
     # --- one sample ---------------------------------------------------------------------
     def update(self, t_s: float, x_m: float, current_ma: float) -> list[DetectedStep]:
         """One cycle's sample; returns the steps completed (in batches: see `resample`)."""
-        grid = self._grid
+        grid = self.grid
         points = grid.add(t_s, x_m, current_ma)
+        if points or grid.restarted:
+            return self.process(points)
+        return NO_STEPS
+
+    def process(self, points: list[GridPoint]) -> list[DetectedStep]:
+        """What `grid.add` yielded (call it when it yields points or sets `grid.restarted`);
+        returns the steps completed."""
+        grid = self.grid
         if grid.restarted:
             # the board's clock jumped (a link lost for seconds, a board that restarted): which
             # step comes next is no longer known, the run starts afresh
@@ -220,10 +248,136 @@ class StepDetector:
             self._reset_run(0.0)
         if not points:
             return NO_STEPS
-        steps: list[DetectedStep] = []
-        for t, x, v, current in points:
-            steps += self._process(t, x, v, current)
+        steps = NO_STEPS
+        i, n = 0, len(points)
+        while i < n:
+            if self._dt > 0.0 and self._freq_hz > 0.0 and self._t is not None and self.direction != 0.0:
+                i, found = self._run_pll(points, i)
+                if found:
+                    steps = found if steps is NO_STEPS else steps + found
+                if i >= n:
+                    break
+            t, x, v, current = points[i]
+            i += 1
+            found = self._process(t, x, v, current)
+            if found:
+                steps = found if steps is NO_STEPS else steps + found
         return steps
+
+    def _run_pll(self, points: list[GridPoint], i: int) -> tuple[int, list[DetectedStep]]:
+        """`_advance` over points[i:] once the PLL runs, while nothing but the PLL is due (the
+        most points of a run), with the state in local variables for the whole batch: the same
+        arithmetic in the same order (so the same steps to the last bit) for less. Returns the
+        index of the first point it left to `_process` (an autocorrelation due, a turn of the
+        belt, a band-pass to retune; or after a lock won or lost, left to `_steps_at`) and the
+        steps."""
+        n = len(points)
+        model = self.model
+        brake, friction, mass = model.brake_force_n, model.friction_n, model.belt_mass_kg
+        forward = self.direction > 0.0
+        last_t: float = self._t  # type: ignore[assignment]  # (set: the caller checked)
+        dt0, k_trend, k, kq = self._dt, self._k_trend, self._k_phase, self._k_quality
+        trend1, trend2, impulse = self._trend1, self._trend2, self._impulse
+        wide_f, band_f = self._wide, self._band
+        w_dt, wb0, wa1, wa2 = wide_f._dt, wide_f._b0, wide_f._a1, wide_f._a2
+        wx1, wx2, wy1, wy2 = wide_f._x1, wide_f._x2, wide_f._y1, wide_f._y2
+        b_f, b_dt, bb0, ba1, ba2 = band_f._f, band_f._dt, band_f._b0, band_f._a1, band_f._a2
+        bx1, bx2, by1, by2 = band_f._x1, band_f._x2, band_f._y1, band_f._y2
+        hist_append, hist_t, hist_last = self._hist.append, self._hist_t, self._hist_last
+        next_autocorr = self._next_autocorr
+        c, s, cq, sq, var = self._c, self._s, self._cq, self._sq, self._var
+        phase, freq = self._phase, self._freq_hz
+        quality, swing_mps, locked = self.quality, self.swing_mps, self.locked
+        origin, locked_since, rhythm_score = self._origin, self._locked_since, self.rhythm_score
+        x_prev, push_prev, v_prev = self._x, self._push_prev, self._v
+        steps = NO_STEPS
+        while i < n:
+            t, x, v, current = points[i]
+            dt = t - last_t
+            if ((not v > MOVING_MPS) if forward else (not v < -MOVING_MPS)) or t >= next_autocorr:
+                break
+            if (not -1e-9 < dt - dt0 < 1e-9 or abs(dt - w_dt) > 0.01 * w_dt
+                    or abs(freq - b_f) > 0.01 * b_f or abs(dt - b_dt) > 0.01 * b_dt):
+                break
+            i += 1
+            u = v if v >= 0.0 else -v
+            resist = brake(current, v) + friction(v)
+            if not isfinite(resist):
+                resist = 0.0
+            impulse += resist * dt
+            push = impulse + mass * u
+            trend1 = trend1 + (u - trend1) * k_trend
+            hp1 = u - trend1
+            trend2 = trend2 + (hp1 - trend2) * k_trend
+            raw = hp1 - trend2
+            wide = wb0 * (raw - wx2) - wa1 * wy1 - wa2 * wy2
+            wx2, wx1, wy2, wy1 = wx1, raw, wy1, wide
+            while t - hist_t >= AUTOCORR_PERIOD_S:
+                hist_t += AUTOCORR_PERIOD_S
+                if hist_last is not None:
+                    hist_append(wide - hist_last)
+                hist_last = wide
+            swing = bb0 * (raw - bx2) - ba1 * by1 - ba2 * by2
+            bx2, bx1, by2, by1 = bx1, raw, by1, swing
+            before = phase
+            angle = TWO_PI * (phase + STRIKE_LEAD)
+            in_phase, quadrature = swing * cos(angle), swing * sin(angle)
+            c = c + (in_phase - c) * k
+            s = s + (quadrature - s) * k
+            error = atan2(-c, -s) / TWO_PI
+            cq = cq + (in_phase - cq) * kq
+            sq = sq + (quadrature - sq) * kq
+            var = var + (swing * swing - var) * kq
+            noise = var * kq
+            power = cq * cq + sq * sq
+            quality = power / noise if noise > 1e-18 else 0.0
+            swing_mps = 2.0 * sqrt(power)
+            was_locked = locked
+            if was_locked:
+                locked = (quality >= UNLOCK_QUALITY and swing_mps >= 0.5 * MIN_SWING_MPS
+                          and -MAX_LOCKED_ERROR < error < MAX_LOCKED_ERROR)
+            else:
+                locked = (quality >= LOCK_QUALITY and swing_mps >= MIN_SWING_MPS
+                          and rhythm_score >= MIN_RHYTHM_SCORE and -LOCK_ERROR < error < LOCK_ERROR)
+            freq += PLL_KI * error * dt
+            freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
+            phase = phase + freq * dt + PLL_KP * error * dt
+            if locked != was_locked or (locked and origin is None and t - locked_since >= SETTLE_S):
+                # a lock won or lost, or the first one held long enough: `_advance`'s own way
+                self._t = t
+                self._trend1, self._trend2, self._impulse = trend1, trend2, impulse
+                wide_f._x1, wide_f._x2, wide_f._y1, wide_f._y2 = wx1, wx2, wy1, wy2
+                band_f._x1, band_f._x2, band_f._y1, band_f._y2 = bx1, bx2, by1, by2
+                self._hist_t, self._hist_last = hist_t, hist_last
+                self._c, self._s, self._cq, self._sq, self._var = c, s, cq, sq, var
+                self._phase, self._freq_hz = phase, freq
+                self.quality, self.swing_mps, self.locked = quality, swing_mps, locked
+                self._x, self._push_prev, self._v = x_prev, push_prev, v_prev
+                found = self._steps_at(t, dt, last_t, before, was_locked, swing, push, x, u, raw)
+                return i, (found if steps is NO_STEPS else steps + found)
+            if not locked or origin is None:
+                self._remember((t, swing, push, x, u, phase, freq, locked, raw))
+            elif floor(phase) > floor(before):
+                cycle = floor(phase)
+                last = self._last_boundary
+                if last is None or cycle > last[3]:
+                    frac = (cycle - before) / (phase - before)
+                    self._trend1, self._freq_hz = trend1, freq  # what `_close` reads
+                    step = self._close(last_t + frac * dt, push_prev + frac * (push - push_prev),
+                                       x_prev + frac * (x - x_prev), cycle, v_prev + frac * (u - v_prev))
+                    if step is not None:
+                        steps = [*steps, step]
+            last_t, x_prev, push_prev, v_prev = t, x, push, u
+        self._t = last_t
+        self._trend1, self._trend2, self._impulse = trend1, trend2, impulse
+        wide_f._x1, wide_f._x2, wide_f._y1, wide_f._y2 = wx1, wx2, wy1, wy2
+        band_f._x1, band_f._x2, band_f._y1, band_f._y2 = bx1, bx2, by1, by2
+        self._hist_t, self._hist_last = hist_t, hist_last
+        self._c, self._s, self._cq, self._sq, self._var = c, s, cq, sq, var
+        self._phase, self._freq_hz = phase, freq
+        self.quality, self.swing_mps, self.locked = quality, swing_mps, locked
+        self._x, self._push_prev, self._v = x_prev, push_prev, v_prev
+        return i, steps
 
     def _process(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
         """One point of the processing grid."""
@@ -237,118 +391,161 @@ class StepDetector:
             self._start_kept = seen_start
         if direction == 0.0:
             self._seen_standing = True
-            return []
+            return NO_STEPS
         return self._advance(t, x, v, current)
 
     def _advance(self, t: float, x: float, v: float, current: float) -> list[DetectedStep]:
+        # Runs 25 times a second: plain floats in locals, the constants of the grid's period
+        # worked out once (`_retime`), one method call (the brake map's) — issue 15's budget.
         last_t = self._t
         self._t = t
         model = self.model
+        u = v if v >= 0.0 else -v
         resist = model.brake_force_n(current, v) + model.friction_n(v)
-        if not math.isfinite(resist):
+        if not isfinite(resist):
             resist = 0.0
         if last_t is None:
-            self._trend1, self._x, self._v = abs(v), x, abs(v)
-            self._push_prev = model.belt_mass_kg * abs(v)
+            self._trend1, self._x, self._v = u, x, u
+            self._push_prev = model.belt_mass_kg * u
             self._hist_t = t
             self._next_autocorr = t + AUTOCORR_EVERY_S
-            return []
+            return NO_STEPS
         dt = t - last_t
         if dt <= 0:
-            return []
+            return NO_STEPS
+        if not -1e-9 < dt - self._dt < 1e-9:
+            self._retime(dt)
         self._impulse += resist * dt
-        push = self._impulse + model.belt_mass_kg * abs(v)  # the athlete's impulse since the run began
+        push = self._impulse + model.belt_mass_kg * u  # the athlete's impulse since the run began
         # Two first-order high-passes: a steady speed change (a ramp) leaves no offset behind.
-        k_trend = dt / TREND_TAU_S if dt < TREND_TAU_S else 1.0
         # The signal is the belt speed along the running direction. (The athlete's push — the
         # speed plus what the brake took — was tried: it follows an ERG mode's current moves,
         # but its noise lost more steps over the bench matrix than it found.)
-        u = abs(v)
-        self._trend1 += (u - self._trend1) * k_trend
-        hp1 = u - self._trend1
-        self._trend2 += (hp1 - self._trend2) * k_trend
-        swing = hp1 - self._trend2
-        raw = swing
-        wide = self._wide.filter(swing, WIDE_BAND_HZ, dt)
+        k_trend = self._k_trend
+        trend1 = self._trend1 = self._trend1 + (u - self._trend1) * k_trend
+        hp1 = u - trend1
+        trend2 = self._trend2 = self._trend2 + (hp1 - self._trend2) * k_trend
+        raw = hp1 - trend2
+        wide = self._wide.filter(raw, WIDE_BAND_HZ, dt)
         while t - self._hist_t >= AUTOCORR_PERIOD_S:
             self._hist_t += AUTOCORR_PERIOD_S
-            self._hist.append(wide)
+            if self._hist_last is not None:
+                self._hist.append(wide - self._hist_last)
+            self._hist_last = wide
+        freq = self._freq_hz
         # The PLL hears the swing through a band-pass at the step rate: no slow wander, no
         # two-step swing of an uneven athlete, less noise (no phase shift at its centre).
-        swing = self._band.filter(swing, self._freq_hz, dt) if self._freq_hz > 0.0 else 0.0
-        if t >= self._next_autocorr and self.locked:
-            # A locked PLL is not moved on the autocorrelation's word (that lost more steps over
-            # the bench matrix than it found) but must still hear a rhythm there.
-            self._next_autocorr = t + AUTOCORR_LOCKED_EVERY_S
-            self._verify_rhythm()
-        elif t >= self._next_autocorr:
-            # Sought by autocorrelation until the PLL locks.
-            self._next_autocorr = t + AUTOCORR_EVERY_S
-            rate = self._autocorr_rate()
-            if rate is not None:
-                # Only a clear disagreement retunes: the autocorrelation is coarse (a lag step
-                # is 5 % of a step), the PLL fine.
-                if self._freq_hz == 0.0 or abs(rate / self._freq_hz - 1.0) > RETUNE_FRACTION:
-                    self._freq_hz = rate
-                self._hints.append((t, rate))
-        steps: list[DetectedStep] = []
-        if self._freq_hz > 0.0:
-            before, was_locked = self._phase, self.locked
-            self._pll(swing, dt)
-            if not self.locked or self._origin is None:
-                self._remember((t, swing, push, x, abs(v), self._phase, self._freq_hz, self.locked, raw))
-            if self.locked and not was_locked:
-                self._locked_since = t
-                if self._origin is not None:
-                    steps = self._catch_up()
-            elif self.locked and self._origin is None and t - self._locked_since >= SETTLE_S:
-                steps = self._catch_up()
-            elif math.floor(self._phase) > math.floor(before) and self.locked and self._origin is not None:
-                cycle = math.floor(self._phase)
-                frac = (cycle - before) / (self._phase - before)
-                step = self._close(last_t + frac * dt, self._push_prev + frac * (push - self._push_prev),
-                                   self._x + frac * (x - self._x), cycle, self._v + frac * (abs(v) - self._v))
-                if step is not None:
-                    steps.append(step)
-        else:
+        swing = self._band.filter(raw, freq, dt) if freq > 0.0 else 0.0
+        if t >= self._next_autocorr:
+            if self.locked:
+                # A locked PLL is not moved on the autocorrelation's word (that lost more steps
+                # over the bench matrix than it found) but must still hear a rhythm there.
+                self._next_autocorr = t + AUTOCORR_LOCKED_EVERY_S
+                self._verify_rhythm()
+            else:
+                # Sought by autocorrelation until the PLL locks.
+                self._next_autocorr = t + AUTOCORR_EVERY_S
+                rate = self._autocorr_rate()
+                if (rate is not None and self._origin is not None and freq > 0.0
+                        and HALF_RATE_LO < rate / freq < HALF_RATE_HI):
+                    # Half the rate the run's steps were followed at is the stride of an athlete
+                    # who pushes harder with one leg, not a new pace (no one halves a cadence
+                    # from one second to the next): the PLL locked onto it over Modbus TCP
+                    # after a late cycle cost the lock, and counted half the steps from there.
+                    rate = None
+                if rate is not None and (freq == 0.0 or self.rhythm_score >= MIN_RHYTHM_SCORE):
+                    # A rate heard barely above the noise (whose best lag reaches 0.26) moves a
+                    # running PLL no more than it wins a lock: one such (169 steps/min heard at
+                    # 0.13 in a run at 150) took the PLL 7 s to pull back from, losing the
+                    # first steps. Only a clear disagreement retunes: the autocorrelation is
+                    # coarse (a lag step is 5 % of a step), the PLL fine.
+                    if freq == 0.0 or abs(rate / freq - 1.0) > RETUNE_FRACTION:
+                        self._freq_hz = rate
+                    self._hints.append((t, rate))
+            freq = self._freq_hz
+        if freq <= 0.0:
             # No rate yet (the autocorrelation needs 1.5 s of swing): the PLL has nothing to
             # follow, but `_catch_up` must reach back to the moment the belt began to move, whose
             # open step is the run's first (left). It hears this stretch through the wide band.
-            self._remember((t, wide, push, x, abs(v), 0.0, 0.0, False, raw))
-        self._x, self._push_prev, self._v = x, push, abs(v)
-        return steps
-
-    def _pll(self, swing: float, dt: float) -> None:
-        """One PLL update. The swing is −a·cos(2π·phase) when locked: the belt is slowest at
-        the foot strike (phase 0), where the push is least (see STRIKE_LEAD)."""
-        angle = TWO_PI * (self._phase + STRIKE_LEAD)
-        in_phase, quadrature = swing * math.cos(angle), swing * math.sin(angle)
-        k = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
-        self._c += (in_phase - self._c) * k
-        self._s += (quadrature - self._s) * k
-        error = math.atan2(-self._c, -self._s) / (2.0 * math.pi)  # cycles, −½..½
+            self._remember((t, wide, push, x, u, 0.0, 0.0, False, raw))
+            self._x, self._push_prev, self._v = x, push, u
+            return NO_STEPS
+        # --- the PLL: the swing is −a·cos(2π·phase) when locked: the belt is slowest at the
+        # foot strike (phase 0), where the push is least (see STRIKE_LEAD).
+        before = phase = self._phase
+        was_locked = self.locked
+        angle = TWO_PI * (phase + STRIKE_LEAD)
+        in_phase, quadrature = swing * cos(angle), swing * sin(angle)
+        k = self._k_phase
+        c = self._c = self._c + (in_phase - self._c) * k
+        s = self._s = self._s + (quadrature - self._s) * k
+        error = atan2(-c, -s) / TWO_PI  # cycles, −½..½
         # Lock quality over a longer time: rhythm power over what 1/kq samples of pure noise
         # would leave in the I/Q (≈ var·kq).
-        kq = dt / QUALITY_TAU_S if dt < QUALITY_TAU_S else 1.0
-        self._cq += (in_phase - self._cq) * kq
-        self._sq += (quadrature - self._sq) * kq
-        self._var += (swing * swing - self._var) * kq
-        noise = self._var * kq
-        self.quality = (self._cq * self._cq + self._sq * self._sq) / noise if noise > 1e-18 else 0.0
+        kq = self._k_quality
+        cq = self._cq = self._cq + (in_phase - self._cq) * kq
+        sq = self._sq = self._sq + (quadrature - self._sq) * kq
+        var = self._var = self._var + (swing * swing - self._var) * kq
+        noise = var * kq
+        power = cq * cq + sq * sq
+        self.quality = quality = power / noise if noise > 1e-18 else 0.0
         # The swing's amplitude (m/s): a rhythm too small to be a step is no step, however clean
         # (the encoder's count quantisation beats with the loop rate into just such a rhythm).
-        self.swing_mps = 2.0 * math.sqrt(self._cq * self._cq + self._sq * self._sq)
-        if self.locked:
+        self.swing_mps = swing_mps = 2.0 * sqrt(power)
+        if was_locked:
             # ... and a PLL that lags its rhythm by a quarter step and more is sliding off it
             # (a walker speeding up, whose cadence rises faster than the PLL follows)
-            self.locked = (self.quality >= UNLOCK_QUALITY and self.swing_mps >= 0.5 * MIN_SWING_MPS
-                           and abs(error) < MAX_LOCKED_ERROR)
-        elif (self.quality >= LOCK_QUALITY and self.swing_mps >= MIN_SWING_MPS
-              and self.rhythm_score >= MIN_RHYTHM_SCORE):
-            self.locked = True
-        freq = self._freq_hz + PLL_KI * error * dt
+            locked = (quality >= UNLOCK_QUALITY and swing_mps >= 0.5 * MIN_SWING_MPS
+                      and -MAX_LOCKED_ERROR < error < MAX_LOCKED_ERROR)
+        else:
+            locked = (quality >= LOCK_QUALITY and swing_mps >= MIN_SWING_MPS
+                      and self.rhythm_score >= MIN_RHYTHM_SCORE and -LOCK_ERROR < error < LOCK_ERROR)
+        self.locked = locked
+        freq += PLL_KI * error * dt
         self._freq_hz = freq = MIN_HZ if freq < MIN_HZ else MAX_HZ if freq > MAX_HZ else freq
-        self._phase += freq * dt + PLL_KP * error * dt
+        self._phase = phase = phase + freq * dt + PLL_KP * error * dt
+        return self._steps_at(t, dt, last_t, before, was_locked, swing, push, x, u, raw)
+
+    def _steps_at(self, t: float, dt: float, last_t: float, before: float, was_locked: bool,
+                  swing: float, push: float, x: float, u: float, raw: float) -> list[DetectedStep]:
+        """A point's steps, once the PLL has run on it (its phase was `before`): the point kept for
+        a catch-up while the steps are not counted, the catch-up when a lock is won, a foot
+        strike at a turn of the live PLL."""
+        phase, freq, locked = self._phase, self._freq_hz, self.locked
+        steps = NO_STEPS
+        if not locked or self._origin is None or not was_locked:
+            # (the sample that wins the lock back too: the run back over the stretch starts
+            # here, at the live PLL's own time and phase)
+            self._remember((t, swing, push, x, u, phase, freq, locked, raw))
+        if locked and not was_locked:
+            self._locked_since = t
+            if self._origin is not None:
+                steps = self._catch_up()
+        elif locked and self._origin is None and t - self._locked_since >= SETTLE_S:
+            steps = self._catch_up()
+        if locked and self._origin is not None and floor(phase) > floor(before):
+            # A turn of the live PLL: a foot strike. Also on the sample that ran a catch-up:
+            # a strike there is the live PLL's, not the run back's (it was dropped before,
+            # and the two steps either side of it with it: 2 of the 4 runs of the bench
+            # matrix that missed steps lost them so, at the first lock's join).
+            cycle = floor(phase)
+            last = self._last_boundary
+            if last is None or cycle > last[3]:
+                frac = (cycle - before) / (phase - before)
+                step = self._close(last_t + frac * dt, self._push_prev + frac * (push - self._push_prev),
+                                   self._x + frac * (x - self._x), cycle, self._v + frac * (u - self._v))
+                if step is not None:
+                    steps = [*steps, step]
+        self._x, self._push_prev, self._v = x, push, u
+        return steps
+
+    def _retime(self, dt: float) -> None:
+        """The filters' constants for a grid point `dt` after the last (the grid's period, bar
+        the first point after a late cycle's)."""
+        self._dt = dt
+        self._k_trend = dt / TREND_TAU_S if dt < TREND_TAU_S else 1.0
+        self._k_phase = dt / PHASE_TAU_S if dt < PHASE_TAU_S else 1.0
+        self._k_quality = dt / QUALITY_TAU_S if dt < QUALITY_TAU_S else 1.0
 
     def _remember(self, sample: Remembered) -> None:
         """Keep a sample of a stretch the steps are not counted in (for `_catch_up`)."""
@@ -533,21 +730,23 @@ class StepDetector:
         """Normalised autocorrelation of the swing through a wide band-pass over every step rate
         (not the drift of a speed change, nor the jitter of the board clock) and differenced, at
         lags lo..hi (samples at AUTOCORR_HZ); and lo."""
+        # first differences (kept so in `_hist`): a step's rhythm weighs four times a stride's
+        # (the two-step swing of an athlete who pushes harder with one leg), which would
+        # otherwise win
         hist = self._hist
-        if len(hist) < AUTOCORR_HZ * 1.5:
+        n = len(hist)
+        if n + 1 < AUTOCORR_HZ * 1.5:
             return [], lo
-        # first differences on top: a step's rhythm weighs four times a stride's (the two-step
-        # swing of an athlete who pushes harder with one leg), which would otherwise win
-        h = np.diff(np.fromiter(hist, dtype=float, count=len(hist)))
-        n = len(h)
         lo, hi = max(1, lo), min(n // 2, hi)
         if hi < lo:
             return [], lo
-        energy = float(h @ h) or 1e-12
+        h = np.fromiter(hist, dtype=float, count=n)
         # one numpy call for every lag (a few microseconds): a call per lag cost more than the
-        # rest of the detector together (issue 15's cost budget)
+        # rest of the detector together (issue 15's cost budget); as few calls as can be, each
+        # costs microseconds when the rest of the cycle has evicted numpy from the CPU's caches
         full = np.correlate(h, h, "full")  # full[n - 1 + lag] = Σ h[i + lag]·h[i]
-        return (full[n - 1 + lo:n + hi] / energy).tolist(), lo
+        energy = float(full[n - 1]) or 1e-12
+        return [score / energy for score in full[n - 1 + lo:n + hi].tolist()], lo
 
     def _verify_rhythm(self) -> None:
         """A locked PLL's rate must still show in the autocorrelation, else the lock is noise

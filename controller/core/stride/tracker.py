@@ -8,8 +8,9 @@ from typing import Any
 
 from controller.core.brake_model import BrakeModel
 from controller.core.estimator import Motion
-from controller.core.stride.detector import DetectedStep, StepDetector
+from controller.core.stride.detector import NO_STEPS, DetectedStep, StepDetector
 from controller.core.stride.metrics import DirectionStats, StrideStats
+from controller.core.stride.resample import EvenGrid
 
 #: The live figures are over the last this many steps (about 7 s of running).
 LIVE_STEPS = 20
@@ -27,6 +28,9 @@ class StrideTracker:
 
     def __init__(self, model: BrakeModel) -> None:
         self.detector: StepDetector | None = StepDetector(model)
+        #: The detector's grid takes each cycle's sample straight from here: on most cycles that
+        #: is all there is to do (issue 15's cost budget).
+        self._grid: EvenGrid | None = self.detector.grid
         self.session = StrideStats.empty()
         self._recent: deque[DetectedStep] = deque(maxlen=LIVE_STEPS)
         self._position_m = 0.0
@@ -39,11 +43,14 @@ class StrideTracker:
 
     def update(self, motion: Motion, current_ma: float) -> list[DetectedStep]:
         """Account one cycle; returns the steps it completed."""
-        detector = self.detector
-        if detector is None:
+        detector, grid = self.detector, self._grid
+        if detector is None or grid is None:
             raise RuntimeError("a stride tracker received from another process cannot be fed")
-        self._position_m += motion.moved_m
-        steps = detector.update(motion.board_time_s, self._position_m, current_ma)
+        self._position_m = position = self._position_m + motion.moved_m
+        points = grid.add(motion.board_time_s, position, current_ma)
+        if not points and not grid.restarted:
+            return NO_STEPS  # the detector changes only with a grid point or a restart
+        steps = detector.process(points)
         for step in steps:
             self.session.add(step)
             self._recent.append(step)
@@ -77,6 +84,7 @@ class StrideTracker:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.detector = None
+        self._grid = None
         self.session = state["session"]
         self._live = state["_live"]
         self._live_key = (0.0, False)
