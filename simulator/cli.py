@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -141,6 +142,11 @@ async def _serve(tcp: str | None, serial: str | None, baud: int, device_id: int,
         server = serve_serial(emulator, serial, baud, device_id, wire_timing)
         where = f"Modbus RTU on {serial} ({baud} 8N1{', wire timing' if wire_timing else ''})"
     async with server:
+        # Start-up's objects out of the garbage collector's reach before serving: a full
+        # collection of them stalls every reply for 20-25 ms, and the oldest generation first
+        # fills about a second into the first controller's session (tests/test_perf_serial_link.py).
+        gc.collect()
+        gc.freeze()
         print(f"millctl sim: board (device id {device_id}, runner {options['runner']}) "
               f"serving {where}; Ctrl-C to stop", flush=True)
         print(describe_reference(int(str(options["hardware_seed"])), str(options["runner"])), flush=True)
