@@ -107,3 +107,18 @@ def test_gym_commands_and_the_session_exports_load_matplotlib_only_for_a_png(tmp
     loaded = modules_after(["gym", "sessions", "--json"], str(tmp_path))
     assert "controller.services.history.export" in loaded  # the hub's store did load the exports
     assert heavy_among(loaded, ("matplotlib",)) == []
+
+
+#: Issue 16: the core process's memory (its peak resident set) stays under this.
+CORE_MAX_RSS_MB = 80.0
+
+
+def test_the_core_process_stays_under_80_mb_through_a_ten_minute_session(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--speedup", "0", "--duration", "600",
+                          "--no-web", "--json", "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["loop"]["cycles"] >= 60_000  # ten minutes at 100 Hz did run in the core
+    assert 10.0 < report["core"]["max_rss_mb"] < CORE_MAX_RSS_MB, report["core"]
+    assert report["core"]["pid"] != report["core"]["parent_pid"]  # measured in the core's own process

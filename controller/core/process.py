@@ -20,6 +20,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -186,10 +187,15 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
     await host.close()
     assert host.endpoint is not None
     report["core"] = {"pid": os.getpid(), "channel": host.endpoint.counters.as_json(),
-                      "native": native.status().as_json()}
+                      "native": native.status().as_json(), "max_rss_mb": round(max_rss_mb(), 1)}
     host.endpoint.finish(CoreReport(report))
     sock.close()  # the parent sees the end now, not after this interpreter's teardown
     return 0
+
+
+def max_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports `ru_maxrss` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _send_blocking(sock: socket.socket, message: object) -> None:
