@@ -10,7 +10,9 @@ going back from the first lock, docs/stride.md) to 1 s before the end.
 
 Must hold (issue 15): cadence within 1 %, balance within 2 percentage points, ≥ 98 % of true
 steps found, ≤ 2 % spurious. Cost: the stride tracker's time per cycle against the core's own
-time per cycle (the cycle less the board exchange), on the in-process board.
+time per cycle (the cycle less the board exchange), on the in-process board, measured two ways:
+a timer around the tracker, and A/B (the core with step detection against the core with a
+tracker that does nothing, interleaved runs).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from stride_helpers import (
     run_graded,
 )
 
+from controller.core.stride.detector import NO_STEPS
 from controller.core.stride.tracker import StrideTracker
 
 
@@ -50,8 +53,10 @@ async def grade_all(runs: list[tuple[str, tuple[str, float], float]]) -> list[tu
     return out
 
 
-async def cost(rate_hz: float = 100.0, duration_s: float = 30.0) -> tuple[float, float]:
-    """(stride µs per cycle, core µs per cycle without the exchange) on one run."""
+async def cost(rate_hz: float = 100.0, duration_s: float = 30.0, stride: bool = True) -> tuple[float, float]:
+    """(stride µs per cycle, core µs per cycle without the exchange) on one run. With `stride`
+    False the tracker does nothing (its update returns at once): the core's time without step
+    detection, for the A/B measure that puts no timer around the tracker."""
     loop, board = sim_loop("steady:3.0;asym=0.05", None, config_at(rate_hz))
     spent = {"stride": 0.0, "exchange": 0.0, "cycle": 0.0, "n": 0}
     update = StrideTracker.update
@@ -64,6 +69,9 @@ async def cost(rate_hz: float = 100.0, duration_s: float = 30.0) -> tuple[float,
             return update(self, *args)
         finally:
             spent["stride"] += time.perf_counter() - t0
+
+    def no_update(self: StrideTracker, *args: Any) -> Any:
+        return NO_STEPS
 
     async def timed_exchange(command: Any) -> Any:
         t0 = time.perf_counter()
@@ -80,9 +88,9 @@ async def cost(rate_hz: float = 100.0, duration_s: float = 30.0) -> tuple[float,
             spent["cycle"] += time.perf_counter() - t0
             spent["n"] += 1
 
-    StrideTracker.update = timed_update  # type: ignore[method-assign]
-    board.exchange = timed_exchange  # type: ignore[method-assign]
-    loop._cycle = timed_cycle  # type: ignore[method-assign]
+    StrideTracker.update = timed_update if stride else no_update  # type: ignore[method-assign, assignment]
+    board.exchange = timed_exchange
+    loop._cycle = timed_cycle
     try:
         async with board:
             await loop.run(duration_s)
@@ -92,12 +100,24 @@ async def cost(rate_hz: float = 100.0, duration_s: float = 30.0) -> tuple[float,
     return spent["stride"] / n * 1e6, (spent["cycle"] - spent["exchange"]) / n * 1e6
 
 
+def cost_ab(rate_hz: float, rounds: int) -> tuple[float, float]:
+    """(core µs per cycle with step detection, without), medians of `rounds` interleaved pairs of
+    runs: no timer around the tracker, whose own overhead (two clock reads and a frame a cycle,
+    about 0.3 µs) the timed measure counts as the tracker's."""
+    with_us, without_us = [], []
+    for _ in range(rounds):
+        without_us.append(asyncio.run(cost(rate_hz, stride=False))[1])
+        with_us.append(asyncio.run(cost(rate_hz, stride=True))[1])
+    return statistics.median(with_us), statistics.median(without_us)
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(results: list[tuple[str, str, float, Grade]], costs: list[tuple[float, float, float]]) -> str:
+def report(results: list[tuple[str, str, float, Grade]], costs: list[tuple[float, float, float]],
+           costs_ab: list[tuple[float, float, float]]) -> str:
     lines = ["## stride", "",
              f"{len(results)} runs of {DURATION_S:.0f} s (graded from {SETTLE_S:.0f} s): speeds {SPEEDS} m/s, "
              f"asymmetry {ASYMS}, cadence {CADENCES} (walking: its own), {[f'{n} {t:g}' for n, t in RESISTANCES]}, "
@@ -122,6 +142,13 @@ def report(results: list[tuple[str, str, float, Grade]], costs: list[tuple[float
               "| loop rate | stride µs/cycle | core µs/cycle (less the exchange) | share |", "|---|---|---|---|"]
     for rate, stride_us, core_us in costs:
         lines.append(f"| {rate:.0f} Hz | {stride_us:.1f} | {core_us:.1f} | {100 * stride_us / core_us:.1f} % |")
+    lines += ["", f"The same cost A/B, with no timer around the tracker: the core's µs per cycle (less the exchange) "
+              f"with step detection and with a tracker that does nothing, {AB_ROUNDS} interleaved pairs of runs, "
+              "medians:", "",
+              "| loop rate | core µs/cycle with | without | stride µs/cycle | share |", "|---|---|---|---|---|"]
+    for rate, with_us, without_us in costs_ab:
+        lines.append(f"| {rate:.0f} Hz | {with_us:.1f} | {without_us:.1f} | {with_us - without_us:.1f} | "
+                     f"{100 * (with_us - without_us) / with_us:.1f} % |")
     lines += ["", "Runs outside a bound (cadence 1 %, balance 2 pp with the athlete's own left, found ≥ 98 %, "
               "spurious ≤ 2 %, every step given the athlete's side):", "",
               "| runner | resistance | rate | result |", "|---|---|---|---|"]
@@ -136,6 +163,8 @@ def report(results: list[tuple[str, str, float, Grade]], costs: list[tuple[float
 #: The cost runs this many times at each loop rate, the rates in turn; the table takes the median
 #: run (by share): on a machine shared with other work a single run moved by ±50 %.
 COST_REPEATS = 3
+#: Interleaved pairs of runs (without step detection, with) at each loop rate for the A/B.
+AB_ROUNDS = 5
 
 
 def run() -> str:
@@ -149,7 +178,8 @@ def run() -> str:
         ordered = sorted(runs[rate], key=lambda r: r[0] / r[1])
         stride_us, core_us = ordered[len(ordered) // 2]
         costs.append((rate, stride_us, core_us))
-    return report(results, costs)
+    costs_ab = [(rate, *cost_ab(rate, AB_ROUNDS)) for rate in RATES]
+    return report(results, costs, costs_ab)
 
 
 if __name__ == "__main__":
