@@ -45,7 +45,10 @@ class Write:
     #: Where the coil was just before this write: our last setpoint while the coil followed it, else
     #: the current it really carried while the board was in charge (after a trip, e-stop, reboot).
     coil_before_ma: float
-    #: Before this write the coil was following our setpoint (the reference is exact, not measured).
+    #: The coil followed our setpoint since our previous write (the reference is exact, not
+    #: measured). Not so when the board had it at our previous write and handed it back since
+    #: (an e-stop released between two cycles): this write was worked out from a sample taken while
+    #: the board had the coil, so it is a take-over.
     followed_before: bool
     #: After this write the coil follows its setpoint (brake on, no trip, e-stop or coil fault).
     coil_follows: bool
@@ -77,7 +80,7 @@ def record_wire(emulator: BoardEmulator) -> WireRecording:
 
     def recorded(address: int, values: Sequence[int]) -> None:
         emulator.advance()
-        followed = follows()
+        followed = follows() and (not recording.writes or recording.writes[-1].coil_follows)
         before = float(emulator.setpoint_ma) if followed else emulator.coil.current_ma
         write(address, values)
         if {setpoint_address, control_address} & set(range(address, address + len(values))):
