@@ -8,6 +8,7 @@ misbehaving on purpose: flooding commands, or not reading at all.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import pickle
 import random
@@ -112,6 +113,9 @@ async def _run_core(sock: socket.socket, duration_s: float,
         report, loop = await run_core(CONFIG, options, VirtualClock(None), attach=attach)
     finally:
         await host.close()
+    # Freezing the heap is the core process's own business (controller/core/process.py `serve`),
+    # never the host's: a process that runs cores in it keeps its collector as it was.
+    assert gc.get_freeze_count() == 0
     return report, loop, host
 
 

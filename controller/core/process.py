@@ -97,12 +97,6 @@ class CoreHost:
         loop.snapshot_listeners.append(self._on_snapshot)
         loop.events.listeners.append(endpoint.send)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.parent_gone, "SIGTERM")
-        # What start-up made (the modules, pydantic's and pymodbus's tables: a few hundred
-        # thousand objects) leaves the garbage collector's reach before the first cycle: a full
-        # collection of it takes 15-25 ms, two missed cycles at 100 Hz, whenever the oldest
-        # generation happens to fill during the run.
-        gc.collect()
-        gc.freeze()
         self._tasks = [asyncio.create_task(self._commands()), asyncio.create_task(self._statuses())]
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
@@ -172,8 +166,18 @@ async def serve(sock: socket.socket, start: StartCore, realtime: dict[str, Any])
     # The sim board as fast as it can (--speedup 0): the loop yields to the channel and the status
     # task at least every FREE_RUN_YIELD_S of wall time rather than every cycle (drivers/clock.py).
     clock = VirtualClock(None, yield_every_s=FREE_RUN_YIELD_S) if is_sim(url) and not start.options.speedup else None
+
+    async def attach(loop: ControlLoop, info: CoreInfo) -> None:
+        await host.attach(loop, info)
+        # What start-up made (the modules, pydantic's and pymodbus's tables: a few hundred
+        # thousand objects) leaves the garbage collector's reach before the first cycle: a full
+        # collection of it takes 15-25 ms, two missed cycles at 100 Hz, whenever the oldest
+        # generation happens to fill during the run. This process runs one core and ends with it.
+        gc.collect()
+        gc.freeze()
+
     try:
-        report, _ = await run_core(start.config, start.options, clock=clock, attach=host.attach,
+        report, _ = await run_core(start.config, start.options, clock=clock, attach=attach,
                                    realtime=realtime)
     except Exception as exc:
         await host.close()
