@@ -101,10 +101,12 @@ def test_killing_millctls_core_leaves_the_firmware_holding_the_safe_brake(tmp_pa
 
     with board_sim(tmp_path) as (link, truth_path):
         (tmp_path / "data").mkdir()
-        proc = subprocess.Popen([*realtime(10), *MILLCTL, "run", "--config", str(write_config(tmp_path)),
-                                 "--board", f"serial://{link}?baud=115200", "--duration", "30", "--no-web",
-                                 "--mode", "level", "--target", str(LEVEL)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(tmp_path / "data"))
+        err_path = tmp_path / "millctl.err"  # what millctl said, for a failure's message
+        with err_path.open("wb") as err:
+            proc = subprocess.Popen([*realtime(10), *MILLCTL, "run", "--config", str(write_config(tmp_path)),
+                                     "--board", f"serial://{link}?baud=115200", "--duration", "30", "--no-web",
+                                     "--mode", "level", "--target", str(LEVEL)],
+                                    stdout=subprocess.DEVNULL, stderr=err, env=cli_env(tmp_path / "data"))
         try:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
@@ -113,7 +115,8 @@ def test_killing_millctls_core_leaves_the_firmware_holding_the_safe_brake(tmp_pa
                     break
                 time.sleep(0.1)
             else:
-                pytest.fail("the brake never reached the level's current")
+                pytest.fail("the brake never reached the level's current; millctl said:\n"
+                            + err_path.read_text(errors="replace")[-3000:])
         finally:
             # The core process killed, no clean exit: nothing releases the brake (killing millctl
             # itself would not do: its core then ramps the brake down, tests/test_core_process.py).
