@@ -63,7 +63,6 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
         self.timeout_s = timeout_s
         self._framer = FramerRTU(DecodePDU(is_server=False))
         self._io: Line | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the one whose reader watches the line
         self._fd = -1
         self._buffer = bytearray()
         self._request: ModbusPDU | None = None
@@ -98,16 +97,14 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             io = sock
         self._io, self._fd = io, io.fileno()
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._fd, self._readable)
+        asyncio.get_running_loop().add_reader(self._fd, self._readable)
         return True
 
     def close(self) -> None:
         self._closed_why = "is not open"
         if self._io is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._fd)
+        asyncio.get_running_loop().remove_reader(self._fd)
         self._io.close()
         self._io, self._fd = None, -1
         self._fail(ConnectionException(f"{self.line} closed"))
@@ -115,8 +112,7 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
     async def execute(self, no_response_expected: bool, request: ModbusPDU) -> ModbusPDU:
         """Send `request` and return the reply's PDU (an exception reply is a PDU whose
         `isError()` is true). Raises ConnectionException when the line is not open or fails,
-        ModbusIOException when no valid reply comes within the timeout. Every request the board
-        is sent expects a reply: `no_response_expected` (broadcasts) is not used here."""
+        ModbusIOException when no valid reply comes within the timeout."""
         async with self._lock:
             if self._io is None:
                 raise ConnectionException(f"{self.line} {self._closed_why}")
@@ -127,9 +123,7 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
             self._reply = reply
             timer = loop.call_later(self.timeout_s, self._time_out, reply)
             try:
-                frame = self._framer.buildFrame(request)
-                if os.write(self._fd, frame) < len(frame):  # a full send buffer: the peer stopped reading
-                    raise ConnectionException(f"{self.line} took part of a frame only")
+                os.write(self._fd, self._framer.buildFrame(request))
                 return await reply
             except OSError as exc:
                 raise ConnectionException(f"writing to {self.line} failed: {exc}") from exc
