@@ -7,7 +7,6 @@ corrupted, from another device, or not at all."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -156,16 +155,3 @@ async def test_nobody_listening_is_an_os_error_naming_the_address() -> None:
     client = RtuClient(SerialLine(host="127.0.0.1", port=port), 0.5)
     with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
         await client.connect()
-
-
-async def test_a_setting_the_port_refuses_is_an_os_error_naming_the_port() -> None:
-    master, slave = os.openpty()
-    try:
-        path = os.ttyname(slave)
-        client = RtuClient(SerialLine(path=path, baudrate=-1), 0.5)
-        with pytest.raises(OSError, match=f"{path} refused -1 baud 8N1"):
-            await client.connect()
-        assert not client.connected
-    finally:
-        os.close(master)
-        os.close(slave)
