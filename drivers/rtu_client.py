@@ -68,7 +68,6 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
         self._request: ModbusPDU | None = None
         self._reply: asyncio.Future[ModbusPDU] | None = None
         self._lock = asyncio.Lock()  # modules on one bus share a client: requests take turns
-        self._closed_why = "is not open"  # what the next request is told while the line is closed
 
     @property
     def connected(self) -> bool:
@@ -98,7 +97,6 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
         return True
 
     def close(self) -> None:
-        self._closed_why = "is not open"
         if self._io is None:
             return
         asyncio.get_running_loop().remove_reader(self._fd)
@@ -112,7 +110,7 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
         ModbusIOException when no valid reply comes within the timeout."""
         async with self._lock:
             if self._io is None:
-                raise ConnectionException(f"{self.line} {self._closed_why}")
+                raise ConnectionException(f"{self.line} is not open")
             loop = asyncio.get_running_loop()
             self._buffer.clear()  # whatever came in since the last reply is not this one's
             self._request = request
@@ -137,25 +135,18 @@ class RtuClient(ModbusClientMixin[Awaitable[ModbusPDU]]):
         if reply is not None and not reply.done():
             reply.set_exception(exc)
 
-    def _hang_up(self, why: str) -> None:
-        """The line is gone: fail the request waiting, close, and tell the next one why."""
-        self._fail(ConnectionException(f"{self.line} {why}"))
-        self.close()
-        self._closed_why = why
-
     def _readable(self) -> None:
         try:
             chunk = os.read(self._fd, READ_CHUNK)
         except BlockingIOError:
             return
         except OSError as exc:
-            # EIO from a serial port that went away (a USB adapter pulled, the far end of a pty
-            # closed): it would stay readable and fail again every turn of the event loop.
-            self._hang_up(f"failed: {exc}")
+            self._fail(ConnectionException(f"reading {self.line} failed: {exc}"))
             return
         if not chunk:
             # The other end hung up (a device server closed the socket): nothing more will come.
-            self._hang_up("was closed by the other end")
+            self._fail(ConnectionException(f"{self.line} was closed by the other end"))
+            self.close()
             return
         reply, request = self._reply, self._request
         if reply is None or request is None or reply.done():

@@ -138,10 +138,7 @@ async def test_a_device_server_that_hangs_up_is_a_lost_link() -> None:
     with pytest.raises(LinkLost, match="closed by the other end"):
         await modbus_call("rtu+tcp://test", 1, "read", lambda: client.read_holding_registers(0, count=1, device_id=1))
     assert not client.connected
-    with pytest.raises(ConnectionException, match="closed by the other end"):
-        await client.read_holding_registers(0, count=1, device_id=1)
-    client.close()
-    with pytest.raises(ConnectionException, match="is not open"):
+    with pytest.raises(ConnectionException, match="not open"):
         await client.read_holding_registers(0, count=1, device_id=1)
     server.close()
     await server.wait_closed()
