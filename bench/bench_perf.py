@@ -175,7 +175,6 @@ async def controller_cpu(url: str, rate_hz: float) -> dict[str, float]:
                                       clock=clock)
     finally:
         clock.close()
-    assert result.loop is not None, "the controller never ran its loop"
     rep = result.loop.stats.report()
     return {"cpu_ms": rep.cpu_ms_per_cycle, "missed": rep.missed, "p99_ms": rep.lateness_p99_ms,
             "rate_hz": rep.rate_hz}
@@ -331,21 +330,15 @@ def run() -> str:
                      ["run", "--speedup", "0", "--duration", "0.01", "--no-web", "--data-dir", str(data)]):
             walls = [f"{startup(tree, args, data):.2f}" for tree in trees.values()]
             lines.append(f"| millctl {args[0]} | " + " | ".join(walls) + " |")
-        lines += ["", *rtu_section(Path(tmp))]
+        rows = asyncio.run(rtu_rows(Path(tmp), unpack(FLEET_BEFORE, Path(tmp) / "fleet-before")))
+    lines += ["", "### Controller CPU per cycle over RTU vs a paced bare pymodbus client (same run, same link)", "",
+              f"{RTU_SECONDS:.0f} s each at 115200 baud to `millctl sim` in another process (`--serial`, or "
+              "`--rtu-tcp` for RTU frames over TCP); both woken by the timerfd ticker at the same rate, both ends "
+              "at real-time priority where allowed. CPU is this process only.", "",
+              "| link | Hz | controller CPU ms/cycle | bare client CPU ms/cycle | ratio | controller missed | "
+              "bare missed | controller late p99 ms |",
+              "|---|---|---|---|---|---|---|---|", *rows]
     return "\n".join(lines) + "\n"
-
-
-def rtu_section(tmp: Path) -> list[str]:
-    rows = asyncio.run(rtu_rows(tmp, unpack(FLEET_BEFORE, tmp / "fleet-before")))
-    return ["### Controller CPU per cycle over RTU vs a paced bare pymodbus client (same run, same link)", "",
-            f"{RTU_SECONDS:.0f} s each at 115200 baud to `millctl sim` in another process (`--serial`, or "
-            "`--rtu-tcp` for RTU frames over TCP); both woken by the timerfd ticker at the same rate, both ends "
-            "at real-time priority where allowed. CPU is this process only. The controller speaks RTU through "
-            "drivers/rtu_client.py (pymodbus's frames and PDUs), the bare client is pymodbus's "
-            "`AsyncModbusSerialClient`.", "",
-            "| link | Hz | controller CPU ms/cycle | bare client CPU ms/cycle | ratio | controller missed | "
-            "bare missed | controller late p99 ms |",
-            "|---|---|---|---|---|---|---|---|", *rows]
 
 
 def sim_only() -> str:
@@ -358,19 +351,8 @@ def sim_only() -> str:
     return "\n".join([f"Measured {now} on {machine()}.", "", *lines])
 
 
-def rtu_only() -> str:
-    """Only the RTU section (about two minutes): `python -m bench.bench_perf rtu` from the root."""
-    from bench.run import machine
-
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with tempfile.TemporaryDirectory() as tmp:
-        lines = rtu_section(Path(tmp))
-    return "\n".join([f"Measured {now} on {machine()}.", "", *lines])
-
-
 if __name__ == "__main__":
-    sections = {"sim": sim_only, "rtu": rtu_only}
-    if len(sys.argv) != 2 or sys.argv[1] not in sections:
-        sys.exit("usage: python -m bench.bench_perf sim|rtu   (the whole bench: bench/run.py perf)")
-    print(sections[sys.argv[1]]())
+    if sys.argv[1:] != ["sim"]:
+        sys.exit("usage: python -m bench.bench_perf sim   (the whole bench: bench/run.py perf)")
+    print(sim_only())
 
