@@ -1,5 +1,4 @@
-"""Modbus transports for the board: Modbus TCP (pymodbus's client), and RTU over a serial port
-or a serial device server (drivers/rtu_client.py: pymodbus's frames, a lean transport).
+"""Modbus transports for the board: RTU over a serial port and Modbus TCP (pymodbus client).
 
 One control cycle is one function-23 transaction (write setpoint + control, read the input
 mirror), so the bus carries one request per cycle. A board that answers function 23 with
@@ -14,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
 
 from drivers.board import Board, BoardContext, BoardURL, register_board
 from drivers.bus_budget import bus_budget, check_bus_budget
@@ -25,7 +25,6 @@ from drivers.errors import (
     LinkLost,
     ModbusExceptionReply,
 )
-from drivers.rtu_client import RtuClient, SerialLine
 from drivers.sample import BoardCommand, BoardSample, BoardSettings
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 ILLEGAL_FUNCTION = 1
 
 
-ModbusClient = AsyncModbusTcpClient | RtuClient
+ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 
 
 async def modbus_call(url: str, device_id: int, what: str,
@@ -58,7 +57,7 @@ async def modbus_call(url: str, device_id: int, what: str,
 
 
 class ModbusBoard(Board):
-    """A board behind a Modbus client (TCP, RTU, or RTU framed over TCP)."""
+    """A board behind a pymodbus async client (TCP, RTU, or RTU framed over TCP)."""
 
     def __init__(self, client: ModbusClient, url: str,
                  context: BoardContext) -> None:
@@ -155,7 +154,7 @@ def _with_device_id(url: BoardURL, context: BoardContext) -> BoardContext:
 
 
 def modbus_client(url: BoardURL, timeout_s: float) -> ModbusClient:
-    """The client for a `tcp://`, `serial://` (or bare path) or `rtu+tcp://` URL."""
+    """The pymodbus client for a `tcp://`, `serial://` (or bare path) or `rtu+tcp://` URL."""
     if url.scheme == "tcp":
         if not url.host:
             raise BoardConfigError(f"{url.text!r}: expected tcp://HOST:PORT")
@@ -163,20 +162,17 @@ def modbus_client(url: BoardURL, timeout_s: float) -> ModbusClient:
                                     retries=0, reconnect_delay=0)
     if url.scheme not in ("serial", "rtu+tcp"):
         raise BoardConfigError(f"{url.text!r}: a Modbus link is tcp://, serial:// or rtu+tcp://")
-    if url.scheme == "serial" and not url.path:
+    # rtu+tcp: RTU frames over a TCP socket (a serial device server), via pyserial's URL handler.
+    port = f"socket://{url.host}:{url.port}" if url.scheme == "rtu+tcp" else url.path
+    if not port:
         raise BoardConfigError(f"{url.text!r}: expected serial:///dev/ttyX?baud=115200")
     baud = _int_option(url, "baud", 115200)
     parity = url.query.get("parity", "N").upper()
     if parity not in ("N", "E", "O"):
         raise BoardConfigError(f"parity {parity!r} in {url.text!r}: use N, E or O")
-    # rtu+tcp: RTU frames over a TCP socket (a serial device server).
-    if url.scheme == "rtu+tcp":
-        if not url.host or not url.port:
-            raise BoardConfigError(f"{url.text!r}: expected rtu+tcp://HOST:PORT?baud=115200")
-        line = SerialLine(host=url.host, port=url.port, baudrate=baud, parity=parity)
-    else:
-        line = SerialLine(path=url.path, baudrate=baud, parity=parity)
-    return RtuClient(line, timeout_s)
+    return AsyncModbusSerialClient(port, framer=FramerType.RTU, baudrate=baud, bytesize=8,
+                                   parity=parity, stopbits=1, timeout=timeout_s,
+                                   retries=0, reconnect_delay=0)
 
 
 def open_tcp(url: BoardURL, context: BoardContext) -> Board:
