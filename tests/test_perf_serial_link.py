@@ -336,3 +336,39 @@ def test_controller_over_wire_timed_rtu_over_tcp_at_100_hz_keeps_its_rate(tmp_pa
     report = json.loads(run.stdout)
     assert report["board"]["link_errors"] == 0
     assert report["loop"]["rate_hz"] >= 0.98 * 100.0
+
+
+def test_a_board_killed_behind_rtu_over_tcp_is_reconnected_and_rearmed(tmp_path: Path) -> None:
+    """kill -9 of the board's device server in the middle of a run, and a board that comes back
+    on the same port 1.5 s later (powered up again): the controller reports the lost link, keeps
+    trying, finds the board restarted, re-arms it and runs to the end."""
+    port = _free_port()
+    first = subprocess.Popen([sys.executable, "-m", "controller.cli", "sim", "--rtu-tcp", f"127.0.0.1:{port}",
+                              "--runner", "steady:3.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        assert first.stdout is not None and b"serving" in first.stdout.readline()
+        run = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--board",
+                                f"rtu+tcp://127.0.0.1:{port}?baud=115200", "--duration", "8", "--no-web", "--json",
+                                "--data-dir", str(tmp_path / "data")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        first.kill()
+        first.wait()
+        time.sleep(1.5)
+        second = subprocess.Popen([sys.executable, "-m", "controller.cli", "sim", "--rtu-tcp", f"127.0.0.1:{port}",
+                                   "--runner", "steady:3.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = run.communicate(timeout=60)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+    assert run.returncode == 0, err
+    report = json.loads(out)
+    codes = [fault["code"] for fault in report["faults"]]
+    assert "link_lost" in codes and "board_reboot" in codes, codes
+    assert report["board"]["link_errors"] > 0
+    assert "reconnection attempt" in err and "back after" in err
+    assert "Traceback" not in err
+    assert report["session"]["distance_m"] > 5.0  # the run went on after the board came back
